@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -172,21 +171,37 @@ class Simulator:
 
     # -- snapshot / restore --------------------------------------------------------------------
     def snapshot(self) -> SimSnapshot:
-        """Copy every changing piece of state; static geometry is shared."""
-        payload = copy.deepcopy(
-            (self.ninja, self.entities, self.by_group, self.grid, self.door_cells,
-             self.hor_edges, self.ver_edges)
+        """Copy every changing piece of state; static geometry is shared.
+
+        Entities keep their identity across restores (their fields are copied, not the
+        objects), so a snapshot belongs to the simulator that took it.
+        """
+        payload = (
+            self.ninja.copy(),
+            [e.__dict__.copy() for e in self.entities],
+            [[cell[:] for cell in col] for col in self.grid],
+            [col[:] for col in self.hor_edges],
+            [col[:] for col in self.ver_edges],
+            id(self),
         )
         return SimSnapshot(self.frame, payload)
 
     def restore(self, snap: SimSnapshot) -> None:
         """Return to a snapshot; the snapshot stays valid for further restores."""
-        (self.ninja, self.entities, self.by_group, self.grid, self.door_cells,
-         self.hor_edges, self.ver_edges) = copy.deepcopy(snap.payload)
+        ninja, fields, grid, hor, ver, owner = snap.payload
+        if owner != id(self):
+            raise ValueError("snapshot was taken from another Simulator instance")
         self.frame = snap.frame
-        self.segments = SegmentQuery(self._geometry.cell_segments, self._geometry.cell_bounds,
-                                     self.door_cells if self.solid_doors else None)
-        self._index_phases()
+        self.ninja = ninja.copy()
+        for e, f in zip(self.entities, fields, strict=True):
+            e.__dict__.update(f)
+        for col, saved in zip(self.grid, grid, strict=True):
+            for cell, s in zip(col, saved, strict=True):
+                cell[:] = s
+        for col, saved in zip(self.hor_edges, hor, strict=True):
+            col[:] = saved
+        for col, saved in zip(self.ver_edges, ver, strict=True):
+            col[:] = saved
 
 
 __all__ = ["Simulator", "SimSnapshot", "MapFormatError", "INPUT_DECODE"]

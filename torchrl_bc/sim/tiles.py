@@ -40,7 +40,7 @@ _ORTHO = (
 ).split()
 
 # Diagonal segment endpoints, in pixels relative to the tile's top-left corner.
-_DIAGONALS = {
+DIAGONALS = {
     6: (0, 24, 24, 0), 7: (0, 0, 24, 24), 8: (24, 0, 0, 24), 9: (24, 24, 0, 0),
     18: (0, 12, 24, 0), 19: (0, 0, 24, 12), 20: (24, 12, 0, 24), 21: (24, 24, 0, 12),
     22: (0, 24, 24, 12), 23: (0, 12, 24, 24), 24: (24, 0, 0, 12), 25: (24, 12, 0, 0),
@@ -49,7 +49,7 @@ _DIAGONALS = {
 }
 
 # Quarter circles: (centre x, centre y, quadrant x, quadrant y, convex).
-_ARCS = {
+ARCS = {
     10: (0, 0, 1, 1, True), 11: (24, 0, -1, 1, True),
     12: (24, 24, -1, -1, True), 13: (0, 24, 1, -1, True),
     14: (24, 24, -1, -1, False), 15: (0, 24, 1, -1, False),
@@ -178,11 +178,11 @@ def build_geometry(tiles: list[list[int]]) -> LevelGeometry:
                 ver_edges[vx][vy] = (ver_edges[vx][vy] + edges[k]) % 2
                 ver_ortho[vx][vy] += ortho[k]
         ox, oy = cx * TILE, cy * TILE
-        if tid in _DIAGONALS:
-            x1, y1, x2, y2 = _DIAGONALS[tid]
+        if tid in DIAGONALS:
+            x1, y1, x2, y2 = DIAGONALS[tid]
             segs[cx][cy].append(make_linear(ox + x1, oy + y1, ox + x2, oy + y2))
-        if tid in _ARCS:
-            ax, ay, qh, qv, convex = _ARCS[tid]
+        if tid in ARCS:
+            ax, ay, qh, qv, convex = ARCS[tid]
             segs[cx][cy].append(make_arc(ox + ax, oy + ay, qh, qv, convex))
 
     for hx in range(nhx):
