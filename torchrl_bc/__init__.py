@@ -1,0 +1,3 @@
+"""torchrl_bc: behavioural cloning of N++ agents from human replays, exported to SB3 PPO."""
+
+__version__ = "0.1.0"
