@@ -1,0 +1,21 @@
+"""Shared fixtures. Reference data lives outside the repo (../shared/data), never copied in."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = (Path(__file__).parents[1] / ".." / "shared" / "data").resolve()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Path to ../shared/data; skip when absent locally, but fail under CI, which has it."""
+    if not SHARED_DATA.is_dir():
+        reason = f"reference data not found at {SHARED_DATA}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI is set, so the data must be present)")
+        pytest.skip(reason)
+    return SHARED_DATA
