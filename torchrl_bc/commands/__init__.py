@@ -1,0 +1,1 @@
+"""One module per ``torchrl-bc`` subcommand; each holds argument wiring, not library logic."""
