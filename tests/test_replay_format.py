@@ -154,9 +154,9 @@ BAD_CASES = {
     "truncated_v0_header": (struct.pack("<I", 5000) + b"\x00\x01", "truncated v0 header"),
     "unknown_version": (struct.pack("<III", 7, 1245, 0) + bytes(1246), "unsupported"),
     "bad_flag": (_v1(flag=2), "success flag"),
-    "too_short_v1": (_v1()[:-1], "1 bytes short"),
+    "too_short_v1": (_v1()[:-1], "1 byte short"),
     "too_short_map": (_v1()[:900], "short"),
-    "trailing_v1": (_v1() + b"\x00\x00", "2 trailing bytes"),
+    "trailing_v1": (_v1() + b"\x00\x00", "2 trailing byte"),
     "trailing_v0": (encode_replay(bytes(1245), [1, 2], version=0) + b"\x00", "trailing"),
     "short_v0": (encode_replay(bytes(1245), [1, 2], version=0)[:-2], "short"),
     "input_gt_7": (encode_replay(bytes(1245), [1, 2])[:-1] + b"\x08", "input byte 8 at tick 1"),
@@ -228,7 +228,7 @@ def test_all_shared_human_replays_parse(shared_data: Path) -> None:
 def test_shared_short_files_are_rejected_then_read_leniently(shared_data: Path) -> None:
     for name in sorted(SHORT_FILES):
         path = shared_data / "replays" / name
-        with pytest.raises(ReplayFormatError, match="1 bytes short") as exc:
+        with pytest.raises(ReplayFormatError, match="1 byte short") as exc:
             read_replay(path)
         assert name in str(exc.value)
         replay = read_replay(path, allow_short_inputs=True)

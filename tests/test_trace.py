@@ -49,7 +49,10 @@ def test_first_diverging_tick_and_values() -> None:
     assert not result.exact
     assert (result.field, result.tick) == ("vel", 4)  # 1-based: index 3 is tick 4
     assert result.ours[1] != result.golden[1]
-    assert "tick 4: vel ours=" in result.describe()
+    assert result.describe() == (
+        "tick 4: vel ours=(0.8999999999999999, -2.9999999999999996) "
+        "golden=(0.8999999999999999, -3.0)"
+    )
 
 
 def test_pos_wins_ties_and_negative_zero_differs() -> None:

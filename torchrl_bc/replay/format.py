@@ -166,7 +166,7 @@ def parse_replay(
     if size > expected:
         raise ReplayFormatError(
             src,
-            f"{size - expected} trailing bytes: header declares map_len={map_len}, "
+            f"{size - expected} trailing byte(s): header declares map_len={map_len}, "
             f"n_inputs={n_inputs} ({expected} bytes) but the file has {size}",
         )
     if size < expected:
@@ -174,8 +174,9 @@ def parse_replay(
         if not allow_short_inputs or size < offset + map_len:
             raise ReplayFormatError(
                 src,
-                f"file is {short} bytes short: header declares map_len={map_len}, "
-                f"n_inputs={n_inputs} ({expected} bytes) but the file has {size}",
+                f"file is {short} byte{'s' if short != 1 else ''} short: header declares "
+                f"map_len={map_len}, n_inputs={n_inputs} ({expected} bytes)"
+                f" but the file has {size}",
             )
     map_data = bytes(data[offset : offset + map_len])
     _check_map(map_data, src)

@@ -149,7 +149,9 @@ class Comparison:
 
 def _fmt(value: Any) -> str:
     if isinstance(value, np.ndarray):
-        return np.array2string(value, precision=17, separator=",", max_line_width=10_000)
+        if value.dtype.kind == "f":  # repr round-trips, so the printed value is the exact bits
+            return "(" + ", ".join(repr(float(x)) for x in value.reshape(-1)) + ")"
+        return str(value.tolist())
     if isinstance(value, float | np.floating):
         return repr(float(value))
     return str(value)
