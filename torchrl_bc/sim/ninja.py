@@ -311,7 +311,8 @@ class Ninja:
                     self.yspeed = self.yspeed_old
                     self.kill("impact")
         if self.is_crushable and self.crush_len > 0:
-            if _sqrt(self.x_crush**2 + self.y_crush**2) / self.crush_len < C.MIN_SURVIVABLE_CRUSHING:
+            squeeze = _sqrt(self.x_crush**2 + self.y_crush**2) / self.crush_len
+            if squeeze < C.MIN_SURVIVABLE_CRUSHING:
                 self.kill("crush")
 
     # -- jumps -------------------------------------------------------------------------------

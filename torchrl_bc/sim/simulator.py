@@ -118,7 +118,7 @@ class Simulator:
 
     def run_inputs(self, inputs: np.ndarray | bytes, record_entities: bool = False) -> Trace:
         """Tick through input bytes until the win, the death or the end of the inputs."""
-        data = bytes(np.asarray(inputs, dtype=np.uint8)) if not isinstance(inputs, bytes) else inputs
+        data = inputs if isinstance(inputs, bytes) else bytes(np.asarray(inputs, np.uint8))
         n = len(data)
         pos = np.empty((n, 2), np.float64)
         vel = np.empty((n, 2), np.float64)

@@ -81,7 +81,8 @@ def build_entities(records: tuple[EntityRecord, ...], sim: Simulator, source: st
             else:  # 28
                 ent = ShoveThwump(t, next_index(28), rec.x, rec.y)
         except ValueError as exc:
-            raise MapFormatError(f"{source}: entity of type {t} at byte {rec.offset}: {exc}") from exc
+            where = f"{source}: entity of type {t} at byte {rec.offset}"
+            raise MapFormatError(f"{where}: {exc}") from exc
         by_group[t].append(ent)
         sim.grid[ent.cell[0]][ent.cell[1]].append(ent)
     sim.by_group = by_group

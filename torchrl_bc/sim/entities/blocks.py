@@ -149,12 +149,13 @@ class Thwump(Entity):
             gap = target - cell
             if gap * d < 0:
                 return
-            i = 0
-            for i in range(100):
+            i = 0  # steps scanned before the first wall (at most 100)
+            while i < 100:
                 if not is_empty_row(sim.hor_edges, c1, c2, cell, d):
                     gap = target - cell
                     break
                 cell += d
+                i += 1
         else:
             if abs(self.ypos - ninja.ypos) >= reach:
                 return
@@ -165,12 +166,13 @@ class Thwump(Entity):
             gap = target - cell
             if gap * d < 0:
                 return
-            i = 0
-            for i in range(100):
+            i = 0  # steps scanned before the first wall (at most 100)
+            while i < 100:
                 if not is_empty_column(sim.ver_edges, cell, c1, c2, d):
                     gap = target - cell
                     break
                 cell += d
+                i += 1
         if i > 0 and gap * d <= 0:
             self.state = 1
 

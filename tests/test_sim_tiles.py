@@ -1,0 +1,126 @@
+"""Every tile shape: the collision geometry encloses exactly the solid region of the tile."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from mapkit import build_map, floor_row
+
+from torchrl_bc.sim import Simulator
+from torchrl_bc.sim.geometry import nearest_point
+from torchrl_bc.sim.tiles import FIRST_EMPTY_ID, N_TILE_IDS, build_geometry, full_tile_grid
+
+# Solid region of each tile id in tile-local pixels (0..24, y grows downwards), written from
+# the shapes' descriptions, independently of the segment tables.
+SHAPES = {
+    0: lambda x, y: False,
+    1: lambda x, y: True,
+    2: lambda x, y: y < 12,
+    3: lambda x, y: x > 12,
+    4: lambda x, y: y > 12,
+    5: lambda x, y: x < 12,
+    6: lambda x, y: x + y < 24,
+    7: lambda x, y: y < x,
+    8: lambda x, y: x + y > 24,
+    9: lambda x, y: y > x,
+    10: lambda x, y: x**2 + y**2 < 576,
+    11: lambda x, y: (x - 24) ** 2 + y**2 < 576,
+    12: lambda x, y: (x - 24) ** 2 + (y - 24) ** 2 < 576,
+    13: lambda x, y: x**2 + (y - 24) ** 2 < 576,
+    14: lambda x, y: (x - 24) ** 2 + (y - 24) ** 2 > 576,
+    15: lambda x, y: x**2 + (y - 24) ** 2 > 576,
+    16: lambda x, y: x**2 + y**2 > 576,
+    17: lambda x, y: (x - 24) ** 2 + y**2 > 576,
+    18: lambda x, y: y < 12 - x / 2,
+    19: lambda x, y: y < x / 2,
+    20: lambda x, y: y > 24 - x / 2,
+    21: lambda x, y: y > 12 + x / 2,
+    22: lambda x, y: y < 24 - x / 2,
+    23: lambda x, y: y < 12 + x / 2,
+    24: lambda x, y: y > 12 - x / 2,
+    25: lambda x, y: y > x / 2,
+    26: lambda x, y: x < 12 - y / 2,
+    27: lambda x, y: x > 12 + y / 2,
+    28: lambda x, y: x > 24 - y / 2,
+    29: lambda x, y: x < y / 2,
+    30: lambda x, y: x < 24 - y / 2,
+    31: lambda x, y: x > y / 2,
+    32: lambda x, y: x > 12 - y / 2,
+    33: lambda x, y: x < 12 + y / 2,
+}
+for _tid in range(FIRST_EMPTY_ID, N_TILE_IDS):
+    SHAPES[_tid] = SHAPES[0]
+
+
+def _near_boundary(tid: int, x: float, y: float) -> bool:
+    """Skip sample points within 1 px of where the expected answer changes."""
+    f = SHAPES[tid]
+    inside = f(x, y)
+    return any(
+        f(x + dx, y + dy) != inside
+        for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1), (0.7, 0.7), (-0.7, -0.7),
+                       (0.7, -0.7), (-0.7, 0.7))
+    )
+
+
+@pytest.mark.parametrize("tid", range(N_TILE_IDS))
+def test_tile_shape_matches_description(tid: int) -> None:
+    inner = [0] * (42 * 23)
+    inner[20 + 42 * 11] = tid  # grid cell (21, 12)
+    geo = build_geometry(full_tile_grid(inner))
+    ox, oy = 21 * 24, 12 * 24
+    segs = [s for col in geo.cell_segments for cell in col if cell for s in cell]
+    local = [s for s in segs if not (s[0] == 0 and (s[1] in (0, 24, 1032, 1056)
+                                                     or s[2] in (0, 24, 576, 600)))]
+    if tid == 0 or tid >= FIRST_EMPTY_ID:
+        assert local == []
+        return
+    checked = 0
+    for i in range(24):
+        for j in range(24):
+            x, y = i + 0.5, j + 0.5
+            if _near_boundary(tid, x, y):
+                continue
+            side, _, _ = nearest_point(local, ox + x, oy + y, 100.0)
+            assert (side == -1) == SHAPES[tid](x, y), (tid, x, y, side)
+            checked += 1
+    assert checked > 200
+
+
+def _drop_on(tid: int) -> Simulator:
+    """A ninja spawned above a row of `tid` tiles, then left alone for 120 ticks."""
+    tiles = floor_row(14, tid=tid)
+    sim = Simulator(build_map(tiles, spawn=(88, 50)))
+    for _ in range(120):
+        sim.tick(0, 0)
+    return sim
+
+
+@pytest.mark.parametrize("tid,top", [(1, 0), (2, 0), (4, 12), (3, 0), (5, 0)])
+def test_ninja_rests_on_flat_tops(tid: int, top: int) -> None:
+    sim = _drop_on(tid)
+    floor_y = 15 * 24 + top  # inner row 14 is grid row 15
+    assert sim.ninja.ypos == pytest.approx(floor_y - 10, abs=1e-6)
+    assert not sim.ninja.airborn
+    assert sim.ninja.state == 0
+
+
+@pytest.mark.parametrize("tid", [0, 34, 35, 36, 37, 40, 255])
+def test_empty_and_unknown_ids_do_not_collide(tid: int) -> None:
+    sim = _drop_on(tid)
+    assert sim.ninja.ypos > 16 * 24 or sim.ninja.state in (6, 7)
+
+
+def test_slope_floor_normal_is_tilted() -> None:
+    """Landing on a 45-degree slope (tile 8, solid below x + y = 24) tilts the floor normal."""
+    tiles = {(20, 14): 8} | floor_row(15)
+    sim = Simulator(build_map(tiles, spawn=(86, 50)))  # above the middle of grid cell (21, 15)
+    for _ in range(60):
+        sim.tick(0, 0)
+        if not sim.ninja.airborn:
+            break
+    n = sim.ninja
+    assert not n.airborn
+    assert n.floor_normalized_x == pytest.approx(-math.sqrt(0.5))
+    assert n.floor_normalized_y == pytest.approx(-math.sqrt(0.5))
