@@ -3,7 +3,8 @@
 Runs every replay through ``ReplayExecutor`` (simulation + every observation, end to end) at
 ``frame_skip`` 1 and 4 with all modalities, and once without images for comparison with the
 reference (270-320 frames/s without images, ~22 with). Episodes are dropped after counting, so
-resident memory should stay flat; the script prints how much it grew over the second half of the replays.
+resident memory should stay flat; the script prints how much it grew over the second half of
+the replays.
 
     python scripts/bench_obs.py [REPLAY_DIR] [--limit N]
 
