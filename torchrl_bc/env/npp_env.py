@@ -56,12 +56,15 @@ class NppEnv(gym.Env):
     def __init__(self, level: LevelSource | None = None,
                  config: ObservationConfig | None = None,
                  reward: RewardConfig | None = None, *, solid_doors: bool = False,
-                 render_mode: str | None = "rgb_array", render_scale: int = 1) -> None:
+                 render_mode: str | None = "rgb_array", render_scale: int = 1,
+                 max_ticks: int = C.MAX_TICKS) -> None:
         self.config = config or ObservationConfig()
         self.reward_config = reward or RewardConfig()
         self.solid_doors = solid_doors
         self.render_mode = render_mode
         self.render_scale = render_scale
+        # The truncation limit; 20000 (as in replays) unless a test or curriculum lowers it.
+        self.max_ticks = max_ticks
         self.builder = ObservationBuilder(self.config)
         self.level = level
         self.sim: Simulator | None = None
@@ -134,18 +137,18 @@ class NppEnv(gym.Env):
         sim = self.sim
         if sim is None:
             raise RuntimeError("call reset() before step()")
-        if sim.done or sim.frame >= C.MAX_TICKS:
+        if sim.done or sim.frame >= self.max_ticks:
             raise RuntimeError("episode is over; call reset()")
         n = 0
         for hor, jump in ticks:
-            if sim.frame >= C.MAX_TICKS:
+            if sim.frame >= self.max_ticks:
                 break
             sim.tick(hor, jump)
             n += 1
             if sim.done:
                 break
         terminated = sim.done
-        truncated = not terminated and sim.frame >= C.MAX_TICKS
+        truncated = not terminated and sim.frame >= self.max_ticks
         reward = self.reward_config.step_reward(sim.ninja.state, n)
         info = self._info()
         info["ticks"] = n

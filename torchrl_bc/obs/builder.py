@@ -84,6 +84,18 @@ _STATUS_SCALE = {1: 0.5, 21: 0.5}
 _MINE_VALUES = {0: VALUES["mine_deadly"], 1: VALUES["mine_safe"], 2: VALUES["mine_toggling"]}
 
 
+def _normal(e) -> tuple[float, float]:
+    """An entity's unit normal (the simulator exposes ``normal`` or ``normal_x``/``normal_y``)."""
+    n = getattr(e, "normal", None)
+    return n if n is not None else (e.normal_x, e.normal_y)
+
+
+def _segment(e) -> tuple[float, float, float, float]:
+    """A door's end points (x1, y1, x2, y2), from either segment layout the simulator uses."""
+    seg = e.segment
+    return tuple(seg[1:5]) if len(seg) > 4 else tuple(seg)
+
+
 def _draw_entity(img: np.ndarray, e, scale: int, ox: float, oy: float) -> None:
     """Draw entity ``e`` into ``img``; world (x, y) maps to (x / scale - ox, y / scale - oy)."""
     k = e.kind
@@ -102,9 +114,9 @@ def _draw_entity(img: np.ndarray, e, scale: int, ox: float, oy: float) -> None:
             stamp_disc(img, fx, fy, 6 / scale, VALUES["exit_switch"])
     elif k in (5, 6, 8):
         if e.closed:
-            seg = e.segment
-            stamp_line(img, seg[1] / scale - ox, seg[2] / scale - oy, seg[3] / scale - ox,
-                       seg[4] / scale - oy, VALUES["door"], thick=2 if scale < 2 else 1)
+            x1, y1, x2, y2 = _segment(e)
+            stamp_line(img, x1 / scale - ox, y1 / scale - oy, x2 / scale - ox,
+                       y2 / scale - oy, VALUES["door"], thick=2 if scale < 2 else 1)
         if k != 5 and e.active:
             stamp_disc(img, fx, fy, 5 / scale, VALUES["door_switch"])
     elif k == 10:
@@ -112,7 +124,8 @@ def _draw_entity(img: np.ndarray, e, scale: int, ox: float, oy: float) -> None:
     elif k == 24:
         stamp_disc(img, fx, fy, 6 / scale, VALUES["boost_pad"])
     elif k == 11:
-        tx, ty = -e.normal_y * 12 / scale, e.normal_x * 12 / scale
+        nx, ny = _normal(e)
+        tx, ty = -ny * 12 / scale, nx * 12 / scale
         stamp_line(img, fx - tx, fy - ty, fx + tx, fy + ty, VALUES["one_way"],
                    thick=2 if scale < 2 else 1)
     elif k == 14:
