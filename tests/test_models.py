@@ -1,0 +1,163 @@
+"""Architecture config validation, presets, the masked actor, value head and BC losses."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tensordict.nn import InteractionType, set_interaction_type
+
+from torchrl_bc.models import (
+    PRESETS,
+    ArchitectureConfig,
+    MultimodalExtractor,
+    ObsSpec,
+    actor_extractor,
+    build_actor,
+    build_value,
+    nll_loss,
+    preset,
+)
+from torchrl_bc.models.policy import bc_loss_module
+from torchrl_bc.models.synthetic import synthetic_batch, synthetic_level_graph
+
+SPEC = ObsSpec()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models gain nothing from threads and suffer badly when the CPU is shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def graphs():
+    return [synthetic_level_graph(i, rows=12, cols=20, n_entities=3 + i) for i in range(3)]
+
+
+def _actor(name: str, graphs, seed: int = 0):
+    torch.manual_seed(seed)
+    actor = build_actor(preset(name), SPEC)
+    actor_extractor(actor).set_level_graphs(graphs)
+    return actor
+
+
+# -- config -------------------------------------------------------------------------------------
+def test_from_dict_rejects_unknown_key_by_name():
+    with pytest.raises(ValueError, match="graph_layerz"):
+        ArchitectureConfig.from_dict({"graph_layerz": 2})
+
+
+@pytest.mark.parametrize("key, value", [
+    ("activation", "swish"),
+    ("graph_encoder", "gcnn"),
+    ("fusion", "sum"),
+    ("features_dim", 0),
+    ("frame_channels", []),
+    ("head_hidden", [64, -1]),
+    ("dropout", 1.5),
+    ("modalities", ["player_frame", "lidar"]),
+    ("n_actions", 1),
+    ("graph_layers", True),
+])
+def test_bad_values_name_the_key(key, value):
+    with pytest.raises(ValueError, match=key):
+        ArchitectureConfig.from_dict({key: value})
+
+
+def test_divisibility_is_checked():
+    with pytest.raises(ValueError, match="graph_heads"):
+        ArchitectureConfig(graph_hidden=30, graph_heads=4)
+
+
+def test_preset_override_and_round_trip():
+    cfg = ArchitectureConfig.from_dict({"preset": "hgt", "graph_layers": 2})
+    assert cfg.name == "hgt" and cfg.graph_layers == 2 and cfg.graph_encoder == "hgt"
+    assert ArchitectureConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="nope"):
+        ArchitectureConfig.from_dict({"preset": "nope"})
+
+
+def test_tiny_is_tiny():
+    assert sum(p.numel() for p in build_actor(preset("tiny"), SPEC).parameters()) < 6000
+
+
+# -- presets ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_each_preset_runs(name, graphs):
+    actor = _actor(name, graphs)
+    td = actor(synthetic_batch(SPEC, graphs, 4))
+    assert td["action"].shape == (4,) and td["action"].dtype == torch.int64
+    assert td["features"].shape == (4, preset(name).features_dim)
+    assert td["action_log_prob"].shape == (4,)
+
+
+def test_extractor_any_batch_shape(graphs):
+    ex = MultimodalExtractor(preset("tiny"), SPEC)
+    ex.set_level_graphs(graphs)
+    ex.eval()
+    td = synthetic_batch(SPEC, graphs, 6)
+    obs = {k: td[k] for k in ex.in_keys}
+    flat = ex(obs)
+    single = ex({k: v[2] for k, v in obs.items()})
+    grid = ex({k: v.reshape(2, 3, *v.shape[1:]) for k, v in obs.items()})
+    torch.testing.assert_close(single, flat[2])
+    torch.testing.assert_close(grid.reshape(6, -1), flat)
+
+
+def test_spec_action_count_must_match():
+    with pytest.raises(ValueError, match="n_actions"):
+        MultimodalExtractor(preset("tiny"), ObsSpec(n_actions=5))
+
+
+# -- masked distribution ------------------------------------------------------------------------
+def test_samples_respect_mask_and_log_prob_matches(graphs):
+    actor = _actor("tiny", graphs)
+    td = synthetic_batch(SPEC, graphs, 64, seed=3)
+    td["action_mask"][:, :3] = False  # only actions 3..5 legal anywhere
+    for _ in range(5):
+        out = actor(td.clone())
+        assert td["action_mask"].gather(1, out["action"][:, None]).all()
+    masked = out["logits"].masked_fill(~td["action_mask"], -torch.inf)
+    ref = torch.distributions.Categorical(logits=masked).log_prob(out["action"])
+    torch.testing.assert_close(out["action_log_prob"], ref)
+
+
+def test_greedy_is_masked_argmax(graphs):
+    actor = _actor("tiny", graphs)
+    td = synthetic_batch(SPEC, graphs, 32, seed=4)
+    with set_interaction_type(InteractionType.DETERMINISTIC):
+        a = actor(td.clone())
+        b = actor(td.clone())
+    masked = a["logits"].masked_fill(~td["action_mask"], -torch.inf)
+    assert torch.equal(a["action"], masked.argmax(-1))
+    assert torch.equal(a["action"], b["action"])
+
+
+@pytest.mark.filterwarnings("ignore:The name target_actor_network_params")
+def test_nll_step_reduces_loss_and_bcloss_agrees(graphs):
+    actor = _actor("tiny", graphs)
+    td = synthetic_batch(SPEC, graphs, 32, seed=5)
+    td["action"] = td["expert_action"]
+    bc = bc_loss_module(actor)
+    torch.testing.assert_close(bc(td)["loss_bc"], nll_loss(actor, td))
+    opt = torch.optim.AdamW(actor.parameters(), lr=2e-2)
+    first = nll_loss(actor, td).item()
+    for _ in range(12):
+        opt.zero_grad()
+        loss = nll_loss(actor, td)
+        loss.backward()
+        opt.step()
+    assert nll_loss(actor, td).item() < 0.8 * first
+
+
+def test_value_head_shares_extractor(graphs):
+    actor = _actor("tiny", graphs)
+    ex = actor_extractor(actor)
+    value = build_value(preset("tiny"), SPEC, extractor=ex)
+    out = value(synthetic_batch(SPEC, graphs, 5))
+    assert out["state_value"].shape == (5, 1)
+    shared = {id(p) for p in ex.parameters()}
+    assert shared <= {id(p) for p in value.parameters()}

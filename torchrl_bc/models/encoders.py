@@ -1,0 +1,85 @@
+"""Dense modality encoders: CNNs for the two rasters, an MLP for ``game_state``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["FrameCNN", "StateMLP", "activation", "conv_schedule", "mlp"]
+
+# (kernel, stride) per conv layer: the Atari schedule, then 3x3 stride-1 refinements.
+_SCHEDULE: tuple[tuple[int, int], ...] = ((8, 4), (4, 2), (3, 1), (3, 1))
+
+
+def activation(name: str) -> nn.Module:
+    return {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh,
+            "elu": nn.ELU}[name]()
+
+
+def conv_schedule(n_layers: int) -> tuple[tuple[int, int], ...]:
+    return _SCHEDULE[:n_layers]
+
+
+def mlp(in_dim: int, hidden: Sequence[int], out_dim: int | None, act: str,
+        dropout: float = 0.0, final_act: bool = False) -> nn.Sequential:
+    """Linear/act stack; ``out_dim=None`` ends on the last hidden layer (with its activation)."""
+    layers: list[nn.Module] = []
+    width = in_dim
+    for h in hidden:
+        layers += [nn.Linear(width, h), activation(act)]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        width = h
+    if out_dim is not None:
+        layers.append(nn.Linear(width, out_dim))
+        if final_act:
+            layers.append(activation(act))
+    return nn.Sequential(*layers)
+
+
+class FrameCNN(nn.Module):
+    """Conv stack -> adaptive average pool -> linear, for a ``[B, C, H, W]`` raster.
+
+    Inputs are pixel values in 0..255 of any dtype (uint8 from the dataset, float from SB3 with
+    ``normalize_images=False``) and are divided by 255 here, so every caller feeds the same units
+    and the division cannot be done twice or forgotten. The adaptive pool makes the projection
+    size independent of the input resolution.
+    """
+
+    def __init__(self, in_shape: Sequence[int], channels: Sequence[int], pool: int,
+                 out_dim: int, act: str = "relu") -> None:
+        super().__init__()
+        in_ch, h, w = in_shape
+        layers: list[nn.Module] = []
+        width = in_ch
+        for out_ch, (k, s) in zip(channels, conv_schedule(len(channels)), strict=True):
+            # Keep small inputs valid: never use a kernel larger than the remaining map.
+            k = min(k, h, w)
+            layers += [nn.Conv2d(width, out_ch, kernel_size=k, stride=s), activation(act)]
+            h, w = (h - k) // s + 1, (w - k) // s + 1
+            width = out_ch
+        self.convs = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d((min(pool, h), min(pool, w)))
+        flat = width * min(pool, h) * min(pool, w)
+        self.proj = nn.Sequential(nn.Linear(flat, out_dim), activation(act))
+        self.in_shape = tuple(in_shape)
+        self.out_dim = out_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.proj[0].weight.dtype) * (1.0 / 255.0)
+        return self.proj(self.pool(self.convs(x)).flatten(1))
+
+
+class StateMLP(nn.Module):
+    """MLP over the flat ``game_state`` vector."""
+
+    def __init__(self, in_dim: int, hidden: Sequence[int], out_dim: int, act: str = "relu",
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        self.net = mlp(in_dim, hidden, out_dim, act, dropout, final_act=True)
+        self.out_dim = out_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.float())

@@ -1,0 +1,102 @@
+"""``MultimodalExtractor``: observation dict -> features, shared by the BC actor and SB3.
+
+A plain ``nn.Module`` taking a mapping of tensors, so the SB3 features-extractor adapter can wrap
+the very same module (same parameters, same ``state_dict`` keys) without TensorDict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from torchrl_bc.models.config import ArchitectureConfig
+from torchrl_bc.models.encoders import FrameCNN, StateMLP
+from torchrl_bc.models.fusion import make_fusion
+from torchrl_bc.models.graph import GraphEncoder, LevelGraphBank, PackedGraphs
+from torchrl_bc.models.spec import ObsSpec
+
+__all__ = ["MultimodalExtractor", "extractor_in_keys"]
+
+
+def extractor_in_keys(cfg: ArchitectureConfig) -> list[str]:
+    """Observation keys the extractor reads for ``cfg`` (TensorDict in_keys)."""
+    keys = [m for m in ("player_frame", "global_view", "game_state") if cfg.uses(m)]
+    if cfg.uses("graph"):
+        keys += ["graph_level", "graph_ninja_node", "graph_entity_state"]
+    return keys
+
+
+class MultimodalExtractor(nn.Module):
+    """Encode each enabled modality, fuse to ``features_dim``.
+
+    ``forward(obs)`` accepts any leading batch shape (``[]`` for a single env step, ``[B]``,
+    ``[T, B]``): the batch shape is read from one dense modality and flattened internally.
+    """
+
+    def __init__(self, cfg: ArchitectureConfig, obs_spec: ObsSpec | None = None) -> None:
+        super().__init__()
+        spec = obs_spec or ObsSpec()
+        if spec.n_actions != cfg.n_actions:
+            raise ValueError(f"n_actions differs: architecture {cfg.n_actions}, "
+                             f"observation spec {spec.n_actions}")
+        self.cfg, self.spec = cfg, spec
+        self.encoders = nn.ModuleDict()
+        if cfg.uses("player_frame"):
+            self.encoders["player_frame"] = FrameCNN(
+                spec.player_frame_shape, cfg.frame_channels, cfg.frame_pool, cfg.frame_dim,
+                cfg.activation)
+        if cfg.uses("global_view"):
+            self.encoders["global_view"] = FrameCNN(
+                spec.global_view_shape, cfg.global_channels, cfg.global_pool, cfg.global_dim,
+                cfg.activation)
+        if cfg.uses("game_state"):
+            self.encoders["game_state"] = StateMLP(
+                spec.game_state_dim, cfg.state_hidden, cfg.state_dim, cfg.activation,
+                cfg.dropout)
+        if cfg.uses("graph"):
+            self.encoders["graph"] = GraphEncoder(cfg, spec)
+        dims = [enc.out_dim for enc in self.encoders.values()]
+        self.fusion = make_fusion(cfg.fusion, dims, cfg.features_dim, cfg.activation,
+                                  cfg.fusion_dim, cfg.fusion_heads, cfg.dropout)
+        self.features_dim = cfg.features_dim
+        self.in_keys = extractor_in_keys(cfg)
+        self.graph_bank = LevelGraphBank()
+
+    def set_level_graphs(self, graphs: Sequence[Any]) -> None:
+        """Attach the level list that ``graph_level`` indexes (replaces any previous list)."""
+        self.graph_bank = LevelGraphBank(graphs)
+
+    def _batch_shape(self, obs: Mapping[str, torch.Tensor]) -> torch.Size:
+        for key, tail in (("game_state", 1), ("player_frame", 3), ("global_view", 3)):
+            if key in obs:
+                return obs[key].shape[:-tail]
+        level = obs["graph_level"]
+        return level.shape[:-1] if level.ndim and level.shape[-1] == 1 else level.shape
+
+    def forward(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        batch = self._batch_shape(obs)
+        n = batch.numel()
+        embeddings = []
+        for name, enc in self.encoders.items():
+            if name == "graph":
+                embeddings.append(self._encode_graph(enc, obs, n))
+            else:
+                x = obs[name]
+                embeddings.append(enc(x.reshape(n, *x.shape[len(batch):])))
+        return self.fusion(embeddings).reshape(*batch, self.features_dim)
+
+    def _encode_graph(self, enc: GraphEncoder, obs: Mapping[str, torch.Tensor],
+                      n: int) -> torch.Tensor:
+        level = obs["graph_level"].reshape(n).long()
+        if "graph_node_ptr" in obs:
+            packed = PackedGraphs.from_dict(obs)
+        else:
+            packed, level = self.graph_bank.select(level)
+        ninja = obs["graph_ninja_node"].reshape(n).long()
+        ent = obs["graph_entity_state"] if "graph_entity_state" in obs else None
+        if ent is not None:
+            ent = ent.reshape(n, *ent.shape[-2:])
+        return enc(packed, level, ninja, ent)
