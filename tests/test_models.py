@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from tensordict.nn import InteractionType, set_interaction_type
@@ -161,3 +163,20 @@ def test_value_head_shares_extractor(graphs):
     assert out["state_value"].shape == (5, 1)
     shared = {id(p) for p in ex.parameters()}
     assert shared <= {id(p) for p in value.parameters()}
+
+
+# -- shipped configs ----------------------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_shipped_config_matches_preset(name):
+    import yaml
+
+    path = Path(__file__).parents[1] / "configs" / f"{name}.yaml"
+    data = yaml.safe_load(path.read_text())
+    assert set(data) == {"architecture", "observation", "data", "train", "logging"}
+    arch = data["architecture"]
+    cfg = preset(arch) if isinstance(arch, str) else ArchitectureConfig.from_dict(arch)
+    assert cfg.name == name
+    obs_modalities = set(data["observation"]["modalities"])
+    assert set(cfg.modalities) <= obs_modalities and "action_mask" in obs_modalities
+    assert data["observation"]["frame_skip"] == 4
+    assert {"epochs", "batch_size", "lr", "early_stop", "seed"} <= set(data["train"])

@@ -386,5 +386,5 @@ class GraphEncoder(nn.Module):
             score = (tok @ self.query(ninja)[:, :, None]).squeeze(-1) / math.sqrt(self.hidden)
             score = score.masked_fill(~valid, torch.finfo(score.dtype).min)
             w = torch.softmax(score, dim=-1) * valid  # levels without entities pool to zero
-            ents = (w[:, :, None] * tok).sum(1)
+            ents = torch.einsum("bm,bmd->bd", w, tok)
         return self.readout(torch.cat([ninja, pooled, ents], dim=-1))

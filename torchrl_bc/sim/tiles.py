@@ -64,6 +64,7 @@ assert len(TILE_EDGES) == N_TILE_IDS and len(TILE_ORTHO) == N_TILE_IDS
 
 LINEAR = 0
 ARC = 1
+SEG_COLS = 16
 ARC_RADIUS = 24
 
 

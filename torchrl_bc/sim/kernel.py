@@ -1,0 +1,1519 @@
+"""The compiled per-tick path: collision math, the ninja and every entity behaviour.
+
+Everything here is a numba ``njit`` function over the flat arrays described in ``layout``;
+with ``NUMBA_DISABLE_JIT=1`` the very same code runs as plain Python. No ``fastmath``: IEEE
+semantics and the reference's operation order are part of the contract.
+
+Squares the reference writes as ``x**2`` go through :func:`_sq`, which calls ``math.pow`` with
+an exponent read from the state array at run time. CPython's ``x**2`` is the C library's
+``pow(x, 2.0)``, which differs from ``x*x`` in the last bit for a small share of inputs; a
+compile-time constant exponent would let LLVM rewrite the call as a multiply.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .layout import (
+    CAUSE_BALL, CAUSE_CRUSH, CAUSE_DRONE, CAUSE_IMPACT, CAUSE_MINE, CAUSE_SHOVE, CAUSE_THWUMP,
+    EI_ACTIVE, EI_CX, EI_CY, EI_GROUP, EI_INDEX, EI_KIND, EI_LINK, EI_SEQ,
+    F_DIR, F_E1X, F_E1Y, F_E2X, F_E2Y, F_FLAG, F_MODE, F_NX, F_NY, F_OX, F_OY, F_RADIUS,
+    F_SEMI, F_SPEED, F_STATE, F_STEP, F_TIMER, F_TX, F_TY, F_VERTICAL, F_VX, F_VY, F_X,
+    F_XDIR, F_Y, F_YDIR,
+    K_BALL, K_BOOST, K_BOUNCE, K_DOOR, K_EXIT, K_GOLD, K_LAUNCH, K_LOCKED, K_MINE,
+    K_MINE_SAFE, K_MINI, K_ONEWAY, K_SHOVE, K_SWITCH, K_THWUMP, K_TRAP, K_ZAP,
+    M_DEATH_BALLS, M_FRAME, M_SEQ, M_SOLID_DOORS,
+    N_AIRBORN, N_AIRBORN_OLD, N_CEIL_COUNT, N_CEIL_NX, N_CEIL_NY, N_CEIL_SX, N_CEIL_SY,
+    N_CRUSH_LEN, N_CRUSHABLE, N_DEATH_CAUSE, N_DOORS, N_DRAG, N_FLOOR_BUF, N_FLOOR_COUNT,
+    N_FLOOR_NX, N_FLOOR_NY, N_FLOOR_SX, N_FLOOR_SY, N_GOLD, N_GRAVITY, N_HOR, N_JUMP,
+    N_JUMP_BUF, N_JUMP_DURATION, N_JUMP_OLD, N_LP_BUF, N_LP_NX, N_LP_NY, N_STATE, N_TWO,
+    N_VX, N_VXOLD, N_VY, N_VYOLD, N_WALL_BUF, N_WALL_NORMAL, N_WALLED, N_X, N_XCRUSH,
+    N_XOLD, N_Y, N_YCRUSH, N_YOLD,
+)
+
+_jit = njit(cache=True, nogil=True)
+
+NINJA_RADIUS = 10.0
+ARC_RADIUS = 24.0
+GRAVITY_FALL = 0.06666666666666665
+GRAVITY_JUMP = 0.01111111111111111
+GROUND_ACCEL = 0.06666666666666665
+AIR_ACCEL = 0.04444444444444444
+DRAG_REGULAR = 0.9933221725495059
+DRAG_SLOW = 0.8617738760127536
+FRICTION_GROUND = 0.9459290248857720
+FRICTION_GROUND_SLOW = 0.8617738760127536
+FRICTION_WALL = 0.9113380468927672
+MAX_HOR_SPEED = 3.333
+MAX_JUMP_DURATION = 45
+MAX_SURVIVABLE_IMPACT = 6
+MIN_SURVIVABLE_CRUSHING = 0.05
+LAUNCH_PAD_BOOST = 36 / 7
+THWUMP_FORWARD = 20 / 7
+THWUMP_BACKWARD = 8 / 7
+BOUNCE_STIFFNESS = 0.02222222222222222
+BOUNCE_DAMPENING = 0.98
+BOUNCE_STRENGTH = 0.2
+NUDGE_LEFT_A = 50.51197510492316
+NUDGE_LEFT_B = 49.23232124849253
+NUDGE_RIGHT = 49.153536108584795
+_SEQ_SPAN = 1 << 40
+
+
+# ----------------------------------------------------------------------------------------
+# geometry
+# ----------------------------------------------------------------------------------------
+@_jit
+def _sq(x, two):
+    """``x**2`` exactly as CPython computes it (the C library's ``pow(x, 2.0)``).
+
+    pow is accurate to ~0.52 ulp, so it can only differ from the correctly rounded ``x*x``
+    when the exact square lies near the midpoint between two doubles. The exact rounding
+    error of ``x*x`` (Dekker's product) tells when that is possible; only then is pow called.
+    """
+    p = x * x
+    ax = abs(x)
+    if ax < 1e-140 or ax > 1e140:  # Dekker's split could under/overflow: ask pow
+        return math.pow(x, two)
+    c = 134217729.0 * x  # 2**27 + 1
+    hi = c - (c - x)
+    lo = x - hi
+    err = ((hi * hi - p) + 2.0 * hi * lo) + lo * lo  # exactly x*x - p
+    _, ex = math.frexp(p)
+    if abs(err) <= math.ldexp(0.45, ex - 53):  # |error| <= 0.45 ulp: pow must agree
+        return p
+    return math.pow(x, two)
+
+
+@_jit
+def _clampi(v, lo, hi):
+    return lo if v < lo else hi if v > hi else v
+
+
+@_jit
+def overlap_circles(x1, y1, r1, x2, y2, r2, two):
+    return math.sqrt(_sq(x1 - x2, two) + _sq(y1 - y2, two)) < r1 + r2
+
+
+@_jit
+def overlap_circle_segment(x, y, r, x1, y1, x2, y2, two):
+    px = x2 - x1
+    py = y2 - y1
+    dx = x - x1
+    dy = y - y1
+    u = (dx * px + dy * py) / (_sq(px, two) + _sq(py, two))
+    u = max(u, 0.0)
+    u = min(u, 1.0)
+    a = x1 + u * px
+    b = y1 + u * py
+    return _sq(x - a, two) + _sq(y - b, two) < _sq(r, two)
+
+
+@_jit
+def square_penetration(sx, sy, px, py, semi):
+    """(hit, normal x, normal y, depth along the normal, depth on the other axis)."""
+    dx = px - sx
+    dy = py - sy
+    penx = semi - abs(dx)
+    peny = semi - abs(dy)
+    if penx > 0 and peny > 0:
+        if peny <= penx:
+            return True, 0.0, -1.0 if dy < 0 else 1.0, peny, penx
+        return True, -1.0 if dx < 0 else 1.0, 0.0, penx, peny
+    return False, 0.0, 0.0, 0.0, 0.0
+
+
+@_jit
+def closest_point(seg, x, y, two):
+    """Closest point of a segment row to (x, y), and whether (x, y) is behind it."""
+    if seg[0] == 0.0:
+        dx = x - seg[1]
+        dy = y - seg[2]
+        px = seg[5]
+        py = seg[6]
+        u = (dx * px + dy * py) / seg[7]
+        u = max(u, 0.0)
+        u = min(u, 1.0)
+        back = dy * px - dx * py < 0 and seg[8] != 0.0
+        return back, seg[1] + u * px, seg[2] + u * py
+    hor = seg[3]
+    ver = seg[4]
+    dx = x - seg[1]
+    dy = y - seg[2]
+    if dx * hor > 0 and dy * ver > 0:
+        dist = math.sqrt(_sq(dx, two) + _sq(dy, two))
+        if dist == 0:
+            if dx * hor > dy * ver:
+                return False, seg[6], seg[7]
+            return False, seg[8], seg[9]
+        a = seg[1] + ARC_RADIUS * dx / dist
+        b = seg[2] + ARC_RADIUS * dy / dist
+        if seg[5] != 0.0:
+            return dist < ARC_RADIUS, a, b
+        return dist > ARC_RADIUS, a, b
+    if dx * hor > dy * ver:
+        return False, seg[6], seg[7]
+    return False, seg[8], seg[9]
+
+
+@_jit
+def time_circle_vs_point(x, y, vx, vy, a, b, r, two):
+    dx = x - a
+    dy = y - b
+    dist_sq = _sq(dx, two) + _sq(dy, two)
+    vel_sq = _sq(vx, two) + _sq(vy, two)
+    dot = dx * vx + dy * vy
+    if dist_sq - _sq(r, two) > 0:
+        radicand = _sq(dot, two) - vel_sq * (dist_sq - _sq(r, two))
+        if vel_sq > 0.0001 and dot < 0 and radicand >= 0:
+            return (-dot - math.sqrt(radicand)) / vel_sq
+        return 1.0
+    return 0.0
+
+
+@_jit
+def _time_circle_vs_line(x, y, vx, vy, seg, r):
+    a1 = seg[1]
+    b1 = seg[2]
+    seg_len = seg[13]
+    nx = seg[14]
+    ny = seg[15]
+    normal_proj = (x - a1) * ny - (y - b1) * nx
+    hor_proj = (x - a1) * nx + (y - b1) * ny
+    if abs(normal_proj) >= r:
+        direction = vx * ny - vy * nx
+        if direction * normal_proj < 0:
+            t = min((abs(normal_proj) - r) / abs(direction), 1.0)
+            along = hor_proj + t * (vx * nx + vy * ny)
+            if 0 <= along <= seg_len:
+                return t
+    elif 0 <= hor_proj <= seg_len:
+        return 0.0
+    return 1.0
+
+
+@_jit
+def _time_circle_vs_arc(x, y, vx, vy, seg, r, two):
+    dx = x - seg[1]
+    dy = y - seg[2]
+    dist_sq = _sq(dx, two) + _sq(dy, two)
+    vel_sq = _sq(vx, two) + _sq(vy, two)
+    dot = dx * vx + dy * vy
+    outer = ARC_RADIUS + r
+    inner = ARC_RADIUS - r
+    t = 1.0
+    if dist_sq > _sq(outer, two):
+        radicand = _sq(dot, two) - vel_sq * (dist_sq - _sq(outer, two))
+        if vel_sq > 0.0001 and dot < 0 and radicand >= 0:
+            t = (-dot - math.sqrt(radicand)) / vel_sq
+    elif dist_sq < _sq(inner, two):
+        radicand = _sq(dot, two) - vel_sq * (dist_sq - _sq(inner, two))
+        if vel_sq > 0.0001:
+            t = min((-dot + math.sqrt(radicand)) / vel_sq, 1.0)
+    else:
+        t = 0.0
+    if (dx + t * vx) * seg[3] > 0 and (dy + t * vy) * seg[4] > 0:
+        return t
+    return 1.0
+
+
+@_jit
+def time_of_impact(seg, x, y, vx, vy, r, two):
+    """Fraction of the move after which a circle of radius r touches the segment."""
+    if seg[0] == 0.0:
+        t1 = time_circle_vs_point(x, y, vx, vy, seg[1], seg[2], r, two)
+        t2 = time_circle_vs_point(x, y, vx, vy, seg[3], seg[4], r, two)
+        t3 = _time_circle_vs_line(x, y, vx, vy, seg, r)
+    else:
+        t1 = time_circle_vs_point(x, y, vx, vy, seg[6], seg[7], r, two)
+        t2 = time_circle_vs_point(x, y, vx, vy, seg[8], seg[9], r, two)
+        t3 = _time_circle_vs_arc(x, y, vx, vy, seg, r, two)
+    return min(t1, t2, t3)
+
+
+@_jit
+def query_region(lv, st, x1, y1, x2, y2, out):
+    """Indices of segments near a box, in the reference's order; door rows are -(row+1).
+
+    Cells are scanned column by column and skipped when their box misses the query. Closed
+    doors join only with ``solid_doors`` (the reference's index predates its doors).
+    """
+    cell_start = lv[1]
+    cell_bounds = lv[2]
+    ei = st[1]
+    ef = st[2]
+    minx = x1 if x1 < x2 else x2
+    maxx = x2 if x1 < x2 else x1
+    miny = y1 if y1 < y2 else y2
+    maxy = y2 if y1 < y2 else y1
+    cx0 = _clampi(math.floor(minx / 24), 0, 43)
+    cx1 = _clampi(math.floor(maxx / 24), 0, 43)
+    cy0 = _clampi(math.floor(miny / 24), 0, 24)
+    cy1 = _clampi(math.floor(maxy / 24), 0, 24)
+    solid = st[3][M_SOLID_DOORS] != 0
+    n = 0
+    for cx in range(cx0, cx1 + 1):
+        for cy in range(cy0, cy1 + 1):
+            c = cx * 25 + cy
+            s0 = cell_start[c]
+            s1 = cell_start[c + 1]
+            if s1 > s0:
+                b = cell_bounds[c]
+                if not (maxx < b[0] or minx > b[2] or maxy < b[1] or miny > b[3]):
+                    for k in range(s0, s1):
+                        out[n] = k
+                        n += 1
+            if solid:
+                for e in range(ei.shape[0]):
+                    if _is_door(ei[e, EI_KIND]) and ei[e, EI_LINK] == c and ef[e, F_FLAG] != 0:
+                        out[n] = -(e + 1)
+                        n += 1
+    return n
+
+
+@_jit
+def _is_door(kind):
+    return kind == K_DOOR or kind == K_LOCKED or kind == K_TRAP
+
+
+@_jit
+def segment_row(k, lv):
+    if k >= 0:
+        return lv[0][k]
+    return lv[3][-k - 1]
+
+
+@_jit
+def sweep(lv, st, buf, x, y, dx, dy, r, two):
+    """Earliest time of impact of a circle moving by (dx, dy) against nearby segments."""
+    xn = x + dx
+    yn = y + dy
+    w = r + 1
+    n = query_region(lv, st, (x if x < xn else xn) - w, (y if y < yn else yn) - w,
+                     (x if x > xn else xn) + w, (y if y > yn else yn) + w, buf)
+    best = 1.0
+    for i in range(n):
+        t = time_of_impact(segment_row(buf[i], lv), x, y, dx, dy, r, two)
+        if t == 0:
+            return 0.0
+        if t < best:
+            best = t
+    return best
+
+
+@_jit
+def nearest_point(lv, buf, n, x, y, r, two):
+    """(side, a, b) of the closest segment point among buf[:n]; side 0 if none, -1 behind.
+
+    Segments whose box misses the query square are skipped; front-facing candidates get a 0.1
+    head start, as in the reference.
+    """
+    best = np.inf
+    side = 0
+    ra = 0.0
+    rb = 0.0
+    qx0 = x - r
+    qy0 = y - r
+    qx1 = x + r
+    qy1 = y + r
+    for i in range(n):
+        seg = segment_row(buf[i], lv)
+        if seg[0] == 0.0:
+            if seg[11] < qx0 or seg[9] > qx1 or seg[12] < qy0 or seg[10] > qy1:
+                continue
+        elif seg[12] < qx0 or seg[10] > qx1 or seg[13] < qy0 or seg[11] > qy1:
+            continue
+        back, a, b = closest_point(seg, x, y, two)
+        d = _sq(x - a, two) + _sq(y - b, two)
+        if not back:
+            d -= 0.1
+        if d < best:
+            best = d
+            ra = a
+            rb = b
+            side = -1 if back else 1
+    return side, ra, rb
+
+
+@_jit
+def is_empty_row(hor_edges, x1, x2, y, direction):
+    if direction == 1:
+        row = y + 1
+    elif direction == -1:
+        row = y
+    else:
+        return False
+    row = _clampi(row, 0, 49)
+    for x in range(x1, x2 + 1):
+        if hor_edges[_clampi(x, 0, 87), row] != 0:
+            return False
+    return True
+
+
+@_jit
+def is_empty_column(ver_edges, x, y1, y2, direction):
+    if direction == 1:
+        col = x + 1
+    elif direction == -1:
+        col = x
+    else:
+        return False
+    col = _clampi(col, 0, 87)
+    for y in range(y1, y2 + 1):
+        if ver_edges[col, _clampi(y, 0, 49)] != 0:
+            return False
+    return True
+
+
+# ----------------------------------------------------------------------------------------
+# grid bookkeeping
+# ----------------------------------------------------------------------------------------
+@_jit
+def _grid_append(e, st):
+    ei = st[1]
+    misc = st[3]
+    ei[e, EI_SEQ] = misc[M_SEQ]
+    misc[M_SEQ] += 1
+
+
+@_jit
+def grid_move(e, st):
+    """Keep an entity listed in the cell holding its centre (moving to a new cell appends
+    it at the end of that cell's list)."""
+    ei = st[1]
+    ef = st[2]
+    cx = _clampi(math.floor(ef[e, F_X] / 24), 0, 43)
+    cy = _clampi(math.floor(ef[e, F_Y] / 24), 0, 24)
+    if cx != ei[e, EI_CX] or cy != ei[e, EI_CY]:
+        ei[e, EI_CX] = cx
+        ei[e, EI_CY] = cy
+        _grid_append(e, st)
+
+
+@_jit
+def entities_near(st, x, y, out):
+    """Active entities in the 3x3 cells around a point: cell by cell (x-major), each cell in
+    insertion order. Returns the count written to ``out``."""
+    ei = st[1]
+    cx = _clampi(math.floor(x / 24), 0, 43)
+    cy = _clampi(math.floor(y / 24), 0, 24)
+    x0 = max(cx - 1, 0)
+    x1 = min(cx + 1, 43)
+    y0 = max(cy - 1, 0)
+    y1 = min(cy + 1, 24)
+    rows = y1 - y0 + 1
+    n = 0
+    for e in range(ei.shape[0]):
+        if ei[e, EI_ACTIVE] == 0 or ei[e, EI_SEQ] < 0:
+            continue
+        ex = ei[e, EI_CX]
+        ey = ei[e, EI_CY]
+        if ex < x0 or ex > x1 or ey < y0 or ey > y1:
+            continue
+        key = ((ex - x0) * rows + (ey - y0)) * _SEQ_SPAN + ei[e, EI_SEQ]
+        j = n
+        while j > 0 and _near_key(ei, out[j - 1], x0, y0, rows) > key:
+            out[j] = out[j - 1]
+            j -= 1
+        out[j] = e
+        n += 1
+    return n
+
+
+@_jit
+def _near_key(ei, e, x0, y0, rows):
+    return ((ei[e, EI_CX] - x0) * rows + (ei[e, EI_CY] - y0)) * _SEQ_SPAN + ei[e, EI_SEQ]
+
+
+# ----------------------------------------------------------------------------------------
+# ninja events
+# ----------------------------------------------------------------------------------------
+@_jit
+def ninja_valid_target(nin):
+    s = nin[N_STATE]
+    return s != 6 and s != 8 and s != 9
+
+
+@_jit
+def ninja_win(nin):
+    if nin[N_STATE] < 6:
+        if nin[N_STATE] == 3:
+            nin[N_GRAVITY] = GRAVITY_FALL
+        nin[N_STATE] = 8
+
+
+@_jit
+def ninja_kill(nin, cause):
+    if nin[N_STATE] < 6:
+        nin[N_DEATH_CAUSE] = cause
+        if nin[N_STATE] == 3:
+            nin[N_GRAVITY] = GRAVITY_FALL
+        nin[N_STATE] = 7
+
+
+# ----------------------------------------------------------------------------------------
+# entities: movement and thinking
+# ----------------------------------------------------------------------------------------
+@_jit
+def _mine_set(ef, e, state):
+    ef[e, F_STATE] = state
+    ef[e, F_RADIUS] = 4.0 if state == 0 else 3.5 if state == 1 else 4.5
+
+
+@_jit
+def _door_set_closed(e, st, closed):
+    ef = st[2]
+    ef[e, F_FLAG] = 1.0 if closed else 0.0
+    step = 1 if closed else -1
+    grid = st[5] if ef[e, F_VERTICAL] != 0 else st[4]
+    grid[int(ef[e, F_E1X]), int(ef[e, F_E1Y])] += step
+    grid[int(ef[e, F_E2X]), int(ef[e, F_E2Y])] += step
+
+
+@_jit
+def _bounce_move(e, st):
+    ef = st[2]
+    ef[e, F_VX] *= BOUNCE_DAMPENING
+    ef[e, F_VY] *= BOUNCE_DAMPENING
+    ef[e, F_X] += ef[e, F_VX]
+    ef[e, F_Y] += ef[e, F_VY]
+    fx = BOUNCE_STIFFNESS * (ef[e, F_OX] - ef[e, F_X])
+    fy = BOUNCE_STIFFNESS * (ef[e, F_OY] - ef[e, F_Y])
+    ef[e, F_X] += fx
+    ef[e, F_Y] += fy
+    ef[e, F_VX] += fx
+    ef[e, F_VY] += fy
+    grid_move(e, st)
+
+
+@_jit
+def _thwump_move(e, st):
+    ef = st[2]
+    state = ef[e, F_STATE]
+    if state == 0:
+        return
+    speed = THWUMP_FORWARD if state == 1 else THWUMP_BACKWARD
+    sdir = int(ef[e, F_DIR] * state)
+    x = ef[e, F_X]
+    y = ef[e, F_Y]
+    if ef[e, F_FLAG] == 0:  # vertical
+        y_new = y + speed * sdir
+        if state == -1 and (y_new - ef[e, F_OY]) * (y - ef[e, F_OY]) < 0:
+            ef[e, F_Y] = ef[e, F_OY]
+            ef[e, F_STATE] = 0
+            return
+        cy = math.floor((y + sdir * 11) / 12)
+        if cy != math.floor((y_new + sdir * 11) / 12):
+            c1 = math.floor((x - 11) / 12)
+            c2 = math.floor((x + 11) / 12)
+            if not is_empty_row(st[4], c1, c2, cy, sdir):
+                ef[e, F_STATE] = -1
+                return
+        ef[e, F_Y] = y_new
+    else:
+        x_new = x + speed * sdir
+        if state == -1 and (x_new - ef[e, F_OX]) * (x - ef[e, F_OX]) < 0:
+            ef[e, F_X] = ef[e, F_OX]
+            ef[e, F_STATE] = 0
+            return
+        cx = math.floor((x + sdir * 11) / 12)
+        if cx != math.floor((x_new + sdir * 11) / 12):
+            c1 = math.floor((y - 11) / 12)
+            c2 = math.floor((y + 11) / 12)
+            if not is_empty_column(st[5], cx, c1, c2, sdir):
+                ef[e, F_STATE] = -1
+                return
+        ef[e, F_X] = x_new
+    grid_move(e, st)
+
+
+@_jit
+def _thwump_think(e, st):
+    nin = st[0]
+    ef = st[2]
+    if ef[e, F_STATE] != 0 or not ninja_valid_target(nin):
+        return
+    reach = 2 * (ef[e, F_SEMI] + NINJA_RADIUS)
+    d = int(ef[e, F_DIR])
+    x = ef[e, F_X]
+    y = ef[e, F_Y]
+    if ef[e, F_FLAG] == 0:  # vertical
+        if not abs(x - nin[N_X]) < reach:
+            return
+        target = math.floor(nin[N_Y] / 12)
+        cell = math.floor((y - d * 11) / 12)
+        c1 = math.floor((x - 11) / 12)
+        c2 = math.floor((x + 11) / 12)
+        gap = target - cell
+        if gap * d < 0:
+            return
+        i = 0
+        while i < 100:
+            if not is_empty_row(st[4], c1, c2, cell, d):
+                gap = target - cell
+                break
+            cell += d
+            i += 1
+    else:
+        if not abs(y - nin[N_Y]) < reach:
+            return
+        target = math.floor(nin[N_X] / 12)
+        cell = math.floor((x - d * 11) / 12)
+        c1 = math.floor((y - 11) / 12)
+        c2 = math.floor((y + 11) / 12)
+        gap = target - cell
+        if gap * d < 0:
+            return
+        i = 0
+        while i < 100:
+            if not is_empty_column(st[5], cell, c1, c2, d):
+                gap = target - cell
+                break
+            cell += d
+            i += 1
+    if i > 0 and gap * d <= 0:
+        ef[e, F_STATE] = 1
+
+
+@_jit
+def _shove_step(e, st, xdir, ydir, speed):
+    ef = st[2]
+    x = ef[e, F_X]
+    y = ef[e, F_Y]
+    if ef[e, F_YDIR] == 0:
+        x_new = x + xdir * speed
+        cx = math.floor(x / 12)
+        if cx != math.floor(x_new / 12):
+            c1 = math.floor((y - 8) / 12)
+            c2 = math.floor((y + 8) / 12)
+            if not is_empty_column(st[5], cx, c1, c2, int(xdir)):
+                ef[e, F_STATE] = 3
+                return
+        ef[e, F_X] = x_new
+    else:
+        y_new = y + ydir * speed
+        cy = math.floor(y / 12)
+        if cy != math.floor(y_new / 12):
+            c1 = math.floor((x - 8) / 12)
+            c2 = math.floor((x + 8) / 12)
+            if not is_empty_row(st[4], c1, c2, cy, int(ydir)):
+                ef[e, F_STATE] = 3
+                return
+        ef[e, F_Y] = y_new
+    grid_move(e, st)
+
+
+@_jit
+def _shove_think(e, st):
+    ef = st[2]
+    if ef[e, F_STATE] == 1:
+        if ef[e, F_FLAG] != 0:
+            ef[e, F_FLAG] = 0.0
+            return
+        ef[e, F_STATE] = 2
+    if ef[e, F_STATE] == 3:
+        if abs(ef[e, F_X] - ef[e, F_OX]) + abs(ef[e, F_Y] - ef[e, F_OY]) >= 1:
+            _shove_step(e, st, ef[e, F_XDIR], ef[e, F_YDIR], 1.0)
+        else:
+            ef[e, F_X] = ef[e, F_OX]
+            ef[e, F_Y] = ef[e, F_OY]
+            ef[e, F_STATE] = 0
+    elif ef[e, F_STATE] == 2:
+        _shove_step(e, st, -ef[e, F_XDIR], -ef[e, F_YDIR], 4.0)
+
+
+# Drone directions (right, down, left, up) and turn preferences per mode.
+_DIR_X = np.array([1.0, 0.0, -1.0, 0.0])
+_DIR_Y = np.array([0.0, 1.0, 0.0, -1.0])
+_TURNS = np.array([[1, 0, 3, 2], [3, 0, 1, 2], [0, 1, 3, 2], [0, 3, 1, 2]], dtype=np.int64)
+
+
+@_jit
+def _drone_try(e, st, d):
+    ef = st[2]
+    xdir = _DIR_X[d]
+    ydir = _DIR_Y[d]
+    x = ef[e, F_X]
+    y = ef[e, F_Y]
+    r = ef[e, F_RADIUS]
+    xt = x + ef[e, F_STEP] * xdir
+    yt = y + ef[e, F_STEP] * ydir
+    if ydir == 0:
+        cx = math.floor((x + xdir * r) / 12)
+        cx_target = math.floor((xt + xdir * r) / 12)
+        c1 = math.floor((y - r) / 12)
+        c2 = math.floor((y + r) / 12)
+        while cx != cx_target:
+            if not is_empty_column(st[5], cx, c1, c2, int(xdir)):
+                return False
+            cx += int(xdir)
+    else:
+        cy = math.floor((y + ydir * r) / 12)
+        cy_target = math.floor((yt + ydir * r) / 12)
+        c1 = math.floor((x - r) / 12)
+        c2 = math.floor((x + r) / 12)
+        while cy != cy_target:
+            if not is_empty_row(st[4], c1, c2, cy, int(ydir)):
+                return False
+            cy += int(ydir)
+    ef[e, F_TX] = xt
+    ef[e, F_TY] = yt
+    return True
+
+
+@_jit
+def _drone_move(e, st):
+    ef = st[2]
+    two = st[0][N_TWO]
+    d = int(ef[e, F_DIR])
+    speed = ef[e, F_SPEED]
+    xs = speed * _DIR_X[d]
+    ys = speed * _DIR_Y[d]
+    dx = ef[e, F_TX] - ef[e, F_X]
+    dy = ef[e, F_TY] - ef[e, F_Y]
+    dist = math.sqrt(_sq(dx, two) + _sq(dy, two))
+    if dist < 1e-06 or dx * (ef[e, F_TX] - (ef[e, F_X] + xs)) + dy * (
+        ef[e, F_TY] - (ef[e, F_Y] + ys)
+    ) < 0:
+        ef[e, F_X] = ef[e, F_TX]
+        ef[e, F_Y] = ef[e, F_TY]
+        mode = int(ef[e, F_MODE])
+        for i in range(4):
+            nd = (d + _TURNS[mode, i]) % 4
+            if _drone_try(e, st, nd):
+                ef[e, F_DIR] = nd
+                rest = speed - dist
+                ef[e, F_X] += rest * _DIR_X[nd]
+                ef[e, F_Y] += rest * _DIR_Y[nd]
+                return
+    else:
+        ef[e, F_X] += xs
+        ef[e, F_Y] += ys
+        grid_move(e, st)
+
+
+@_jit
+def _boost_move(e, st):
+    nin = st[0]
+    ef = st[2]
+    two = nin[N_TWO]
+    if not ninja_valid_target(nin):
+        ef[e, F_FLAG] = 0.0
+        return
+    if overlap_circles(ef[e, F_X], ef[e, F_Y], ef[e, F_RADIUS], nin[N_X], nin[N_Y],
+                       NINJA_RADIUS, two):
+        if ef[e, F_FLAG] == 0:
+            speed = math.sqrt(_sq(nin[N_VX], two) + _sq(nin[N_VY], two))
+            if speed > 0:
+                bx = 2 * nin[N_VX] / speed
+                by = 2 * nin[N_VY] / speed
+                nin[N_VX] += bx
+                nin[N_VY] += by
+            ef[e, F_FLAG] = 1.0
+    else:
+        ef[e, F_FLAG] = 0.0
+
+
+@_jit
+def _mine_think(e, st):
+    nin = st[0]
+    ef = st[2]
+    state = ef[e, F_STATE]
+    if ninja_valid_target(nin):
+        if state == 1:
+            if overlap_circles(ef[e, F_X], ef[e, F_Y], ef[e, F_RADIUS], nin[N_X], nin[N_Y],
+                               NINJA_RADIUS, nin[N_TWO]):
+                _mine_set(ef, e, 2)
+        elif state == 2:
+            if not overlap_circles(ef[e, F_X], ef[e, F_Y], ef[e, F_RADIUS], nin[N_X], nin[N_Y],
+                                   NINJA_RADIUS, nin[N_TWO]):
+                _mine_set(ef, e, 0)
+    elif state == 2 and nin[N_STATE] == 6:
+        _mine_set(ef, e, 1)
+
+
+@_jit
+def _door_think(e, st):
+    ef = st[2]
+    if ef[e, F_FLAG] == 0:
+        ef[e, F_TIMER] += 1
+        if ef[e, F_TIMER] > 5:
+            _door_set_closed(e, st, True)
+
+
+@_jit
+def _ball_think(e, lv, st):
+    nin = st[0]
+    ei = st[1]
+    ef = st[2]
+    two = nin[N_TWO]
+    buf = st[6][0]
+    if not ninja_valid_target(nin):
+        ef[e, F_VX] *= 0.95
+        ef[e, F_VY] *= 0.95
+    else:
+        dx = nin[N_X] - ef[e, F_X]
+        dy = nin[N_Y] - ef[e, F_Y]
+        dist = math.sqrt(_sq(dx, two) + _sq(dy, two))
+        if dist > 0:
+            dx /= dist
+            dy /= dist
+        ef[e, F_VX] += dx * 0.04
+        ef[e, F_VY] += dy * 0.04
+        speed = math.sqrt(_sq(ef[e, F_VX], two) + _sq(ef[e, F_VY], two))
+        if speed > 0.85:
+            new_speed = (speed - 0.85) * 0.9
+            if new_speed <= 0.01:
+                new_speed = 0.0
+            new_speed += 0.85
+            ef[e, F_VX] = ef[e, F_VX] / speed * new_speed
+            ef[e, F_VY] = ef[e, F_VY] / speed * new_speed
+    x_old = ef[e, F_X]
+    y_old = ef[e, F_Y]
+    vx = ef[e, F_VX]
+    vy = ef[e, F_VY]
+    t = sweep(lv, st, buf, x_old, y_old, vx, vy, 8 * 0.5, two)
+    ef[e, F_X] = x_old + t * vx
+    ef[e, F_Y] = y_old + t * vy
+    sum_x = 0.0
+    sum_y = 0.0
+    for _ in range(16):
+        x = ef[e, F_X]
+        y = ef[e, F_Y]
+        n = query_region(lv, st, x - 8, y - 8, x + 8, y + 8, buf)
+        side, a, b = nearest_point(lv, buf, n, x, y, 8.0, two)
+        if side == 0:
+            break
+        dx = x - a
+        dy = y - b
+        dist = math.sqrt(_sq(dx, two) + _sq(dy, two))
+        depth = 8 - dist * side
+        if depth < 1e-07:
+            break
+        if dist == 0:
+            return
+        ux = dx / dist
+        uy = dy / dist
+        ef[e, F_X] += ux * depth
+        ef[e, F_Y] += uy * depth
+        sum_x += ux
+        sum_y += uy
+    norm = math.sqrt(_sq(sum_x, two) + _sq(sum_y, two))
+    if norm > 0:
+        nx = sum_x / norm
+        ny = sum_y / norm
+        dot = ef[e, F_VX] * nx + ef[e, F_VY] * ny
+        if dot < 0:
+            speed = math.sqrt(_sq(ef[e, F_VX], two) + _sq(ef[e, F_VY], two))
+            bounce = 1 if speed <= 1.35 else 2
+            ef[e, F_VX] -= nx * dot * bounce
+            ef[e, F_VY] -= ny * dot * bounce
+    if ei[e, EI_INDEX] + 1 < st[3][M_DEATH_BALLS]:
+        for o in range(e + 1, ei.shape[0]):
+            if ei[o, EI_GROUP] != K_BALL:
+                break
+            dx = ef[e, F_X] - ef[o, F_X]
+            dy = ef[e, F_Y] - ef[o, F_Y]
+            dist = math.sqrt(_sq(dx, two) + _sq(dy, two))
+            if dist < 16:
+                dx = dx / dist * 4
+                dy = dy / dist * 4
+                ef[e, F_VX] += dx
+                ef[e, F_VY] += dy
+                ef[o, F_VX] -= dx
+                ef[o, F_VY] -= dy
+    grid_move(e, st)
+
+
+# ----------------------------------------------------------------------------------------
+# entities: collisions with the ninja
+# ----------------------------------------------------------------------------------------
+@_jit
+def _oneway_depen(e, st):
+    nin = st[0]
+    ef = st[2]
+    nx = ef[e, F_NX]
+    ny = ef[e, F_NY]
+    dx = nin[N_X] - ef[e, F_X]
+    dy = nin[N_Y] - ef[e, F_Y]
+    lateral = dy * nx - dx * ny
+    direction = (nin[N_VY] * nx - nin[N_VX] * ny) * lateral
+    scale = 0.91 if direction < 0 else 0.51
+    if abs(lateral) < scale * NINJA_RADIUS + ef[e, F_SEMI]:
+        normal_dist = dx * nx + dy * ny
+        if 0 < normal_dist <= NINJA_RADIUS:
+            if nin[N_VX] * nx + nin[N_VY] * ny <= 0:
+                old = (nin[N_XOLD] - ef[e, F_X]) * nx + (nin[N_YOLD] - ef[e, F_Y]) * ny
+                if NINJA_RADIUS - old <= 1.1:
+                    return True, nx, ny, NINJA_RADIUS - normal_dist, 0.0
+    return False, 0.0, 0.0, 0.0, 0.0
+
+
+@_jit
+def physical_collision(e, st):
+    """Push-out of the ninja from a solid entity: (hit, nx, ny, depth, other depth)."""
+    nin = st[0]
+    ef = st[2]
+    kind = st[1][e, EI_KIND]
+    if kind == K_ONEWAY:
+        return _oneway_depen(e, st)
+    if kind == K_BOUNCE:
+        hit, nx, ny, depth, other = square_penetration(
+            ef[e, F_X], ef[e, F_Y], nin[N_X], nin[N_Y], ef[e, F_SEMI] + NINJA_RADIUS)
+        if not hit:
+            return False, 0.0, 0.0, 0.0, 0.0
+        ef[e, F_X] -= nx * depth * (1 - BOUNCE_STRENGTH)
+        ef[e, F_Y] -= ny * depth * (1 - BOUNCE_STRENGTH)
+        ef[e, F_VX] -= nx * depth * (1 - BOUNCE_STRENGTH)
+        ef[e, F_VY] -= ny * depth * (1 - BOUNCE_STRENGTH)
+        return True, nx, ny, depth * BOUNCE_STRENGTH, other
+    if kind == K_THWUMP:
+        return square_penetration(ef[e, F_X], ef[e, F_Y], nin[N_X], nin[N_Y],
+                                  ef[e, F_SEMI] + NINJA_RADIUS)
+    if kind == K_SHOVE:
+        if ef[e, F_STATE] > 1:
+            return False, 0.0, 0.0, 0.0, 0.0
+        hit, nx, ny, depth, other = square_penetration(
+            ef[e, F_X], ef[e, F_Y], nin[N_X], nin[N_Y], ef[e, F_SEMI] + NINJA_RADIUS)
+        if hit and (ef[e, F_STATE] == 0 or ef[e, F_XDIR] * nx + ef[e, F_YDIR] * ny >= 0.01):
+            return True, nx, ny, depth, other
+    return False, 0.0, 0.0, 0.0, 0.0
+
+
+@_jit
+def _touches(e, st):
+    nin = st[0]
+    ef = st[2]
+    return overlap_circles(ef[e, F_X], ef[e, F_Y], ef[e, F_RADIUS], nin[N_X], nin[N_Y],
+                           NINJA_RADIUS, nin[N_TWO])
+
+
+@_jit
+def logical_collision(e, st):
+    """Contact effects. Returns (kind of result, a, b): 0 nothing, 1 a launch-pad boost
+    (a, b), 2 a wall normal a for wall jumps."""
+    nin = st[0]
+    ei = st[1]
+    ef = st[2]
+    kind = ei[e, EI_KIND]
+    if kind == K_MINE or kind == K_MINE_SAFE:
+        if ninja_valid_target(nin) and ef[e, F_STATE] == 0 and _touches(e, st):
+            _mine_set(ef, e, 1)
+            ninja_kill(nin, CAUSE_MINE)
+    elif kind == K_GOLD:
+        if nin[N_STATE] != 8 and _touches(e, st):
+            nin[N_GOLD] += 1
+            ei[e, EI_ACTIVE] = 0
+    elif kind == K_EXIT:
+        if _touches(e, st):
+            ninja_win(nin)
+    elif kind == K_SWITCH:
+        if _touches(e, st):
+            ei[e, EI_ACTIVE] = 0
+            door = ei[e, EI_LINK]
+            _grid_append(door, st)
+            ef[door, F_FLAG] = 1.0
+    elif kind == K_DOOR:
+        if _touches(e, st):
+            _door_set_closed(e, st, False)
+            ef[e, F_TIMER] = 0.0
+    elif kind == K_LOCKED:
+        if _touches(e, st):
+            nin[N_DOORS] += 1
+            _door_set_closed(e, st, False)
+            ei[e, EI_ACTIVE] = 0
+    elif kind == K_TRAP:
+        if _touches(e, st):
+            _door_set_closed(e, st, True)
+            ei[e, EI_ACTIVE] = 0
+    elif kind == K_LAUNCH:
+        if ninja_valid_target(nin) and _touches(e, st):
+            nx = ef[e, F_NX]
+            ny = ef[e, F_NY]
+            if (ef[e, F_X] - (nin[N_X] - NINJA_RADIUS * nx)) * nx + (
+                ef[e, F_Y] - (nin[N_Y] - NINJA_RADIUS * ny)
+            ) * ny >= -0.1:
+                yscale = 1.0
+                if ny < 0:
+                    yscale = 1 - ny
+                return 1, nx * LAUNCH_PAD_BOOST, ny * LAUNCH_PAD_BOOST * yscale
+    elif kind == K_ONEWAY:
+        hit, _, _, _, _ = _oneway_depen(e, st)
+        if hit and abs(ef[e, F_NX]) == 1:
+            return 2, ef[e, F_NX], 0.0
+    elif kind == K_ZAP or kind == K_MINI:
+        if ninja_valid_target(nin) and _touches(e, st):
+            ninja_kill(nin, CAUSE_DRONE)
+    elif kind == K_BOUNCE:
+        hit, nx, _, _, _ = square_penetration(ef[e, F_X], ef[e, F_Y], nin[N_X], nin[N_Y],
+                                              ef[e, F_SEMI] + NINJA_RADIUS + 0.1)
+        if hit:
+            return 2, nx, 0.0
+    elif kind == K_THWUMP:
+        if ninja_valid_target(nin):
+            hit, nx, _, _, _ = square_penetration(ef[e, F_X], ef[e, F_Y], nin[N_X], nin[N_Y],
+                                                  ef[e, F_SEMI] + NINJA_RADIUS + 0.1)
+            if hit:
+                s = ef[e, F_SEMI]
+                x = ef[e, F_X]
+                y = ef[e, F_Y]
+                if ef[e, F_FLAG] != 0:  # horizontal
+                    ddx = (s + 2) * ef[e, F_DIR]
+                    ddy = s - 2
+                    x1, y1, x2, y2 = x + ddx, y - ddy, x + ddx, y + ddy
+                else:
+                    ddx = s - 2
+                    ddy = (s + 2) * ef[e, F_DIR]
+                    x1, y1, x2, y2 = x - ddx, y + ddy, x + ddx, y + ddy
+                if overlap_circle_segment(nin[N_X], nin[N_Y], NINJA_RADIUS + 2, x1, y1, x2,
+                                          y2, nin[N_TWO]):
+                    ninja_kill(nin, CAUSE_THWUMP)
+                return 2, nx, 0.0
+    elif kind == K_BALL:
+        if ninja_valid_target(nin) and _touches(e, st):
+            two = nin[N_TWO]
+            dx = ef[e, F_X] - nin[N_X]
+            dy = ef[e, F_Y] - nin[N_Y]
+            dist = math.sqrt(_sq(dx, two) + _sq(dy, two))
+            ef[e, F_VX] += dx / dist * 10
+            ef[e, F_VY] += dy / dist * 10
+            ninja_kill(nin, CAUSE_BALL)
+    elif kind == K_SHOVE:
+        hit, nx, ny, _, other = square_penetration(ef[e, F_X], ef[e, F_Y], nin[N_X], nin[N_Y],
+                                                   ef[e, F_SEMI] + NINJA_RADIUS + 0.1)
+        if hit and ef[e, F_STATE] <= 1:
+            if ef[e, F_STATE] == 0:
+                ef[e, F_FLAG] = 1.0
+                if other > 0.2:
+                    ef[e, F_XDIR] = nx
+                    ef[e, F_YDIR] = ny
+                    ef[e, F_STATE] = 1
+            elif ef[e, F_XDIR] * nx + ef[e, F_YDIR] * ny >= 0.01:
+                ef[e, F_FLAG] = 1.0
+            else:
+                return 0, 0.0, 0.0
+            return 2, nx, 0.0
+        if overlap_circles(nin[N_X], nin[N_Y], NINJA_RADIUS, ef[e, F_X], ef[e, F_Y],
+                           ef[e, F_RADIUS], nin[N_TWO]):
+            ninja_kill(nin, CAUSE_SHOVE)
+    return 0, 0.0, 0.0
+
+
+@_jit
+def _is_movable(kind):
+    return kind == K_ZAP or kind == K_MINI or kind == K_BOUNCE or kind == K_THWUMP or \
+        kind == K_BOOST
+
+
+@_jit
+def _is_thinkable(kind):
+    return kind == K_MINE or kind == K_MINE_SAFE or kind == K_DOOR or kind == K_THWUMP or \
+        kind == K_BALL or kind == K_SHOVE
+
+
+@_jit
+def _is_logical(kind):
+    return kind != K_BOOST
+
+
+@_jit
+def _is_physical(kind):
+    return kind == K_ONEWAY or kind == K_BOUNCE or kind == K_THWUMP or kind == K_SHOVE
+
+
+# ----------------------------------------------------------------------------------------
+# ninja physics
+# ----------------------------------------------------------------------------------------
+@_jit
+def _collide_vs_objects(st, near, n_near):
+    nin = st[0]
+    ei = st[1]
+    for i in range(n_near):
+        e = near[i]
+        kind = ei[e, EI_KIND]
+        if not _is_physical(kind):
+            continue
+        hit, nx, ny, length, _ = physical_collision(e, st)
+        if not hit:
+            continue
+        pop_x = nx * length
+        pop_y = ny * length
+        nin[N_X] += pop_x
+        nin[N_Y] += pop_y
+        if kind != K_BOUNCE:
+            nin[N_XCRUSH] += pop_x
+            nin[N_YCRUSH] += pop_y
+            nin[N_CRUSH_LEN] += length
+        if kind == K_THWUMP:
+            nin[N_CRUSHABLE] = 1.0
+        if kind == K_BOUNCE or kind == K_THWUMP or kind == K_SHOVE:
+            nin[N_VX] += pop_x
+            nin[N_VY] += pop_y
+        if kind == K_ONEWAY:
+            along = nin[N_VX] * ny - nin[N_VY] * nx
+            nin[N_VX] = along * ny
+            nin[N_VY] = along * (-nx)
+        if ny >= -0.0001:
+            nin[N_CEIL_COUNT] += 1
+            nin[N_CEIL_SX] += nx
+            nin[N_CEIL_SY] += ny
+        else:
+            nin[N_FLOOR_COUNT] += 1
+            nin[N_FLOOR_SX] += nx
+            nin[N_FLOOR_SY] += ny
+
+
+@_jit
+def _collide_vs_tiles(lv, st):
+    nin = st[0]
+    buf = st[6][0]
+    two = nin[N_TWO]
+    r = NINJA_RADIUS
+    dx = nin[N_X] - nin[N_XOLD]
+    dy = nin[N_Y] - nin[N_YOLD]
+    t = sweep(lv, st, buf, nin[N_XOLD], nin[N_YOLD], dx, dy, r * 0.5, two)
+    x = nin[N_XOLD] + t * dx
+    y = nin[N_YOLD] + t * dy
+    n = query_region(lv, st, x - r, y - r, x + r, y + r, buf)
+    xs = nin[N_VX]
+    ys = nin[N_VY]
+    for _ in range(32):
+        side, a, b = nearest_point(lv, buf, n, x, y, r, two)
+        if side == 0:
+            break
+        ox = x - a
+        oy = y - b
+        if abs(ox) <= 0.0000001:
+            ox = 0.0
+            if x == NUDGE_LEFT_A or x == NUDGE_LEFT_B:
+                ox = -(2.0**-47)
+            if x == NUDGE_RIGHT:
+                ox = 2.0**-47
+        dist_sq = ox * ox + oy * oy
+        if dist_sq < 1e-16:
+            break
+        dist = math.sqrt(dist_sq)
+        depth = r - dist * side
+        if depth < 0.0000001:
+            break
+        inv = 1.0 / dist
+        ux = ox * inv
+        uy = oy * inv
+        px = ux * depth
+        py = uy * depth
+        x += px
+        y += py
+        nin[N_XCRUSH] += px
+        nin[N_YCRUSH] += py
+        nin[N_CRUSH_LEN] += depth
+        if xs * ox + ys * oy < 0:
+            cross = xs * oy - ys * ox
+            inv_sq = inv * inv
+            xs = cross * inv_sq * oy
+            ys = cross * inv_sq * (-ox)
+        if oy >= -0.0001:
+            nin[N_CEIL_COUNT] += 1
+            nin[N_CEIL_SX] += ux
+            nin[N_CEIL_SY] += uy
+        else:
+            nin[N_FLOOR_COUNT] += 1
+            nin[N_FLOOR_SX] += ux
+            nin[N_FLOOR_SY] += uy
+    nin[N_X] = x
+    nin[N_Y] = y
+    nin[N_VX] = xs
+    nin[N_VY] = ys
+
+
+@_jit
+def _post_collision(lv, st):
+    nin = st[0]
+    near = st[6][1]
+    buf = st[6][0]
+    two = nin[N_TWO]
+    wall_normal = 0.0
+    n_near = entities_near(st, nin[N_X], nin[N_Y], near)
+    for i in range(n_near):
+        e = near[i]
+        if not _is_logical(st[1][e, EI_KIND]):
+            continue
+        code, a, b = logical_collision(e, st)
+        if code == 1:
+            xboost = a * 2 / 3
+            yboost = b * 2 / 3
+            nin[N_X] += xboost
+            nin[N_Y] += yboost
+            nin[N_VX] = xboost
+            nin[N_VY] = yboost
+            nin[N_FLOOR_COUNT] = 0
+            nin[N_FLOOR_BUF] = -1
+            scalar = math.sqrt(_sq(xboost, two) + _sq(yboost, two))
+            nin[N_LP_NX] = xboost / scalar
+            nin[N_LP_NY] = yboost / scalar
+            nin[N_LP_BUF] = 0
+            if nin[N_STATE] == 3:
+                nin[N_GRAVITY] = GRAVITY_FALL
+            nin[N_STATE] = 4
+        elif code == 2 and a != 0:
+            wall_normal += a
+    rad = NINJA_RADIUS + 0.1
+    x = nin[N_X]
+    y = nin[N_Y]
+    n = query_region(lv, st, x - rad, y - rad, x + rad, y + rad, buf)
+    for i in range(n):
+        _, a, b = closest_point(segment_row(buf[i], lv), x, y, two)
+        dx = x - a
+        dy = y - b
+        dist = math.sqrt(_sq(dx, two) + _sq(dy, two))
+        if abs(dy) < 0.00001 and 0 < dist <= rad:
+            wall_normal += dx / dist
+
+    nin[N_AIRBORN_OLD] = nin[N_AIRBORN]
+    nin[N_AIRBORN] = 1.0
+    nin[N_WALLED] = 0.0
+    if wall_normal != 0:
+        nin[N_WALLED] = 1.0
+        nin[N_WALL_NORMAL] = wall_normal / abs(wall_normal)
+
+    if nin[N_FLOOR_COUNT] > 0:
+        nin[N_AIRBORN] = 0.0
+        scalar = math.sqrt(_sq(nin[N_FLOOR_SX], two) + _sq(nin[N_FLOOR_SY], two))
+        if scalar == 0:
+            nin[N_FLOOR_NX] = 0.0
+            nin[N_FLOOR_NY] = -1.0
+        else:
+            nin[N_FLOOR_NX] = nin[N_FLOOR_SX] / scalar
+            nin[N_FLOOR_NY] = nin[N_FLOOR_SY] / scalar
+        if nin[N_STATE] != 8 and nin[N_AIRBORN_OLD] != 0:
+            impact = -(nin[N_FLOOR_NX] * nin[N_VXOLD] + nin[N_FLOOR_NY] * nin[N_VYOLD])
+            if impact > MAX_SURVIVABLE_IMPACT - 4 / 3 * abs(nin[N_FLOOR_NY]):
+                nin[N_VX] = nin[N_VXOLD]
+                nin[N_VY] = nin[N_VYOLD]
+                ninja_kill(nin, CAUSE_IMPACT)
+    if nin[N_CEIL_COUNT] > 0:
+        scalar = math.sqrt(_sq(nin[N_CEIL_SX], two) + _sq(nin[N_CEIL_SY], two))
+        if scalar == 0:
+            nin[N_CEIL_NX] = 0.0
+            nin[N_CEIL_NY] = 1.0
+        else:
+            nin[N_CEIL_NX] = nin[N_CEIL_SX] / scalar
+            nin[N_CEIL_NY] = nin[N_CEIL_SY] / scalar
+        if nin[N_STATE] != 8:
+            impact = -(nin[N_CEIL_NX] * nin[N_VXOLD] + nin[N_CEIL_NY] * nin[N_VYOLD])
+            if impact > MAX_SURVIVABLE_IMPACT - 4 / 3 * abs(nin[N_CEIL_NY]):
+                nin[N_VX] = nin[N_VXOLD]
+                nin[N_VY] = nin[N_VYOLD]
+                ninja_kill(nin, CAUSE_IMPACT)
+    if nin[N_CRUSHABLE] != 0 and nin[N_CRUSH_LEN] > 0:
+        squeeze = math.sqrt(_sq(nin[N_XCRUSH], two) + _sq(nin[N_YCRUSH], two)) / nin[N_CRUSH_LEN]
+        if squeeze < MIN_SURVIVABLE_CRUSHING:
+            ninja_kill(nin, CAUSE_CRUSH)
+
+
+@_jit
+def _floor_jump(nin):
+    nin[N_JUMP_BUF] = -1
+    nin[N_FLOOR_BUF] = -1
+    nin[N_LP_BUF] = -1
+    nin[N_STATE] = 3
+    nin[N_GRAVITY] = GRAVITY_JUMP
+    fnx = nin[N_FLOOR_NX]
+    if fnx == 0:
+        jx = 0.0
+        jy = -2.0
+    else:
+        fny = nin[N_FLOOR_NY]
+        if nin[N_VX] * fnx >= 0:
+            if nin[N_VX] * nin[N_HOR] >= 0:
+                jx = 2 / 3 * fnx
+                jy = 2 * fny
+            else:
+                jx = 0.0
+                jy = -1.4
+        elif nin[N_VX] * nin[N_HOR] > 0:
+            jx = 0.0
+            jy = -1.4
+        else:
+            nin[N_VX] = 0.0
+            jx = 2 / 3 * fnx
+            jy = 2 * fny
+    if nin[N_VY] > 0:
+        nin[N_VY] = 0.0
+    nin[N_VX] += jx
+    nin[N_VY] += jy
+    nin[N_X] += jx
+    nin[N_Y] += jy
+    nin[N_JUMP_DURATION] = 0
+
+
+@_jit
+def _wall_jump(nin):
+    wn = nin[N_WALL_NORMAL]
+    if nin[N_HOR] * wn < 0 and nin[N_STATE] == 5:
+        jx = 2 / 3
+        jy = -1.0
+    else:
+        jx = 1.0
+        jy = -1.4
+    nin[N_STATE] = 3
+    nin[N_GRAVITY] = GRAVITY_JUMP
+    if nin[N_VX] * wn < 0:
+        nin[N_VX] = 0.0
+    if nin[N_VY] > 0:
+        nin[N_VY] = 0.0
+    nin[N_VX] += jx * wn
+    nin[N_VY] += jy
+    nin[N_X] += jx * wn
+    nin[N_Y] += jy
+    nin[N_JUMP_BUF] = -1
+    nin[N_WALL_BUF] = -1
+    nin[N_LP_BUF] = -1
+    nin[N_JUMP_DURATION] = 0
+
+
+@_jit
+def _launch_pad_jump(nin):
+    nin[N_FLOOR_BUF] = -1
+    nin[N_WALL_BUF] = -1
+    nin[N_JUMP_BUF] = -1
+    nin[N_LP_BUF] = -1
+    scalar = 2 * abs(nin[N_LP_NX]) + 2
+    if scalar == 2:
+        scalar = 1.7
+    nin[N_VX] += nin[N_LP_NX] * scalar * (2 / 3)
+    nin[N_VY] += nin[N_LP_NY] * scalar * (2 / 3)
+
+
+@_jit
+def _advance_buffer(v, limit):
+    return v + 1 if -1 < v < limit else -1.0
+
+
+@_jit
+def ninja_think(nin):
+    """Apply this tick's inputs: buffers, jumps, running, friction and wall sliding."""
+    new_jump = nin[N_JUMP] != 0 and nin[N_JUMP_OLD] == 0
+    nin[N_JUMP_OLD] = nin[N_JUMP]
+    nin[N_LP_BUF] = _advance_buffer(nin[N_LP_BUF], 3)
+    in_lp = -1 < nin[N_LP_BUF] < 4
+    nin[N_JUMP_BUF] = _advance_buffer(nin[N_JUMP_BUF], 5)
+    in_jump = -1 < nin[N_JUMP_BUF] < 5
+    nin[N_WALL_BUF] = _advance_buffer(nin[N_WALL_BUF], 5)
+    in_wall = -1 < nin[N_WALL_BUF] < 5
+    nin[N_FLOOR_BUF] = _advance_buffer(nin[N_FLOOR_BUF], 5)
+    in_floor = -1 < nin[N_FLOOR_BUF] < 5
+    airborn = nin[N_AIRBORN] != 0
+    if new_jump and airborn:
+        nin[N_JUMP_BUF] = 0
+    if nin[N_WALLED] != 0:
+        nin[N_WALL_BUF] = 0
+    if not airborn:
+        nin[N_FLOOR_BUF] = 0
+
+    state = nin[N_STATE]
+    if state == 6 or state == 9:
+        return
+    if state == 7:
+        nin[N_STATE] = 6
+        return
+    if state == 8:
+        nin[N_DRAG] = DRAG_REGULAR if airborn else DRAG_SLOW
+        return
+    hor = nin[N_HOR]
+    if not airborn:
+        xspeed_new = nin[N_VX] + GROUND_ACCEL * hor
+        if abs(xspeed_new) < MAX_HOR_SPEED:
+            nin[N_VX] = xspeed_new
+        if nin[N_STATE] > 2:
+            if nin[N_STATE] == 3:
+                nin[N_GRAVITY] = GRAVITY_FALL
+            nin[N_STATE] = 2 if nin[N_VX] * hor <= 0 else 1
+        if in_jump or new_jump:
+            _floor_jump(nin)
+            return
+        fnx = nin[N_FLOOR_NX]
+        fny = nin[N_FLOOR_NY]
+        if nin[N_STATE] == 2:
+            projection = abs(nin[N_VY] * fnx - nin[N_VX] * fny)
+            if hor * projection * nin[N_VX] > 0:
+                nin[N_STATE] = 1
+                return
+            if projection < 0.1 and fnx == 0:
+                nin[N_STATE] = 0
+                return
+            if nin[N_VY] < 0 and fnx != 0:
+                two = nin[N_TWO]
+                speed = math.sqrt(_sq(nin[N_VX], two) + _sq(nin[N_VY], two))
+                fric = abs(nin[N_VX] * (1 - FRICTION_GROUND) * fny)
+                fric2 = speed - fric * _sq(fny, two)
+                nin[N_VX] = nin[N_VX] / speed * fric2
+                nin[N_VY] = nin[N_VY] / speed * fric2
+                return
+            nin[N_VX] *= FRICTION_GROUND
+            return
+        if nin[N_STATE] == 1:
+            projection = abs(nin[N_VY] * fnx - nin[N_VX] * fny)
+            if hor * projection * nin[N_VX] > 0:
+                if hor * fnx >= 0:
+                    return
+                if abs(xspeed_new) < MAX_HOR_SPEED:
+                    boost = GROUND_ACCEL / 2 * hor
+                    nin[N_VX] += boost * fny * fny
+                    nin[N_VY] += boost * fny * -fnx
+                return
+            nin[N_STATE] = 2
+            return
+        if hor != 0:
+            nin[N_STATE] = 1
+            return
+        projection = abs(nin[N_VY] * fnx - nin[N_VX] * fny)
+        if projection < 0.1:
+            nin[N_VX] *= FRICTION_GROUND_SLOW
+            return
+        nin[N_STATE] = 2
+        return
+    xspeed_new = nin[N_VX] + AIR_ACCEL * hor
+    if abs(xspeed_new) < MAX_HOR_SPEED:
+        nin[N_VX] = xspeed_new
+    if nin[N_STATE] < 3:
+        nin[N_STATE] = 4
+        return
+    if nin[N_STATE] == 3:
+        nin[N_JUMP_DURATION] += 1
+        if nin[N_JUMP] == 0 or nin[N_JUMP_DURATION] > MAX_JUMP_DURATION:
+            nin[N_GRAVITY] = GRAVITY_FALL
+            nin[N_STATE] = 4
+            return
+    walled = nin[N_WALLED] != 0
+    if in_jump or new_jump:
+        if walled or in_wall:
+            _wall_jump(nin)
+            return
+        if in_floor:
+            _floor_jump(nin)
+            return
+        if in_lp and new_jump:
+            _launch_pad_jump(nin)
+            return
+    wn = nin[N_WALL_NORMAL]
+    if not walled:
+        if nin[N_STATE] == 5:
+            nin[N_STATE] = 4
+    elif nin[N_STATE] == 5:
+        if hor * wn <= 0:
+            nin[N_VY] *= FRICTION_WALL
+        else:
+            nin[N_STATE] = 4
+    elif nin[N_VY] > 0 and hor * wn < 0:
+        if nin[N_STATE] == 3:
+            nin[N_GRAVITY] = GRAVITY_FALL
+        nin[N_STATE] = 5
+
+
+# ----------------------------------------------------------------------------------------
+# the tick
+# ----------------------------------------------------------------------------------------
+@_jit
+def tick(lv, st, hor, jump):
+    """One 60 Hz tick: entities move, then think; the ninja integrates, collides with
+    entities and tiles in 4 substeps, resolves logical contacts, then reacts to input."""
+    nin = st[0]
+    ei = st[1]
+    scratch = st[6]
+    movers = scratch[2]
+    thinkers = scratch[3]
+    st[3][M_FRAME] += 1
+    nin[N_HOR] = hor
+    nin[N_JUMP] = jump
+    nm = 0
+    nt = 0
+    for e in range(ei.shape[0]):
+        if ei[e, EI_ACTIVE] == 0:
+            continue
+        kind = ei[e, EI_KIND]
+        if _is_movable(kind):
+            movers[nm] = e
+            nm += 1
+        if _is_thinkable(kind):
+            thinkers[nt] = e
+            nt += 1
+    for i in range(nm):
+        e = movers[i]
+        kind = ei[e, EI_KIND]
+        if kind == K_BOUNCE:
+            _bounce_move(e, st)
+        elif kind == K_THWUMP:
+            _thwump_move(e, st)
+        elif kind == K_BOOST:
+            _boost_move(e, st)
+        else:
+            _drone_move(e, st)
+    for i in range(nt):
+        e = thinkers[i]
+        kind = ei[e, EI_KIND]
+        if kind == K_MINE or kind == K_MINE_SAFE:
+            _mine_think(e, st)
+        elif kind == K_DOOR:
+            _door_think(e, st)
+        elif kind == K_THWUMP:
+            _thwump_think(e, st)
+        elif kind == K_BALL:
+            _ball_think(e, lv, st)
+        else:
+            _shove_think(e, st)
+    state = nin[N_STATE]
+    if state == 9:
+        return
+    if state != 6:
+        # integrate
+        nin[N_VX] *= nin[N_DRAG]
+        nin[N_VY] *= nin[N_DRAG]
+        nin[N_VY] += nin[N_GRAVITY]
+        nin[N_XOLD] = nin[N_X]
+        nin[N_YOLD] = nin[N_Y]
+        nin[N_X] += nin[N_VX]
+        nin[N_Y] += nin[N_VY]
+        # pre-collision
+        nin[N_VXOLD] = nin[N_VX]
+        nin[N_VYOLD] = nin[N_VY]
+        nin[N_FLOOR_COUNT] = 0
+        nin[N_CEIL_COUNT] = 0
+        nin[N_FLOOR_SX] = 0.0
+        nin[N_FLOOR_SY] = 0.0
+        nin[N_CEIL_SX] = 0.0
+        nin[N_CEIL_SY] = 0.0
+        nin[N_CRUSHABLE] = 0.0
+        nin[N_XCRUSH] = 0.0
+        nin[N_YCRUSH] = 0.0
+        nin[N_CRUSH_LEN] = 0.0
+        near = scratch[1]
+        n_near = entities_near(st, nin[N_X], nin[N_Y], near)
+        for _ in range(4):
+            _collide_vs_objects(st, near, n_near)
+            _collide_vs_tiles(lv, st)
+        _post_collision(lv, st)
+    ninja_think(nin)
+
+
+@_jit
+def run_ticks(lv, st, hors, jumps, stop_when_done, pos, vel, states):
+    """Tick through per-tick inputs, recording the ninja after each tick; stops after the
+    tick that wins or kills when asked. Returns the number of ticks run."""
+    nin = st[0]
+    n = hors.shape[0]
+    record = pos.shape[0] > 0
+    for t in range(n):
+        tick(lv, st, hors[t], jumps[t])
+        if record:
+            pos[t, 0] = nin[N_X]
+            pos[t, 1] = nin[N_Y]
+            vel[t, 0] = nin[N_VX]
+            vel[t, 1] = nin[N_VY]
+            states[t] = nin[N_STATE]
+        s = nin[N_STATE]
+        if stop_when_done and (s == 6 or s == 7 or s == 8):
+            return t + 1
+    return n
