@@ -155,3 +155,31 @@ def _train(seed: int) -> list[float]:
 def test_seeded_training_is_deterministic_on_cpu():
     assert _train(7) == _train(7)
     assert _train(7) != _train(8)
+
+
+def test_inference_cache_matches_and_follows_weight_updates():
+    graphs = _graphs()
+    torch.manual_seed(0)
+    actor = build_actor(ArchitectureConfig.from_dict({"preset": "tiny", "graph_encoder": "hgt"}),
+                        SPEC)
+    ex = actor_extractor(actor)
+    ex.set_level_graphs(graphs)
+    td = synthetic_batch(SPEC, graphs, 6, seed=2)
+    obs = {k: td[k] for k in ex.in_keys}
+    ex.eval()
+    fresh = ex(obs).detach()  # grad enabled: no cache
+    with torch.no_grad():
+        cached = ex(obs)
+        again = ex({k: v[:2] for k, v in obs.items()})  # served from the cache
+    assert len(ex._node_cache) == len({int(v) for v in td["graph_level"]})
+    torch.testing.assert_close(cached, fresh)
+    torch.testing.assert_close(again, fresh[:2])
+    opt = torch.optim.SGD(actor.parameters(), lr=0.5)
+    ex.train()
+    nll_loss(actor, td).backward()
+    opt.step()
+    ex.eval()
+    updated = ex(obs).detach()
+    with torch.no_grad():
+        torch.testing.assert_close(ex(obs), updated)
+    assert not torch.allclose(updated, fresh)

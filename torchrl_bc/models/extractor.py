@@ -6,6 +6,7 @@ the very same module (same parameters, same ``state_dict`` keys) without TensorD
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ class MultimodalExtractor(nn.Module):
 
     ``forward(obs)`` accepts any leading batch shape (``[]`` for a single env step, ``[B]``,
     ``[T, B]``): the batch shape is read from one dense modality and flattened internally.
+    In eval mode under ``torch.no_grad()`` the static graph part is cached per level.
     """
 
     def __init__(self, cfg: ArchitectureConfig, obs_spec: ObsSpec | None = None) -> None:
@@ -64,10 +66,14 @@ class MultimodalExtractor(nn.Module):
         self.features_dim = cfg.features_dim
         self.in_keys = extractor_in_keys(cfg)
         self.graph_bank = LevelGraphBank()
+        self.node_cache_levels = 256
+        self._node_cache: OrderedDict[int, torch.Tensor] = OrderedDict()
+        self._cache_version: tuple = ()
 
     def set_level_graphs(self, graphs: Sequence[Any]) -> None:
         """Attach the level list that ``graph_level`` indexes (replaces any previous list)."""
         self.graph_bank = LevelGraphBank(graphs)
+        self._node_cache.clear()
 
     def _batch_shape(self, obs: Mapping[str, torch.Tensor]) -> torch.Size:
         for key, tail in (("game_state", 1), ("player_frame", 3), ("global_view", 3)):
@@ -91,12 +97,40 @@ class MultimodalExtractor(nn.Module):
     def _encode_graph(self, enc: GraphEncoder, obs: Mapping[str, torch.Tensor],
                       n: int) -> torch.Tensor:
         level = obs["graph_level"].reshape(n).long()
-        if "graph_node_ptr" in obs:
-            packed = PackedGraphs.from_dict(obs)
-        else:
-            packed, level = self.graph_bank.select(level)
         ninja = obs["graph_ninja_node"].reshape(n).long()
         ent = obs["graph_entity_state"] if "graph_entity_state" in obs else None
         if ent is not None:
             ent = ent.reshape(n, *ent.shape[-2:])
-        return enc(packed, level, ninja, ent)
+        if "graph_node_ptr" in obs:
+            return enc(PackedGraphs.from_dict(obs), level, ninja, ent)
+        ids, local = self.graph_bank.distinct(level)
+        packed = self.graph_bank.pack(ids, level.device)
+        node_emb = None
+        if not self.training and not torch.is_grad_enabled():
+            node_emb = self._cached_node_embeddings(enc, ids, level.device)
+        return enc(packed, local, ninja, ent, node_emb=node_emb)
+
+    def _cached_node_embeddings(self, enc: GraphEncoder, ids: list[int],
+                                device: torch.device) -> torch.Tensor:
+        """Per-level static node embeddings, reused across inference calls.
+
+        Closed-loop rollouts step one level for hundreds of steps; re-running message passing on
+        its ~3k-node graph each step would dominate. The cache is keyed on the parameters'
+        identity and in-place version counters (optimiser steps and ``load_state_dict`` bump
+        them), so it can never serve embeddings of older weights.
+        """
+        version = (str(device), *((id(p), p._version) for p in enc.parameters()))
+        if version != self._cache_version:
+            self._node_cache.clear()
+            self._cache_version = version
+        missing = [i for i in ids if i not in self._node_cache]
+        if missing:
+            h = enc.encode_nodes(self.graph_bank.pack(missing, device))
+            sizes = [self.graph_bank.get(i, device).num_nodes for i in missing]
+            for i, part in zip(missing, h.split(sizes), strict=True):
+                self._node_cache[i] = part
+        for i in ids:
+            self._node_cache.move_to_end(i)
+        while len(self._node_cache) > self.node_cache_levels:
+            self._node_cache.popitem(last=False)
+        return torch.cat([self._node_cache[i] for i in ids])

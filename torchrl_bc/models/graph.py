@@ -216,8 +216,8 @@ class LevelGraphBank:
             self._on_device[key] = g
         return g
 
-    def select(self, level: torch.Tensor) -> tuple[PackedGraphs, torch.Tensor]:
-        """Pack the distinct levels of ``level`` [B]; returns the union and indices into it."""
+    def distinct(self, level: torch.Tensor) -> tuple[list[int], torch.Tensor]:
+        """The sorted distinct level ids of ``level`` [B] and each sample's index among them."""
         if len(self._graphs) == 0:
             raise RuntimeError("graph_level given but no level graphs are attached: call "
                                "extractor.set_level_graphs(graphs) first")
@@ -226,7 +226,15 @@ class LevelGraphBank:
         if ids[0] < 0 or ids[-1] >= len(self._graphs):
             raise IndexError(f"graph_level {ids[0] if ids[0] < 0 else ids[-1]} out of range "
                              f"for {len(self._graphs)} attached level graphs")
-        return pack_graphs([self.get(i, level.device) for i in ids]), inverse
+        return ids, inverse
+
+    def pack(self, ids: Sequence[int], device: torch.device | str = "cpu") -> PackedGraphs:
+        return pack_graphs([self.get(i, device) for i in ids])
+
+    def select(self, level: torch.Tensor) -> tuple[PackedGraphs, torch.Tensor]:
+        """Pack the distinct levels of ``level`` [B]; returns the union and indices into it."""
+        ids, inverse = self.distinct(level)
+        return self.pack(ids, level.device), inverse
 
 
 def scatter_softmax(scores: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
@@ -361,9 +369,13 @@ class GraphEncoder(nn.Module):
         return h
 
     def forward(self, g: PackedGraphs, level: torch.Tensor, ninja_node: torch.Tensor,
-                entity_state: torch.Tensor | None = None) -> torch.Tensor:
-        """``level`` [B] indexes the union's levels, ``ninja_node`` [B] is level-local."""
-        h = self.encode_nodes(g)
+                entity_state: torch.Tensor | None = None,
+                node_emb: torch.Tensor | None = None) -> torch.Tensor:
+        """``level`` [B] indexes the union's levels, ``ninja_node`` [B] is level-local.
+
+        ``node_emb`` may pass ``encode_nodes(g)`` computed earlier (the eval-time cache).
+        """
+        h = self.encode_nodes(g) if node_emb is None else node_emb
         start = g.node_ptr.index_select(0, level)
         ninja = h.index_select(0, start + ninja_node)
 
