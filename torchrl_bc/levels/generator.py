@@ -1,0 +1,363 @@
+"""Seeded procedural levels in eight families of rising difficulty.
+
+Each family carves rooms out of a solid 42x23 grid and places the spawn, the exit switch and
+the exit door (plus mines, gold or locked doors). A candidate is only *designed* to be
+solvable; :func:`generate_level` accepts it once the planner has found a winning input
+sequence, retrying with the next attempt number otherwise. The planner runs under an
+expansion budget, not a time budget, so the same (seed, family, difficulty) always yields the
+same bytes on any machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .mapwriter import GOLD, HEIGHT, LOCKED_DOOR, MINE, WIDTH, Door, LevelMap, tile_center
+
+GENERATOR_VERSION = "1"
+FAMILIES: tuple[str, ...] = (
+    "corridor", "gaps", "shaft", "slopes", "mines", "switch_first", "locked_doors", "multi_chamber",
+)
+
+# Ramp tile ids (surface rising/falling to the right); found by rasterising the tile shapes.
+UP45, DOWN45 = 8, 9
+UP_LO, UP_HI, DOWN_HI, DOWN_LO = 20, 24, 25, 21
+PIPE_LEFT, PIPE_RIGHT = 17, 16  # concave quarter pipes in a floor's left / right corner
+BUMP = (12, 13)  # convex pair: a one-tile hill two tiles wide
+
+
+@dataclass
+class Level:
+    """One accepted level: its map data plus the planner's winning inputs (if solved)."""
+
+    level_id: str
+    family: str
+    seed: int
+    difficulty: float
+    attempt: int
+    map_data: bytes
+    solution: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.map_data).hexdigest()
+
+
+class Canvas:
+    """Tile grid under construction, in playable coordinates (0..41, 0..22)."""
+
+    def __init__(self) -> None:
+        self.lm = LevelMap()
+
+    @property
+    def t(self) -> np.ndarray:
+        return self.lm.tiles
+
+    def carve(self, x0: int, y0: int, x1: int, y1: int, tile: int = 0) -> None:
+        """Set the inclusive rectangle to ``tile`` (0 = empty), clipped to the grid."""
+        xa, xb = sorted((x0, x1))
+        ya, yb = sorted((y0, y1))
+        self.t[max(xa, 0):min(xb, WIDTH - 1) + 1, max(ya, 0):min(yb, HEIGHT - 1) + 1] = tile
+
+    def on_floor(self, tx: int, ty: int) -> tuple[int, int]:
+        """Units of a point resting in tile (tx, ty): centred, so floor items touch the ninja."""
+        return tile_center(tx, ty)
+
+    def spawn(self, tx: int, ty: int) -> None:
+        self.lm.spawn = tile_center(tx, ty)
+
+    def exit(self, door: tuple[int, int], switch: tuple[int, int]) -> None:
+        self.lm.exits.append((*tile_center(*door), *tile_center(*switch)))
+
+    def mine(self, tx: int, ty: int, dx: int = 0, dy: int = 0) -> None:
+        x, y = tile_center(tx, ty)
+        self.lm.entities.append((MINE, x + dx, y + dy, 0, 0))
+
+    def gold(self, tx: int, ty: int) -> None:
+        self.lm.entities.append((GOLD, *tile_center(tx, ty), 0, 0))
+
+    def locked_door(self, tx: int, ty: int, switch: tuple[int, int]) -> None:
+        """A vertical locked door on the left edge of tile (tx, ty), its switch elsewhere."""
+        x = (tx + 1) * 4  # left edge of the tile, in units
+        _, y = tile_center(tx, ty)
+        self.lm.doors.append(Door(LOCKED_DOOR, x, y, 0, *tile_center(*switch)))
+
+    def mirrored(self) -> None:
+        """Flip left-right (ramps and pipes swap), so every family appears in both directions."""
+        lm = self.lm
+        swap = {UP45: DOWN45, DOWN45: UP45, UP_LO: DOWN_LO, DOWN_LO: UP_LO, UP_HI: DOWN_HI,
+                DOWN_HI: UP_HI, PIPE_LEFT: PIPE_RIGHT, PIPE_RIGHT: PIPE_LEFT, 12: 13, 13: 12}
+        flipped = lm.tiles[::-1].copy()
+        lm.tiles = np.vectorize(lambda v: swap.get(int(v), int(v)), otypes=[np.uint8])(flipped)
+        w = (WIDTH + 2) * 4  # full width in units
+
+        def fx(x: int) -> int:
+            return w - x
+
+        lm.spawn = (fx(lm.spawn[0]), lm.spawn[1])
+        lm.exits = [(fx(a), b, fx(c), d) for a, b, c, d in lm.exits]
+        lm.entities = [(t, fx(x), y, o, m) for t, x, y, o, m in lm.entities]
+        lm.doors = [Door(d.kind, fx(d.x), d.y, d.orientation, fx(d.switch_x), d.switch_y)
+                    for d in lm.doors]
+
+
+def _ri(rng: np.random.Generator, lo: int, hi: int) -> int:
+    """Inclusive random integer."""
+    return int(rng.integers(lo, hi + 1))
+
+
+def _span(d: float, lo: float, hi: float) -> int:
+    return int(round(lo + (hi - lo) * d))
+
+
+# -- families ----------------------------------------------------------------------------------
+def corridor(c: Canvas, rng: np.random.Generator, d: float) -> None:
+    length = min(_span(d, 10, 38) + _ri(rng, -2, 2), WIDTH - 2)
+    h = _ri(rng, 2, 4)
+    floor = _ri(rng, h + 1, HEIGHT - 2)
+    x0 = _ri(rng, 0, WIDTH - length)
+    c.carve(x0, floor - h + 1, x0 + length - 1, floor)
+    c.spawn(x0, floor)
+    sw = _ri(rng, x0 + 2, x0 + length - 2)
+    c.exit((x0 + length - 1, floor), (sw, floor))
+
+
+def gaps(c: Canvas, rng: np.random.Generator, d: float) -> None:
+    floor = _ri(rng, 8, 14)
+    c.carve(0, floor - 5, WIDTH - 1, floor)
+    x = _ri(rng, 3, 5)
+    c.spawn(1, floor)
+    n = _span(d, 1, 4) + _ri(rng, 0, 1)
+    for _ in range(n):
+        w = _ri(rng, 1, _span(d, 2, 5))
+        if x + w > WIDTH - 5:
+            break
+        depth = _ri(rng, 2, HEIGHT - floor - 1)
+        c.carve(x, floor + 1, x + w - 1, floor + depth)
+        if rng.random() < 0.4 * d:  # a step up after the gap
+            c.carve(x + w, floor, x + w + _ri(rng, 1, 2), floor, tile=1)
+        x += w + _ri(rng, 2, 5)
+    end = WIDTH - 1
+    c.exit((end, floor), (_ri(rng, end - 3, end - 1), floor))
+
+
+def shaft(c: Canvas, rng: np.random.Generator, d: float) -> None:
+    w = _ri(rng, 2, 3 if d < 0.5 else 4)
+    height = min(_span(d, 6, 18) + _ri(rng, 0, 2), HEIGHT - 3)
+    x0 = _ri(rng, 2, WIDTH - w - 12)
+    bottom = _ri(rng, height + 2, HEIGHT - 1)
+    top = bottom - height
+    c.carve(x0, top, x0 + w - 1, bottom)
+    c.carve(x0 - 2, bottom - 1, x0 - 1, bottom)  # a small start room
+    c.spawn(x0 - 2, bottom)
+    ledge_len = _ri(rng, 4, 9)
+    c.carve(x0 + w, top, x0 + w + ledge_len, top + 2)
+    sw_y = _ri(rng, top + 1, bottom - 2)
+    c.exit((x0 + w + ledge_len, top + 2), (x0 + _ri(rng, 0, w - 1), sw_y))
+
+
+def slopes(c: Canvas, rng: np.random.Generator, d: float) -> None:
+    """Rolling ground of 45-degree and gentle ramps and round bumps, quarter pipe at the end."""
+    base = _ri(rng, 14, 20)  # lowest empty row
+    top = base - 8
+    c.carve(0, top, WIDTH - 1, base)
+    ground = base + 1  # first solid row of the current column
+
+    def fill(col: int, g: int) -> None:
+        if g <= base:
+            c.carve(col, g, col, base, tile=1)
+
+    c.spawn(0, base)
+    x = 1
+    while x < WIDTH - 3:
+        r = rng.random()
+        up = ground > base - 3 and (ground == base + 1 or rng.random() < 0.5)
+        if r < 0.2 + 0.3 * d:  # steep ramp
+            if up:
+                fill(x, ground)
+                c.t[x, ground - 1] = UP45
+                ground -= 1
+            else:
+                fill(x, ground + 1)
+                c.t[x, ground] = DOWN45
+                ground += 1
+            x += 1
+            continue
+        if r < 0.45 + 0.2 * d:  # gentle ramp over two tiles
+            if up:
+                fill(x, ground)
+                fill(x + 1, ground)
+                c.t[x, ground - 1], c.t[x + 1, ground - 1] = UP_LO, UP_HI
+                ground -= 1
+            else:
+                fill(x, ground + 1)
+                fill(x + 1, ground + 1)
+                c.t[x, ground], c.t[x + 1, ground] = DOWN_HI, DOWN_LO
+                ground += 1
+            x += 2
+            continue
+        if r < 0.55 + 0.15 * d:  # a round bump
+            fill(x, ground)
+            fill(x + 1, ground)
+            c.t[x, ground - 1], c.t[x + 1, ground - 1] = BUMP
+            x += 2
+            continue
+        fill(x, ground)
+        x += 1
+    while x < WIDTH:
+        fill(x, ground)
+        x += 1
+    c.t[WIDTH - 1, ground - 1] = PIPE_RIGHT
+    sw = _ri(rng, WIDTH // 3, WIDTH - 3)
+    c.exit((WIDTH - 2, ground - 1), (sw, _first_solid(c, sw, top) - 1))
+
+
+def _first_solid(c: Canvas, x: int, top: int) -> int:
+    """First non-empty row of column x at or below ``top``."""
+    col = c.t[x]
+    return next(y for y in range(top, HEIGHT) if col[y] != 0)
+
+
+def mines(c: Canvas, rng: np.random.Generator, d: float) -> None:
+    h = _ri(rng, 4, 6)
+    floor = _ri(rng, h + 2, HEIGHT - 2)
+    c.carve(0, floor - h + 1, WIDTH - 1, floor)
+    c.spawn(0, floor)
+    x = _ri(rng, 4, 6)
+    while x < WIDTH - 5:
+        k = _ri(rng, 1, _span(d, 1, 3))
+        for i in range(k):
+            c.mine(x + i, floor, 0, 1)  # resting on the floor
+        if rng.random() < 0.5 * d:  # a ceiling mine above the jump arc
+            c.mine(x + k // 2, floor - h + 1, 0, -1)
+        x += k + _ri(rng, 3, 6)
+    c.exit((WIDTH - 1, floor), (WIDTH - 3, floor))
+
+
+def switch_first(c: Canvas, rng: np.random.Generator, d: float) -> None:
+    floor = _ri(rng, 14, 21)
+    c.carve(0, floor - 9, WIDTH - 1, floor)
+    c.spawn(_ri(rng, 8, 14), floor)
+    exit_x = _ri(rng, 2, 6)
+    # the switch sits on a platform at the far side, reached by stairs of small platforms
+    plat_h = _span(d, 1, 6)
+    px = _ri(rng, WIDTH - 8, WIDTH - 5)
+    c.carve(px, floor - plat_h + 1, WIDTH - 1, floor, tile=1)
+    for s in range(1, plat_h, 2):
+        sx = px - 3 * ((plat_h - s + 1) // 2)
+        c.carve(sx, floor - s + 1, sx + 1, floor - s + 1, tile=1)
+    c.exit((exit_x, floor), (WIDTH - 2, floor - plat_h))
+
+
+def locked_doors(c: Canvas, rng: np.random.Generator, d: float) -> None:
+    h = _ri(rng, 3, 5)
+    floor = _ri(rng, h + 3, HEIGHT - 2)
+    c.carve(0, floor - h + 1, WIDTH - 1, floor)
+    c.spawn(0, floor)
+    n = _span(d, 1, 3)
+    walls = sorted(rng.choice(np.arange(8, WIDTH - 6), size=n, replace=False).tolist())
+    prev = 0
+    for wx in walls:
+        c.carve(wx, floor - h + 1, wx, floor - 1, tile=1)  # wall with a one-tile doorway
+        sw = (_ri(rng, prev + 1, wx - 2), floor - _ri(rng, 0, min(1, h - 2)))
+        c.locked_door(wx, floor, sw)
+        prev = wx
+    c.exit((WIDTH - 1, floor), (_ri(rng, prev + 2, WIDTH - 2), floor))
+
+
+def multi_chamber(c: Canvas, rng: np.random.Generator, d: float) -> None:
+    """Rooms on two storeys joined by doorways and a vertical shaft; features in each room."""
+    cols = _span(d, 2, 4)
+    room_w = (WIDTH - 1) // cols
+    lower, upper = _ri(rng, 19, 21), _ri(rng, 9, 11)
+    for storey_floor in (lower, upper):
+        c.carve(0, storey_floor - 4, WIDTH - 1, storey_floor)
+        for i in range(1, cols):
+            wx = i * room_w
+            c.carve(wx, storey_floor - 4, wx, storey_floor - 2, tile=1)  # low doorway
+    # a shaft between storeys in a random room, plus a pit or mines in the others
+    shaft_room = _ri(rng, 0, cols - 1)
+    sx = shaft_room * room_w + _ri(rng, 2, room_w - 4)
+    c.carve(sx, upper + 1, sx + 1, lower - 5)
+    # walls on both sides of the shaft down to one tile above the lower floor: wall jumps
+    c.carve(sx - 1, lower - 4, sx - 1, lower - 1, tile=1)
+    c.carve(sx + 2, lower - 4, sx + 2, lower - 1, tile=1)
+    for i in range(cols):
+        if i == shaft_room:
+            continue
+        mx = i * room_w + room_w // 2
+        if rng.random() < 0.5:
+            c.mine(mx, lower, 0, 1)
+        else:
+            c.carve(mx, lower + 1, mx + _ri(rng, 0, 1), min(lower + 2, HEIGHT - 1))
+    c.spawn(1, lower)
+    sw_room = _ri(rng, 0, cols - 1)
+    c.exit((WIDTH - 2, upper), (sw_room * room_w + 2, upper))
+    c.gold(_ri(rng, 1, WIDTH - 2), upper - 1)
+
+
+FAMILY_BUILDERS: dict[str, Callable[[Canvas, np.random.Generator, float], None]] = {
+    "corridor": corridor, "gaps": gaps, "shaft": shaft, "slopes": slopes, "mines": mines,
+    "switch_first": switch_first, "locked_doors": locked_doors, "multi_chamber": multi_chamber,
+}
+
+
+#: Difficulty bands used by suites and the corpus.
+DIFFICULTY = {"simple": (0.0, 0.3), "medium": (0.3, 0.7), "hard": (0.7, 1.0)}
+#: Planner expansions allowed to prove a candidate solvable (machine independent).
+ACCEPT_EXPANSIONS = 15000
+MAX_ATTEMPTS = 12
+
+
+def _rng(seed: int, family: str, attempt: int) -> np.random.Generator:
+    """Independent stream per (seed, family, attempt); stable across numpy versions."""
+    tag = int.from_bytes(hashlib.sha256(family.encode()).digest()[:4], "little")
+    return np.random.default_rng([GENERATOR_VERSION_INT, seed, tag, attempt])
+
+
+GENERATOR_VERSION_INT = int(GENERATOR_VERSION)
+
+
+def build_candidate(seed: int, family: str, difficulty: float, attempt: int = 0) -> bytes:
+    """Map data of one unverified candidate; pure function of its arguments."""
+    if family not in FAMILY_BUILDERS:
+        raise ValueError(f"unknown family {family!r}; choose from {FAMILIES}")
+    rng = _rng(seed, family, attempt)
+    c = Canvas()
+    FAMILY_BUILDERS[family](c, rng, float(np.clip(difficulty, 0.0, 1.0)))
+    if rng.random() < 0.5:
+        c.mirrored()
+    return c.lm.to_bytes()
+
+
+def pick_family(seed: int, families: tuple[str, ...] = FAMILIES) -> str:
+    """Deterministic family for a seed, cycling so consecutive seeds cover every family."""
+    return families[seed % len(families)]
+
+
+def generate_level(seed: int, family: str | None = None, difficulty: float | None = None,
+                   band: str = "medium", verify: bool = True,
+                   style: str = "shortest") -> Level:
+    """The first candidate of (seed, family) that the planner solves within
+    ``ACCEPT_EXPANSIONS`` expansions. ``verify=False`` skips planning and returns attempt 0."""
+    from .planner import solve_map  # late: the planner imports the simulator stack
+
+    family = family or pick_family(seed)
+    if difficulty is None:
+        lo, hi = DIFFICULTY[band]
+        difficulty = lo + (hi - lo) * _rng(seed, "difficulty", 0).random()
+    for attempt in range(MAX_ATTEMPTS if verify else 1):
+        data = build_candidate(seed, family, difficulty, attempt)
+        level = Level(f"{family}-{seed}", family, seed, float(difficulty), attempt, data)
+        if not verify:
+            return level
+        result = solve_map(data, style=style, budget_s=float("inf"),
+                           max_expansions=ACCEPT_EXPANSIONS, source=level.level_id)
+        if result.solved:
+            level.solution = result.inputs
+            return level
+    raise RuntimeError(f"no solvable {family} level for seed {seed} in {MAX_ATTEMPTS} attempts")
