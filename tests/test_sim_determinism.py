@@ -61,11 +61,17 @@ def test_snapshot_restore_continues_identically(seed: int) -> None:
         assert cont.entities.tobytes() == ref.entities[k:].tobytes()
 
 
-def test_snapshot_belongs_to_its_simulator() -> None:
+def test_snapshot_belongs_to_its_level() -> None:
     m = _busy_level()
     a, b = Simulator(m), Simulator(m)
-    with pytest.raises(ValueError, match="another Simulator"):
-        b.restore(a.snapshot())
+    inp = _inputs(9, 300)
+    for byte in inp[:100]:
+        a.tick_input(int(byte))
+    b.restore(a.snapshot())  # same level: another simulator may continue from it
+    assert b.run_inputs(inp[100:]).pos.tobytes() == a.run_inputs(inp[100:]).pos.tobytes()
+    other = Simulator(build_map(floor_row(14), spawn=(20, 58)))
+    with pytest.raises(ValueError, match="another level"):
+        other.restore(a.snapshot())
 
 
 def test_reset_returns_to_start() -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from mapkit import build_map, floor_row
 
-from torchrl_bc.sim import Simulator
-from torchrl_bc.sim.geometry import nearest_point
-from torchrl_bc.sim.tiles import FIRST_EMPTY_ID, N_TILE_IDS, build_geometry, full_tile_grid
+from torchrl_bc.sim import Simulator, kernel, parse_map
+from torchrl_bc.sim.build import build_level
+from torchrl_bc.sim.tiles import FIRST_EMPTY_ID, N_TILE_IDS
 
 # Solid region of each tile id in tile-local pixels (0..24, y grows downwards), written from
 # the shapes' descriptions, independently of the segment tables.
@@ -66,23 +67,28 @@ def _near_boundary(tid: int, x: float, y: float) -> bool:
 
 @pytest.mark.parametrize("tid", range(N_TILE_IDS))
 def test_tile_shape_matches_description(tid: int) -> None:
-    inner = [0] * (42 * 23)
-    inner[20 + 42 * 11] = tid  # grid cell (21, 12)
-    geo = build_geometry(full_tile_grid(inner))
+    level = build_level(parse_map(build_map({(20, 11): tid})))  # grid cell (21, 12)
     ox, oy = 21 * 24, 12 * 24
-    segs = [s for col in geo.cell_segments for cell in col if cell for s in cell]
-    local = [s for s in segs if not (s[0] == 0 and (s[1] in (0, 24, 1032, 1056)
-                                                     or s[2] in (0, 24, 576, 600)))]
+    segs = level.segments
+    # this tile's own segments: those whose box lies within the tile
+    local = np.array([k for k in range(len(segs))
+                      if segs[k, 0] == 0 and ox - 0.5 <= min(segs[k, 1], segs[k, 3])
+                      and max(segs[k, 1], segs[k, 3]) <= ox + 24.5
+                      and oy - 0.5 <= min(segs[k, 2], segs[k, 4])
+                      and max(segs[k, 2], segs[k, 4]) <= oy + 24.5
+                      or segs[k, 0] == 1 and ox - 0.5 <= segs[k, 1] <= ox + 24.5
+                      and oy - 0.5 <= segs[k, 2] <= oy + 24.5], dtype=np.int64)
     if tid == 0 or tid >= FIRST_EMPTY_ID:
-        assert local == []
+        assert local.size == 0
         return
+    lv = (segs, level.cell_start, level.cell_bounds)
     checked = 0
     for i in range(24):
         for j in range(24):
             x, y = i + 0.5, j + 0.5
             if _near_boundary(tid, x, y):
                 continue
-            side, _, _ = nearest_point(local, ox + x, oy + y, 100.0)
+            side, _, _ = kernel.nearest_point(lv, local, local.size, ox + x, oy + y, 100.0, 2.0)
             assert (side == -1) == SHAPES[tid](x, y), (tid, x, y, side)
             checked += 1
     assert checked > 200

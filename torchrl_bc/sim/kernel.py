@@ -18,20 +18,111 @@ import numpy as np
 from numba import njit
 
 from .layout import (
-    CAUSE_BALL, CAUSE_CRUSH, CAUSE_DRONE, CAUSE_IMPACT, CAUSE_MINE, CAUSE_SHOVE, CAUSE_THWUMP,
-    EI_ACTIVE, EI_CX, EI_CY, EI_GROUP, EI_INDEX, EI_KIND, EI_LINK, EI_SEQ,
-    F_DIR, F_E1X, F_E1Y, F_E2X, F_E2Y, F_FLAG, F_MODE, F_NX, F_NY, F_OX, F_OY, F_RADIUS,
-    F_SEMI, F_SPEED, F_STATE, F_STEP, F_TIMER, F_TX, F_TY, F_VERTICAL, F_VX, F_VY, F_X,
-    F_XDIR, F_Y, F_YDIR,
-    K_BALL, K_BOOST, K_BOUNCE, K_DOOR, K_EXIT, K_GOLD, K_LAUNCH, K_LOCKED, K_MINE,
-    K_MINE_SAFE, K_MINI, K_ONEWAY, K_SHOVE, K_SWITCH, K_THWUMP, K_TRAP, K_ZAP,
-    M_DEATH_BALLS, M_FRAME, M_SEQ, M_SOLID_DOORS,
-    N_AIRBORN, N_AIRBORN_OLD, N_CEIL_COUNT, N_CEIL_NX, N_CEIL_NY, N_CEIL_SX, N_CEIL_SY,
-    N_CRUSH_LEN, N_CRUSHABLE, N_DEATH_CAUSE, N_DOORS, N_DRAG, N_FLOOR_BUF, N_FLOOR_COUNT,
-    N_FLOOR_NX, N_FLOOR_NY, N_FLOOR_SX, N_FLOOR_SY, N_GOLD, N_GRAVITY, N_HOR, N_JUMP,
-    N_JUMP_BUF, N_JUMP_DURATION, N_JUMP_OLD, N_LP_BUF, N_LP_NX, N_LP_NY, N_STATE, N_TWO,
-    N_VX, N_VXOLD, N_VY, N_VYOLD, N_WALL_BUF, N_WALL_NORMAL, N_WALLED, N_X, N_XCRUSH,
-    N_XOLD, N_Y, N_YCRUSH, N_YOLD,
+    CAUSE_BALL,
+    CAUSE_CRUSH,
+    CAUSE_DRONE,
+    CAUSE_IMPACT,
+    CAUSE_MINE,
+    CAUSE_SHOVE,
+    CAUSE_THWUMP,
+    EI_ACTIVE,
+    EI_CX,
+    EI_CY,
+    EI_GROUP,
+    EI_INDEX,
+    EI_KIND,
+    EI_LINK,
+    EI_SEQ,
+    F_DIR,
+    F_E1X,
+    F_E1Y,
+    F_E2X,
+    F_E2Y,
+    F_FLAG,
+    F_MODE,
+    F_NX,
+    F_NY,
+    F_OX,
+    F_OY,
+    F_RADIUS,
+    F_SEMI,
+    F_SPEED,
+    F_STATE,
+    F_STEP,
+    F_TIMER,
+    F_TX,
+    F_TY,
+    F_VERTICAL,
+    F_VX,
+    F_VY,
+    F_X,
+    F_XDIR,
+    F_Y,
+    F_YDIR,
+    K_BALL,
+    K_BOOST,
+    K_BOUNCE,
+    K_DOOR,
+    K_EXIT,
+    K_GOLD,
+    K_LAUNCH,
+    K_LOCKED,
+    K_MINE,
+    K_MINE_SAFE,
+    K_MINI,
+    K_ONEWAY,
+    K_SHOVE,
+    K_SWITCH,
+    K_THWUMP,
+    K_TRAP,
+    K_ZAP,
+    M_DEATH_BALLS,
+    M_FRAME,
+    M_SEQ,
+    M_SOLID_DOORS,
+    N_AIRBORN,
+    N_AIRBORN_OLD,
+    N_CEIL_COUNT,
+    N_CEIL_NX,
+    N_CEIL_NY,
+    N_CEIL_SX,
+    N_CEIL_SY,
+    N_CRUSH_LEN,
+    N_CRUSHABLE,
+    N_DEATH_CAUSE,
+    N_DOORS,
+    N_DRAG,
+    N_FLOOR_BUF,
+    N_FLOOR_COUNT,
+    N_FLOOR_NX,
+    N_FLOOR_NY,
+    N_FLOOR_SX,
+    N_FLOOR_SY,
+    N_GOLD,
+    N_GRAVITY,
+    N_HOR,
+    N_JUMP,
+    N_JUMP_BUF,
+    N_JUMP_DURATION,
+    N_JUMP_OLD,
+    N_LP_BUF,
+    N_LP_NX,
+    N_LP_NY,
+    N_STATE,
+    N_TWO,
+    N_VX,
+    N_VXOLD,
+    N_VY,
+    N_VYOLD,
+    N_WALL_BUF,
+    N_WALL_NORMAL,
+    N_WALLED,
+    N_X,
+    N_XCRUSH,
+    N_XOLD,
+    N_Y,
+    N_YCRUSH,
+    N_YOLD,
 )
 
 _jit = njit(cache=True, nogil=True)
@@ -75,15 +166,15 @@ def _sq(x, two):
     error of ``x*x`` (Dekker's product) tells when that is possible; only then is pow called.
     """
     p = x * x
-    ax = abs(x)
-    if ax < 1e-140 or ax > 1e140:  # Dekker's split could under/overflow: ask pow
+    e = (np.float64(p).view(np.int64) >> 52) & 0x7FF  # biased exponent of p
+    if e <= 120 or e >= 2046:  # tiny, huge, inf or nan: Dekker's split is not exact there
         return math.pow(x, two)
     c = 134217729.0 * x  # 2**27 + 1
     hi = c - (c - x)
     lo = x - hi
     err = ((hi * hi - p) + 2.0 * hi * lo) + lo * lo  # exactly x*x - p
-    _, ex = math.frexp(p)
-    if abs(err) <= math.ldexp(0.45, ex - 53):  # |error| <= 0.45 ulp: pow must agree
+    ulp = np.int64((e - 52) << 52).view(np.float64)
+    if abs(err) <= 0.45 * ulp:  # farther than 0.05 ulp from a midpoint: pow must agree
         return p
     return math.pow(x, two)
 
@@ -127,47 +218,48 @@ def square_penetration(sx, sy, px, py, semi):
 
 
 @_jit
-def closest_point(seg, x, y, two):
+def closest_point(segs, k, x, y, two):
     """Closest point of a segment row to (x, y), and whether (x, y) is behind it."""
-    if seg[0] == 0.0:
-        dx = x - seg[1]
-        dy = y - seg[2]
-        px = seg[5]
-        py = seg[6]
-        u = (dx * px + dy * py) / seg[7]
+    if segs[k, 0] == 0.0:
+        dx = x - segs[k, 1]
+        dy = y - segs[k, 2]
+        px = segs[k, 5]
+        py = segs[k, 6]
+        u = (dx * px + dy * py) / segs[k, 7]
         u = max(u, 0.0)
         u = min(u, 1.0)
-        back = dy * px - dx * py < 0 and seg[8] != 0.0
-        return back, seg[1] + u * px, seg[2] + u * py
-    hor = seg[3]
-    ver = seg[4]
-    dx = x - seg[1]
-    dy = y - seg[2]
+        back = dy * px - dx * py < 0 and segs[k, 8] != 0.0
+        return back, segs[k, 1] + u * px, segs[k, 2] + u * py
+    hor = segs[k, 3]
+    ver = segs[k, 4]
+    dx = x - segs[k, 1]
+    dy = y - segs[k, 2]
     if dx * hor > 0 and dy * ver > 0:
         dist = math.sqrt(_sq(dx, two) + _sq(dy, two))
         if dist == 0:
             if dx * hor > dy * ver:
-                return False, seg[6], seg[7]
-            return False, seg[8], seg[9]
-        a = seg[1] + ARC_RADIUS * dx / dist
-        b = seg[2] + ARC_RADIUS * dy / dist
-        if seg[5] != 0.0:
+                return False, segs[k, 6], segs[k, 7]
+            return False, segs[k, 8], segs[k, 9]
+        a = segs[k, 1] + ARC_RADIUS * dx / dist
+        b = segs[k, 2] + ARC_RADIUS * dy / dist
+        if segs[k, 5] != 0.0:
             return dist < ARC_RADIUS, a, b
         return dist > ARC_RADIUS, a, b
     if dx * hor > dy * ver:
-        return False, seg[6], seg[7]
-    return False, seg[8], seg[9]
+        return False, segs[k, 6], segs[k, 7]
+    return False, segs[k, 8], segs[k, 9]
 
 
 @_jit
-def time_circle_vs_point(x, y, vx, vy, a, b, r, two):
+def time_circle_vs_point(x, y, vx, vy, a, b, r_sq, vel_sq, two):
+    """``r_sq`` and ``vel_sq`` are ``r**2`` and ``vx**2 + vy**2``, hoisted by the caller (the
+    reference recomputes them per call; the values are identical)."""
     dx = x - a
     dy = y - b
     dist_sq = _sq(dx, two) + _sq(dy, two)
-    vel_sq = _sq(vx, two) + _sq(vy, two)
     dot = dx * vx + dy * vy
-    if dist_sq - _sq(r, two) > 0:
-        radicand = _sq(dot, two) - vel_sq * (dist_sq - _sq(r, two))
+    if dist_sq - r_sq > 0:
+        radicand = _sq(dot, two) - vel_sq * (dist_sq - r_sq)
         if vel_sq > 0.0001 and dot < 0 and radicand >= 0:
             return (-dot - math.sqrt(radicand)) / vel_sq
         return 1.0
@@ -175,12 +267,12 @@ def time_circle_vs_point(x, y, vx, vy, a, b, r, two):
 
 
 @_jit
-def _time_circle_vs_line(x, y, vx, vy, seg, r):
-    a1 = seg[1]
-    b1 = seg[2]
-    seg_len = seg[13]
-    nx = seg[14]
-    ny = seg[15]
+def _time_circle_vs_line(x, y, vx, vy, segs, k, r):
+    a1 = segs[k, 1]
+    b1 = segs[k, 2]
+    seg_len = segs[k, 13]
+    nx = segs[k, 14]
+    ny = segs[k, 15]
     normal_proj = (x - a1) * ny - (y - b1) * nx
     hor_proj = (x - a1) * nx + (y - b1) * ny
     if abs(normal_proj) >= r:
@@ -196,11 +288,10 @@ def _time_circle_vs_line(x, y, vx, vy, seg, r):
 
 
 @_jit
-def _time_circle_vs_arc(x, y, vx, vy, seg, r, two):
-    dx = x - seg[1]
-    dy = y - seg[2]
+def _time_circle_vs_arc(x, y, vx, vy, segs, k, r, vel_sq, two):
+    dx = x - segs[k, 1]
+    dy = y - segs[k, 2]
     dist_sq = _sq(dx, two) + _sq(dy, two)
-    vel_sq = _sq(vx, two) + _sq(vy, two)
     dot = dx * vx + dy * vy
     outer = ARC_RADIUS + r
     inner = ARC_RADIUS - r
@@ -215,28 +306,29 @@ def _time_circle_vs_arc(x, y, vx, vy, seg, r, two):
             t = min((-dot + math.sqrt(radicand)) / vel_sq, 1.0)
     else:
         t = 0.0
-    if (dx + t * vx) * seg[3] > 0 and (dy + t * vy) * seg[4] > 0:
+    if (dx + t * vx) * segs[k, 3] > 0 and (dy + t * vy) * segs[k, 4] > 0:
         return t
     return 1.0
 
 
 @_jit
-def time_of_impact(seg, x, y, vx, vy, r, two):
+def time_of_impact(segs, k, x, y, vx, vy, r, r_sq, vel_sq, two):
     """Fraction of the move after which a circle of radius r touches the segment."""
-    if seg[0] == 0.0:
-        t1 = time_circle_vs_point(x, y, vx, vy, seg[1], seg[2], r, two)
-        t2 = time_circle_vs_point(x, y, vx, vy, seg[3], seg[4], r, two)
-        t3 = _time_circle_vs_line(x, y, vx, vy, seg, r)
+    if segs[k, 0] == 0.0:
+        t1 = time_circle_vs_point(x, y, vx, vy, segs[k, 1], segs[k, 2], r_sq, vel_sq, two)
+        t2 = time_circle_vs_point(x, y, vx, vy, segs[k, 3], segs[k, 4], r_sq, vel_sq, two)
+        t3 = _time_circle_vs_line(x, y, vx, vy, segs, k, r)
     else:
-        t1 = time_circle_vs_point(x, y, vx, vy, seg[6], seg[7], r, two)
-        t2 = time_circle_vs_point(x, y, vx, vy, seg[8], seg[9], r, two)
-        t3 = _time_circle_vs_arc(x, y, vx, vy, seg, r, two)
+        t1 = time_circle_vs_point(x, y, vx, vy, segs[k, 6], segs[k, 7], r_sq, vel_sq, two)
+        t2 = time_circle_vs_point(x, y, vx, vy, segs[k, 8], segs[k, 9], r_sq, vel_sq, two)
+        t3 = _time_circle_vs_arc(x, y, vx, vy, segs, k, r, vel_sq, two)
     return min(t1, t2, t3)
 
 
 @_jit
 def query_region(lv, st, x1, y1, x2, y2, out):
-    """Indices of segments near a box, in the reference's order; door rows are -(row+1).
+    """Indices of segments near a box, in the reference's order (door segments sit after the
+    tile segments, one row per entity row).
 
     Cells are scanned column by column and skipped when their box misses the query. Closed
     doors join only with ``solid_doors`` (the reference's index predates its doors).
@@ -254,6 +346,7 @@ def query_region(lv, st, x1, y1, x2, y2, out):
     cy0 = _clampi(math.floor(miny / 24), 0, 24)
     cy1 = _clampi(math.floor(maxy / 24), 0, 24)
     solid = st[3][M_SOLID_DOORS] != 0
+    door_base = cell_start[cell_start.shape[0] - 1]  # door segments follow the tile rows
     n = 0
     for cx in range(cx0, cx1 + 1):
         for cy in range(cy0, cy1 + 1):
@@ -261,15 +354,15 @@ def query_region(lv, st, x1, y1, x2, y2, out):
             s0 = cell_start[c]
             s1 = cell_start[c + 1]
             if s1 > s0:
-                b = cell_bounds[c]
-                if not (maxx < b[0] or minx > b[2] or maxy < b[1] or miny > b[3]):
+                if not (maxx < cell_bounds[c, 0] or minx > cell_bounds[c, 2] or
+                        maxy < cell_bounds[c, 1] or miny > cell_bounds[c, 3]):
                     for k in range(s0, s1):
                         out[n] = k
                         n += 1
             if solid:
                 for e in range(ei.shape[0]):
                     if _is_door(ei[e, EI_KIND]) and ei[e, EI_LINK] == c and ef[e, F_FLAG] != 0:
-                        out[n] = -(e + 1)
+                        out[n] = door_base + e
                         n += 1
     return n
 
@@ -280,23 +373,37 @@ def _is_door(kind):
 
 
 @_jit
-def segment_row(k, lv):
-    if k >= 0:
-        return lv[0][k]
-    return lv[3][-k - 1]
-
-
-@_jit
 def sweep(lv, st, buf, x, y, dx, dy, r, two):
-    """Earliest time of impact of a circle moving by (dx, dy) against nearby segments."""
+    """Earliest time of impact of a circle moving by (dx, dy) against nearby segments.
+
+    Segments whose box stays more than r + 0.5 px away from the swept box on some axis cannot
+    be touched during the move (every time they would report is >= 1), so they are skipped.
+    """
     xn = x + dx
     yn = y + dy
     w = r + 1
-    n = query_region(lv, st, (x if x < xn else xn) - w, (y if y < yn else yn) - w,
-                     (x if x > xn else xn) + w, (y if y > yn else yn) + w, buf)
+    bx0 = x if x < xn else xn
+    by0 = y if y < yn else yn
+    bx1 = x if x > xn else xn
+    by1 = y if y > yn else yn
+    n = query_region(lv, st, bx0 - w, by0 - w, bx1 + w, by1 + w, buf)
+    reach = r + 0.5
+    bx0 -= reach
+    by0 -= reach
+    bx1 += reach
+    by1 += reach
+    r_sq = _sq(r, two)
+    vel_sq = _sq(dx, two) + _sq(dy, two)
+    segs = lv[0]
     best = 1.0
     for i in range(n):
-        t = time_of_impact(segment_row(buf[i], lv), x, y, dx, dy, r, two)
+        k = buf[i]
+        if segs[k, 0] == 0.0:
+            if segs[k, 11] < bx0 or segs[k, 9] > bx1 or segs[k, 12] < by0 or segs[k, 10] > by1:
+                continue
+        elif segs[k, 12] < bx0 or segs[k, 10] > bx1 or segs[k, 13] < by0 or segs[k, 11] > by1:
+            continue
+        t = time_of_impact(segs, k, x, y, dx, dy, r, r_sq, vel_sq, two)
         if t == 0:
             return 0.0
         if t < best:
@@ -319,14 +426,15 @@ def nearest_point(lv, buf, n, x, y, r, two):
     qy0 = y - r
     qx1 = x + r
     qy1 = y + r
+    segs = lv[0]
     for i in range(n):
-        seg = segment_row(buf[i], lv)
-        if seg[0] == 0.0:
-            if seg[11] < qx0 or seg[9] > qx1 or seg[12] < qy0 or seg[10] > qy1:
+        k = buf[i]
+        if segs[k, 0] == 0.0:
+            if segs[k, 11] < qx0 or segs[k, 9] > qx1 or segs[k, 12] < qy0 or segs[k, 10] > qy1:
                 continue
-        elif seg[12] < qx0 or seg[10] > qx1 or seg[13] < qy0 or seg[11] > qy1:
+        elif segs[k, 12] < qx0 or segs[k, 10] > qx1 or segs[k, 13] < qy0 or segs[k, 11] > qy1:
             continue
-        back, a, b = closest_point(seg, x, y, two)
+        back, a, b = closest_point(segs, k, x, y, two)
         d = _sq(x - a, two) + _sq(y - b, two)
         if not back:
             d -= 0.1
@@ -1055,7 +1163,7 @@ def _collide_vs_objects(st, near, n_near):
         if kind == K_ONEWAY:
             along = nin[N_VX] * ny - nin[N_VY] * nx
             nin[N_VX] = along * ny
-            nin[N_VY] = along * (-nx)
+            nin[N_VY] = along * (-nx if nx != 0 else 0.0)  # axis normals are ints there
         if ny >= -0.0001:
             nin[N_CEIL_COUNT] += 1
             nin[N_CEIL_SX] += nx
@@ -1113,7 +1221,8 @@ def _collide_vs_tiles(lv, st):
             cross = xs * oy - ys * ox
             inv_sq = inv * inv
             xs = cross * inv_sq * oy
-            ys = cross * inv_sq * (-ox)
+            # the reference's zeroed offset is an int, and -0 is +0 for ints
+            ys = cross * inv_sq * (-ox if ox != 0 else 0.0)
         if oy >= -0.0001:
             nin[N_CEIL_COUNT] += 1
             nin[N_CEIL_SX] += ux
@@ -1164,12 +1273,13 @@ def _post_collision(lv, st):
     y = nin[N_Y]
     n = query_region(lv, st, x - rad, y - rad, x + rad, y + rad, buf)
     for i in range(n):
-        _, a, b = closest_point(segment_row(buf[i], lv), x, y, two)
-        dx = x - a
+        _, a, b = closest_point(lv[0], buf[i], x, y, two)
         dy = y - b
-        dist = math.sqrt(_sq(dx, two) + _sq(dy, two))
-        if abs(dy) < 0.00001 and 0 < dist <= rad:
-            wall_normal += dx / dist
+        if abs(dy) < 0.00001:
+            dx = x - a
+            dist = math.sqrt(_sq(dx, two) + _sq(dy, two))
+            if 0 < dist <= rad:
+                wall_normal += dx / dist
 
     nin[N_AIRBORN_OLD] = nin[N_AIRBORN]
     nin[N_AIRBORN] = 1.0

@@ -222,8 +222,9 @@ class Simulator:
         n_ent = self._initial.ei.shape[0]
         width = self.level.segments.shape[0] + n_ent + 64
         self._scratch = np.zeros((4, width), np.int64)
-        self._lv = (self.level.segments, self.level.cell_start, self.level.cell_bounds,
-                    self.door_seg)
+        # door segments are appended after the tile segments (row S + entity row)
+        segs = np.vstack([self.level.segments, self.door_seg])
+        self._lv = (segs, self.level.cell_start, self.level.cell_bounds)
         self.reset()
 
     # -- setup -------------------------------------------------------------------------------
