@@ -259,7 +259,8 @@ def locked_doors(c: Canvas, rng: np.random.Generator, d: float) -> None:
     c.carve(0, floor - h + 1, WIDTH - 1, floor)
     c.spawn(0, floor)
     n = _span(d, 1, 3)
-    walls = sorted(rng.choice(np.arange(8, WIDTH - 6), size=n, replace=False).tolist())
+    span = (WIDTH - 14) // n
+    walls = [8 + i * span + _ri(rng, 0, span - 4) for i in range(n)]
     prev = 0
     for wx in walls:
         c.carve(wx, floor - h + 1, wx, floor - 1, tile=1)  # wall with a one-tile doorway
