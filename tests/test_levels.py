@@ -67,3 +67,16 @@ def test_every_difficulty_builds(family: str) -> None:
     for d in (0.0, 0.5, 1.0):
         for seed in range(15):
             Simulator(build_candidate(seed, family, d), source=f"{family}-{seed}")
+
+
+def test_evaluate_policy_reports_per_family() -> None:
+    from torchrl_bc.levels.suites import evaluate_policy
+
+    level = generate_level(2, "corridor", band="simple")
+
+    def player(lv):  # replays the planner's solution: wins every time
+        it = iter(lv.solution.tolist())
+        return lambda sim: next(it, 0)
+
+    assert evaluate_policy([level], player, per_level=True) == {"all": 1.0, "corridor": 1.0}
+    assert evaluate_policy([level], lambda sim: 0, max_ticks=50) == {"all": 0.0, "corridor": 0.0}

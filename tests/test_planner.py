@@ -72,3 +72,16 @@ def test_planner_solves_shared_test_maps(shared_data) -> None:
         else:
             assert Simulator(data).run_inputs(res.inputs).win_frame == res.inputs.size
     assert set(failed) <= known_hard, failed
+
+
+def test_solve_cli_writes_winning_replay(tmp_path) -> None:
+    from torchrl_bc.cli import main
+    from torchrl_bc.replay.format import read_replay
+
+    src = tmp_path / "walk.map"
+    src.write_bytes(_walk_level())
+    out = tmp_path / "walk.replay"
+    assert main(["solve", str(src), "--out", str(out), "--budget-s", "30"]) == 0
+    rep = read_replay(out)
+    assert rep.version == 1 and rep.success
+    assert Simulator(rep.map_data).run_inputs(rep.inputs).win_frame == rep.n_ticks
