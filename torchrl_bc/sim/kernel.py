@@ -126,6 +126,7 @@ from .layout import (
 )
 
 _jit = njit(cache=True, nogil=True)
+_inline = njit(cache=True, nogil=True, inline="always")
 
 NINJA_RADIUS = 10.0
 ARC_RADIUS = 24.0
@@ -179,12 +180,12 @@ def _sq(x, two):
     return math.pow(x, two)
 
 
-@_jit
+@_inline
 def _clampi(v, lo, hi):
     return lo if v < lo else hi if v > hi else v
 
 
-@_jit
+@_inline
 def overlap_circles(x1, y1, r1, x2, y2, r2, two):
     return math.sqrt(_sq(x1 - x2, two) + _sq(y1 - y2, two)) < r1 + r2
 
@@ -203,7 +204,7 @@ def overlap_circle_segment(x, y, r, x1, y1, x2, y2, two):
     return _sq(x - a, two) + _sq(y - b, two) < _sq(r, two)
 
 
-@_jit
+@_inline
 def square_penetration(sx, sy, px, py, semi):
     """(hit, normal x, normal y, depth along the normal, depth on the other axis)."""
     dx = px - sx
@@ -217,7 +218,7 @@ def square_penetration(sx, sy, px, py, semi):
     return False, 0.0, 0.0, 0.0, 0.0
 
 
-@_jit
+@_inline
 def closest_point(segs, k, x, y, two):
     """Closest point of a segment row to (x, y), and whether (x, y) is behind it."""
     if segs[k, 0] == 0.0:
@@ -311,7 +312,7 @@ def _time_circle_vs_arc(x, y, vx, vy, segs, k, r, vel_sq, two):
     return 1.0
 
 
-@_jit
+@_inline
 def time_of_impact(segs, k, x, y, vx, vy, r, r_sq, vel_sq, two):
     """Fraction of the move after which a circle of radius r touches the segment."""
     if segs[k, 0] == 0.0:
@@ -325,18 +326,14 @@ def time_of_impact(segs, k, x, y, vx, vy, r, r_sq, vel_sq, two):
     return min(t1, t2, t3)
 
 
-@_jit
-def query_region(lv, st, x1, y1, x2, y2, out):
+@_inline
+def query_region(segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch, x1, y1, x2, y2, out):
     """Indices of segments near a box, in the reference's order (door segments sit after the
     tile segments, one row per entity row).
 
     Cells are scanned column by column and skipped when their box misses the query. Closed
     doors join only with ``solid_doors`` (the reference's index predates its doors).
     """
-    cell_start = lv[1]
-    cell_bounds = lv[2]
-    ei = st[1]
-    ef = st[2]
     minx = x1 if x1 < x2 else x2
     maxx = x2 if x1 < x2 else x1
     miny = y1 if y1 < y2 else y2
@@ -345,17 +342,16 @@ def query_region(lv, st, x1, y1, x2, y2, out):
     cx1 = _clampi(math.floor(maxx / 24), 0, 43)
     cy0 = _clampi(math.floor(miny / 24), 0, 24)
     cy1 = _clampi(math.floor(maxy / 24), 0, 24)
-    solid = st[3][M_SOLID_DOORS] != 0
-    door_base = cell_start[cell_start.shape[0] - 1]  # door segments follow the tile rows
+    solid = misc[M_SOLID_DOORS] != 0
+    door_base = cs[cs.shape[0] - 1]  # door segments follow the tile rows
     n = 0
     for cx in range(cx0, cx1 + 1):
         for cy in range(cy0, cy1 + 1):
             c = cx * 25 + cy
-            s0 = cell_start[c]
-            s1 = cell_start[c + 1]
+            s0 = cs[c]
+            s1 = cs[c + 1]
             if s1 > s0:
-                if not (maxx < cell_bounds[c, 0] or minx > cell_bounds[c, 2] or
-                        maxy < cell_bounds[c, 1] or miny > cell_bounds[c, 3]):
+                if not (maxx < cb[c, 0] or minx > cb[c, 2] or maxy < cb[c, 1] or miny > cb[c, 3]):
                     for k in range(s0, s1):
                         out[n] = k
                         n += 1
@@ -367,13 +363,13 @@ def query_region(lv, st, x1, y1, x2, y2, out):
     return n
 
 
-@_jit
+@_inline
 def _is_door(kind):
     return kind == K_DOOR or kind == K_LOCKED or kind == K_TRAP
 
 
-@_jit
-def sweep(lv, st, buf, x, y, dx, dy, r, two):
+@_inline
+def sweep(segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch, buf, x, y, dx, dy, r, two):
     """Earliest time of impact of a circle moving by (dx, dy) against nearby segments.
 
     Segments whose box stays more than r + 0.5 px away from the swept box on some axis cannot
@@ -386,7 +382,23 @@ def sweep(lv, st, buf, x, y, dx, dy, r, two):
     by0 = y if y < yn else yn
     bx1 = x if x > xn else xn
     by1 = y if y > yn else yn
-    n = query_region(lv, st, bx0 - w, by0 - w, bx1 + w, by1 + w, buf)
+    n = query_region(
+        segs,
+        cs,
+        cb,
+        nin,
+        ei,
+        ef,
+        misc,
+        hor_e,
+        ver_e,
+        scratch,
+        bx0 - w,
+        by0 - w,
+        bx1 + w,
+        by1 + w,
+        buf,
+    )
     reach = r + 0.5
     bx0 -= reach
     by0 -= reach
@@ -394,7 +406,6 @@ def sweep(lv, st, buf, x, y, dx, dy, r, two):
     by1 += reach
     r_sq = _sq(r, two)
     vel_sq = _sq(dx, two) + _sq(dy, two)
-    segs = lv[0]
     best = 1.0
     for i in range(n):
         k = buf[i]
@@ -411,8 +422,8 @@ def sweep(lv, st, buf, x, y, dx, dy, r, two):
     return best
 
 
-@_jit
-def nearest_point(lv, buf, n, x, y, r, two):
+@_inline
+def nearest_point(segs, buf, n, x, y, r, two):
     """(side, a, b) of the closest segment point among buf[:n]; side 0 if none, -1 behind.
 
     Segments whose box misses the query square are skipped; front-facing candidates get a 0.1
@@ -426,7 +437,6 @@ def nearest_point(lv, buf, n, x, y, r, two):
     qy0 = y - r
     qx1 = x + r
     qy1 = y + r
-    segs = lv[0]
     for i in range(n):
         k = buf[i]
         if segs[k, 0] == 0.0:
@@ -446,7 +456,7 @@ def nearest_point(lv, buf, n, x, y, r, two):
     return side, ra, rb
 
 
-@_jit
+@_inline
 def is_empty_row(hor_edges, x1, x2, y, direction):
     if direction == 1:
         row = y + 1
@@ -461,7 +471,7 @@ def is_empty_row(hor_edges, x1, x2, y, direction):
     return True
 
 
-@_jit
+@_inline
 def is_empty_column(ver_edges, x, y1, y2, direction):
     if direction == 1:
         col = x + 1
@@ -479,33 +489,29 @@ def is_empty_column(ver_edges, x, y1, y2, direction):
 # ----------------------------------------------------------------------------------------
 # grid bookkeeping
 # ----------------------------------------------------------------------------------------
-@_jit
-def _grid_append(e, st):
-    ei = st[1]
-    misc = st[3]
+@_inline
+def _grid_append(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
+    misc = misc
     ei[e, EI_SEQ] = misc[M_SEQ]
     misc[M_SEQ] += 1
 
 
-@_jit
-def grid_move(e, st):
+@_inline
+def grid_move(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
     """Keep an entity listed in the cell holding its centre (moving to a new cell appends
     it at the end of that cell's list)."""
-    ei = st[1]
-    ef = st[2]
     cx = _clampi(math.floor(ef[e, F_X] / 24), 0, 43)
     cy = _clampi(math.floor(ef[e, F_Y] / 24), 0, 24)
     if cx != ei[e, EI_CX] or cy != ei[e, EI_CY]:
         ei[e, EI_CX] = cx
         ei[e, EI_CY] = cy
-        _grid_append(e, st)
+        _grid_append(e, nin, ei, ef, misc, hor_e, ver_e, scratch)
 
 
-@_jit
-def entities_near(st, x, y, out):
+@_inline
+def entities_near(nin, ei, ef, misc, hor_e, ver_e, scratch, x, y, out):
     """Active entities in the 3x3 cells around a point: cell by cell (x-major), each cell in
     insertion order. Returns the count written to ``out``."""
-    ei = st[1]
     cx = _clampi(math.floor(x / 24), 0, 43)
     cy = _clampi(math.floor(y / 24), 0, 24)
     x0 = max(cx - 1, 0)
@@ -531,7 +537,7 @@ def entities_near(st, x, y, out):
     return n
 
 
-@_jit
+@_inline
 def _near_key(ei, e, x0, y0, rows):
     return ((ei[e, EI_CX] - x0) * rows + (ei[e, EI_CY] - y0)) * _SEQ_SPAN + ei[e, EI_SEQ]
 
@@ -539,7 +545,7 @@ def _near_key(ei, e, x0, y0, rows):
 # ----------------------------------------------------------------------------------------
 # ninja events
 # ----------------------------------------------------------------------------------------
-@_jit
+@_inline
 def ninja_valid_target(nin):
     s = nin[N_STATE]
     return s != 6 and s != 8 and s != 9
@@ -553,7 +559,7 @@ def ninja_win(nin):
         nin[N_STATE] = 8
 
 
-@_jit
+@_inline
 def ninja_kill(nin, cause):
     if nin[N_STATE] < 6:
         nin[N_DEATH_CAUSE] = cause
@@ -565,25 +571,23 @@ def ninja_kill(nin, cause):
 # ----------------------------------------------------------------------------------------
 # entities: movement and thinking
 # ----------------------------------------------------------------------------------------
-@_jit
+@_inline
 def _mine_set(ef, e, state):
     ef[e, F_STATE] = state
     ef[e, F_RADIUS] = 4.0 if state == 0 else 3.5 if state == 1 else 4.5
 
 
-@_jit
-def _door_set_closed(e, st, closed):
-    ef = st[2]
+@_inline
+def _door_set_closed(e, nin, ei, ef, misc, hor_e, ver_e, scratch, closed):
     ef[e, F_FLAG] = 1.0 if closed else 0.0
     step = 1 if closed else -1
-    grid = st[5] if ef[e, F_VERTICAL] != 0 else st[4]
+    grid = ver_e if ef[e, F_VERTICAL] != 0 else hor_e
     grid[int(ef[e, F_E1X]), int(ef[e, F_E1Y])] += step
     grid[int(ef[e, F_E2X]), int(ef[e, F_E2Y])] += step
 
 
 @_jit
-def _bounce_move(e, st):
-    ef = st[2]
+def _bounce_move(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
     ef[e, F_VX] *= BOUNCE_DAMPENING
     ef[e, F_VY] *= BOUNCE_DAMPENING
     ef[e, F_X] += ef[e, F_VX]
@@ -594,12 +598,11 @@ def _bounce_move(e, st):
     ef[e, F_Y] += fy
     ef[e, F_VX] += fx
     ef[e, F_VY] += fy
-    grid_move(e, st)
+    grid_move(e, nin, ei, ef, misc, hor_e, ver_e, scratch)
 
 
 @_jit
-def _thwump_move(e, st):
-    ef = st[2]
+def _thwump_move(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
     state = ef[e, F_STATE]
     if state == 0:
         return
@@ -617,7 +620,7 @@ def _thwump_move(e, st):
         if cy != math.floor((y_new + sdir * 11) / 12):
             c1 = math.floor((x - 11) / 12)
             c2 = math.floor((x + 11) / 12)
-            if not is_empty_row(st[4], c1, c2, cy, sdir):
+            if not is_empty_row(hor_e, c1, c2, cy, sdir):
                 ef[e, F_STATE] = -1
                 return
         ef[e, F_Y] = y_new
@@ -631,17 +634,15 @@ def _thwump_move(e, st):
         if cx != math.floor((x_new + sdir * 11) / 12):
             c1 = math.floor((y - 11) / 12)
             c2 = math.floor((y + 11) / 12)
-            if not is_empty_column(st[5], cx, c1, c2, sdir):
+            if not is_empty_column(ver_e, cx, c1, c2, sdir):
                 ef[e, F_STATE] = -1
                 return
         ef[e, F_X] = x_new
-    grid_move(e, st)
+    grid_move(e, nin, ei, ef, misc, hor_e, ver_e, scratch)
 
 
 @_jit
-def _thwump_think(e, st):
-    nin = st[0]
-    ef = st[2]
+def _thwump_think(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
     if ef[e, F_STATE] != 0 or not ninja_valid_target(nin):
         return
     reach = 2 * (ef[e, F_SEMI] + NINJA_RADIUS)
@@ -660,7 +661,7 @@ def _thwump_think(e, st):
             return
         i = 0
         while i < 100:
-            if not is_empty_row(st[4], c1, c2, cell, d):
+            if not is_empty_row(hor_e, c1, c2, cell, d):
                 gap = target - cell
                 break
             cell += d
@@ -677,7 +678,7 @@ def _thwump_think(e, st):
             return
         i = 0
         while i < 100:
-            if not is_empty_column(st[5], cell, c1, c2, d):
+            if not is_empty_column(ver_e, cell, c1, c2, d):
                 gap = target - cell
                 break
             cell += d
@@ -687,8 +688,7 @@ def _thwump_think(e, st):
 
 
 @_jit
-def _shove_step(e, st, xdir, ydir, speed):
-    ef = st[2]
+def _shove_step(e, nin, ei, ef, misc, hor_e, ver_e, scratch, xdir, ydir, speed):
     x = ef[e, F_X]
     y = ef[e, F_Y]
     if ef[e, F_YDIR] == 0:
@@ -697,7 +697,7 @@ def _shove_step(e, st, xdir, ydir, speed):
         if cx != math.floor(x_new / 12):
             c1 = math.floor((y - 8) / 12)
             c2 = math.floor((y + 8) / 12)
-            if not is_empty_column(st[5], cx, c1, c2, int(xdir)):
+            if not is_empty_column(ver_e, cx, c1, c2, int(xdir)):
                 ef[e, F_STATE] = 3
                 return
         ef[e, F_X] = x_new
@@ -707,16 +707,15 @@ def _shove_step(e, st, xdir, ydir, speed):
         if cy != math.floor(y_new / 12):
             c1 = math.floor((x - 8) / 12)
             c2 = math.floor((x + 8) / 12)
-            if not is_empty_row(st[4], c1, c2, cy, int(ydir)):
+            if not is_empty_row(hor_e, c1, c2, cy, int(ydir)):
                 ef[e, F_STATE] = 3
                 return
         ef[e, F_Y] = y_new
-    grid_move(e, st)
+    grid_move(e, nin, ei, ef, misc, hor_e, ver_e, scratch)
 
 
 @_jit
-def _shove_think(e, st):
-    ef = st[2]
+def _shove_think(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
     if ef[e, F_STATE] == 1:
         if ef[e, F_FLAG] != 0:
             ef[e, F_FLAG] = 0.0
@@ -724,13 +723,17 @@ def _shove_think(e, st):
         ef[e, F_STATE] = 2
     if ef[e, F_STATE] == 3:
         if abs(ef[e, F_X] - ef[e, F_OX]) + abs(ef[e, F_Y] - ef[e, F_OY]) >= 1:
-            _shove_step(e, st, ef[e, F_XDIR], ef[e, F_YDIR], 1.0)
+            _shove_step(
+                e, nin, ei, ef, misc, hor_e, ver_e, scratch, ef[e, F_XDIR], ef[e, F_YDIR], 1.0
+            )
         else:
             ef[e, F_X] = ef[e, F_OX]
             ef[e, F_Y] = ef[e, F_OY]
             ef[e, F_STATE] = 0
     elif ef[e, F_STATE] == 2:
-        _shove_step(e, st, -ef[e, F_XDIR], -ef[e, F_YDIR], 4.0)
+        _shove_step(
+            e, nin, ei, ef, misc, hor_e, ver_e, scratch, -ef[e, F_XDIR], -ef[e, F_YDIR], 4.0
+        )
 
 
 # Drone directions (right, down, left, up) and turn preferences per mode.
@@ -740,8 +743,7 @@ _TURNS = np.array([[1, 0, 3, 2], [3, 0, 1, 2], [0, 1, 3, 2], [0, 3, 1, 2]], dtyp
 
 
 @_jit
-def _drone_try(e, st, d):
-    ef = st[2]
+def _drone_try(e, nin, ei, ef, misc, hor_e, ver_e, scratch, d):
     xdir = _DIR_X[d]
     ydir = _DIR_Y[d]
     x = ef[e, F_X]
@@ -755,7 +757,7 @@ def _drone_try(e, st, d):
         c1 = math.floor((y - r) / 12)
         c2 = math.floor((y + r) / 12)
         while cx != cx_target:
-            if not is_empty_column(st[5], cx, c1, c2, int(xdir)):
+            if not is_empty_column(ver_e, cx, c1, c2, int(xdir)):
                 return False
             cx += int(xdir)
     else:
@@ -764,7 +766,7 @@ def _drone_try(e, st, d):
         c1 = math.floor((x - r) / 12)
         c2 = math.floor((x + r) / 12)
         while cy != cy_target:
-            if not is_empty_row(st[4], c1, c2, cy, int(ydir)):
+            if not is_empty_row(hor_e, c1, c2, cy, int(ydir)):
                 return False
             cy += int(ydir)
     ef[e, F_TX] = xt
@@ -773,9 +775,8 @@ def _drone_try(e, st, d):
 
 
 @_jit
-def _drone_move(e, st):
-    ef = st[2]
-    two = st[0][N_TWO]
+def _drone_move(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
+    two = nin[N_TWO]
     d = int(ef[e, F_DIR])
     speed = ef[e, F_SPEED]
     xs = speed * _DIR_X[d]
@@ -783,15 +784,16 @@ def _drone_move(e, st):
     dx = ef[e, F_TX] - ef[e, F_X]
     dy = ef[e, F_TY] - ef[e, F_Y]
     dist = math.sqrt(_sq(dx, two) + _sq(dy, two))
-    if dist < 1e-06 or dx * (ef[e, F_TX] - (ef[e, F_X] + xs)) + dy * (
-        ef[e, F_TY] - (ef[e, F_Y] + ys)
-    ) < 0:
+    if (
+        dist < 1e-06
+        or dx * (ef[e, F_TX] - (ef[e, F_X] + xs)) + dy * (ef[e, F_TY] - (ef[e, F_Y] + ys)) < 0
+    ):
         ef[e, F_X] = ef[e, F_TX]
         ef[e, F_Y] = ef[e, F_TY]
         mode = int(ef[e, F_MODE])
         for i in range(4):
             nd = (d + _TURNS[mode, i]) % 4
-            if _drone_try(e, st, nd):
+            if _drone_try(e, nin, ei, ef, misc, hor_e, ver_e, scratch, nd):
                 ef[e, F_DIR] = nd
                 rest = speed - dist
                 ef[e, F_X] += rest * _DIR_X[nd]
@@ -800,19 +802,18 @@ def _drone_move(e, st):
     else:
         ef[e, F_X] += xs
         ef[e, F_Y] += ys
-        grid_move(e, st)
+        grid_move(e, nin, ei, ef, misc, hor_e, ver_e, scratch)
 
 
 @_jit
-def _boost_move(e, st):
-    nin = st[0]
-    ef = st[2]
+def _boost_move(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
     two = nin[N_TWO]
     if not ninja_valid_target(nin):
         ef[e, F_FLAG] = 0.0
         return
-    if overlap_circles(ef[e, F_X], ef[e, F_Y], ef[e, F_RADIUS], nin[N_X], nin[N_Y],
-                       NINJA_RADIUS, two):
+    if overlap_circles(
+        ef[e, F_X], ef[e, F_Y], ef[e, F_RADIUS], nin[N_X], nin[N_Y], NINJA_RADIUS, two
+    ):
         if ef[e, F_FLAG] == 0:
             speed = math.sqrt(_sq(nin[N_VX], two) + _sq(nin[N_VY], two))
             if speed > 0:
@@ -826,39 +827,47 @@ def _boost_move(e, st):
 
 
 @_jit
-def _mine_think(e, st):
-    nin = st[0]
-    ef = st[2]
+def _mine_think(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
     state = ef[e, F_STATE]
     if ninja_valid_target(nin):
         if state == 1:
-            if overlap_circles(ef[e, F_X], ef[e, F_Y], ef[e, F_RADIUS], nin[N_X], nin[N_Y],
-                               NINJA_RADIUS, nin[N_TWO]):
+            if overlap_circles(
+                ef[e, F_X],
+                ef[e, F_Y],
+                ef[e, F_RADIUS],
+                nin[N_X],
+                nin[N_Y],
+                NINJA_RADIUS,
+                nin[N_TWO],
+            ):
                 _mine_set(ef, e, 2)
         elif state == 2:
-            if not overlap_circles(ef[e, F_X], ef[e, F_Y], ef[e, F_RADIUS], nin[N_X], nin[N_Y],
-                                   NINJA_RADIUS, nin[N_TWO]):
+            if not overlap_circles(
+                ef[e, F_X],
+                ef[e, F_Y],
+                ef[e, F_RADIUS],
+                nin[N_X],
+                nin[N_Y],
+                NINJA_RADIUS,
+                nin[N_TWO],
+            ):
                 _mine_set(ef, e, 0)
     elif state == 2 and nin[N_STATE] == 6:
         _mine_set(ef, e, 1)
 
 
 @_jit
-def _door_think(e, st):
-    ef = st[2]
+def _door_think(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
     if ef[e, F_FLAG] == 0:
         ef[e, F_TIMER] += 1
         if ef[e, F_TIMER] > 5:
-            _door_set_closed(e, st, True)
+            _door_set_closed(e, nin, ei, ef, misc, hor_e, ver_e, scratch, True)
 
 
 @_jit
-def _ball_think(e, lv, st):
-    nin = st[0]
-    ei = st[1]
-    ef = st[2]
+def _ball_think(e, segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch):
     two = nin[N_TWO]
-    buf = st[6][0]
+    buf = scratch[0]
     if not ninja_valid_target(nin):
         ef[e, F_VX] *= 0.95
         ef[e, F_VY] *= 0.95
@@ -883,7 +892,25 @@ def _ball_think(e, lv, st):
     y_old = ef[e, F_Y]
     vx = ef[e, F_VX]
     vy = ef[e, F_VY]
-    t = sweep(lv, st, buf, x_old, y_old, vx, vy, 8 * 0.5, two)
+    t = sweep(
+        segs,
+        cs,
+        cb,
+        nin,
+        ei,
+        ef,
+        misc,
+        hor_e,
+        ver_e,
+        scratch,
+        buf,
+        x_old,
+        y_old,
+        vx,
+        vy,
+        8 * 0.5,
+        two,
+    )
     ef[e, F_X] = x_old + t * vx
     ef[e, F_Y] = y_old + t * vy
     sum_x = 0.0
@@ -891,8 +918,10 @@ def _ball_think(e, lv, st):
     for _ in range(16):
         x = ef[e, F_X]
         y = ef[e, F_Y]
-        n = query_region(lv, st, x - 8, y - 8, x + 8, y + 8, buf)
-        side, a, b = nearest_point(lv, buf, n, x, y, 8.0, two)
+        n = query_region(
+            segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch, x - 8, y - 8, x + 8, y + 8, buf
+        )
+        side, a, b = nearest_point(segs, buf, n, x, y, 8.0, two)
         if side == 0:
             break
         dx = x - a
@@ -919,7 +948,7 @@ def _ball_think(e, lv, st):
             bounce = 1 if speed <= 1.35 else 2
             ef[e, F_VX] -= nx * dot * bounce
             ef[e, F_VY] -= ny * dot * bounce
-    if ei[e, EI_INDEX] + 1 < st[3][M_DEATH_BALLS]:
+    if ei[e, EI_INDEX] + 1 < misc[M_DEATH_BALLS]:
         for o in range(e + 1, ei.shape[0]):
             if ei[o, EI_GROUP] != K_BALL:
                 break
@@ -933,16 +962,14 @@ def _ball_think(e, lv, st):
                 ef[e, F_VY] += dy
                 ef[o, F_VX] -= dx
                 ef[o, F_VY] -= dy
-    grid_move(e, st)
+    grid_move(e, nin, ei, ef, misc, hor_e, ver_e, scratch)
 
 
 # ----------------------------------------------------------------------------------------
 # entities: collisions with the ninja
 # ----------------------------------------------------------------------------------------
-@_jit
-def _oneway_depen(e, st):
-    nin = st[0]
-    ef = st[2]
+@_inline
+def _oneway_depen(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
     nx = ef[e, F_NX]
     ny = ef[e, F_NY]
     dx = nin[N_X] - ef[e, F_X]
@@ -960,17 +987,16 @@ def _oneway_depen(e, st):
     return False, 0.0, 0.0, 0.0, 0.0
 
 
-@_jit
-def physical_collision(e, st):
+@_inline
+def physical_collision(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
     """Push-out of the ninja from a solid entity: (hit, nx, ny, depth, other depth)."""
-    nin = st[0]
-    ef = st[2]
-    kind = st[1][e, EI_KIND]
+    kind = ei[e, EI_KIND]
     if kind == K_ONEWAY:
-        return _oneway_depen(e, st)
+        return _oneway_depen(e, nin, ei, ef, misc, hor_e, ver_e, scratch)
     if kind == K_BOUNCE:
         hit, nx, ny, depth, other = square_penetration(
-            ef[e, F_X], ef[e, F_Y], nin[N_X], nin[N_Y], ef[e, F_SEMI] + NINJA_RADIUS)
+            ef[e, F_X], ef[e, F_Y], nin[N_X], nin[N_Y], ef[e, F_SEMI] + NINJA_RADIUS
+        )
         if not hit:
             return False, 0.0, 0.0, 0.0, 0.0
         ef[e, F_X] -= nx * depth * (1 - BOUNCE_STRENGTH)
@@ -979,66 +1005,68 @@ def physical_collision(e, st):
         ef[e, F_VY] -= ny * depth * (1 - BOUNCE_STRENGTH)
         return True, nx, ny, depth * BOUNCE_STRENGTH, other
     if kind == K_THWUMP:
-        return square_penetration(ef[e, F_X], ef[e, F_Y], nin[N_X], nin[N_Y],
-                                  ef[e, F_SEMI] + NINJA_RADIUS)
+        return square_penetration(
+            ef[e, F_X], ef[e, F_Y], nin[N_X], nin[N_Y], ef[e, F_SEMI] + NINJA_RADIUS
+        )
     if kind == K_SHOVE:
         if ef[e, F_STATE] > 1:
             return False, 0.0, 0.0, 0.0, 0.0
         hit, nx, ny, depth, other = square_penetration(
-            ef[e, F_X], ef[e, F_Y], nin[N_X], nin[N_Y], ef[e, F_SEMI] + NINJA_RADIUS)
+            ef[e, F_X], ef[e, F_Y], nin[N_X], nin[N_Y], ef[e, F_SEMI] + NINJA_RADIUS
+        )
         if hit and (ef[e, F_STATE] == 0 or ef[e, F_XDIR] * nx + ef[e, F_YDIR] * ny >= 0.01):
             return True, nx, ny, depth, other
     return False, 0.0, 0.0, 0.0, 0.0
 
 
-@_jit
-def _touches(e, st):
-    nin = st[0]
-    ef = st[2]
-    return overlap_circles(ef[e, F_X], ef[e, F_Y], ef[e, F_RADIUS], nin[N_X], nin[N_Y],
-                           NINJA_RADIUS, nin[N_TWO])
+@_inline
+def _touches(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
+    return overlap_circles(
+        ef[e, F_X], ef[e, F_Y], ef[e, F_RADIUS], nin[N_X], nin[N_Y], NINJA_RADIUS, nin[N_TWO]
+    )
 
 
-@_jit
-def logical_collision(e, st):
+@_inline
+def logical_collision(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
     """Contact effects. Returns (kind of result, a, b): 0 nothing, 1 a launch-pad boost
     (a, b), 2 a wall normal a for wall jumps."""
-    nin = st[0]
-    ei = st[1]
-    ef = st[2]
     kind = ei[e, EI_KIND]
     if kind == K_MINE or kind == K_MINE_SAFE:
-        if ninja_valid_target(nin) and ef[e, F_STATE] == 0 and _touches(e, st):
+        if (
+            ninja_valid_target(nin)
+            and ef[e, F_STATE] == 0
+            and _touches(e, nin, ei, ef, misc, hor_e, ver_e, scratch)
+        ):
             _mine_set(ef, e, 1)
             ninja_kill(nin, CAUSE_MINE)
     elif kind == K_GOLD:
-        if nin[N_STATE] != 8 and _touches(e, st):
+        if nin[N_STATE] != 8 and _touches(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
             nin[N_GOLD] += 1
             ei[e, EI_ACTIVE] = 0
     elif kind == K_EXIT:
-        if _touches(e, st):
+        if _touches(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
             ninja_win(nin)
     elif kind == K_SWITCH:
-        if _touches(e, st):
+        if _touches(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
             ei[e, EI_ACTIVE] = 0
             door = ei[e, EI_LINK]
-            _grid_append(door, st)
+            _grid_append(door, nin, ei, ef, misc, hor_e, ver_e, scratch)
             ef[door, F_FLAG] = 1.0
     elif kind == K_DOOR:
-        if _touches(e, st):
-            _door_set_closed(e, st, False)
+        if _touches(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
+            _door_set_closed(e, nin, ei, ef, misc, hor_e, ver_e, scratch, False)
             ef[e, F_TIMER] = 0.0
     elif kind == K_LOCKED:
-        if _touches(e, st):
+        if _touches(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
             nin[N_DOORS] += 1
-            _door_set_closed(e, st, False)
+            _door_set_closed(e, nin, ei, ef, misc, hor_e, ver_e, scratch, False)
             ei[e, EI_ACTIVE] = 0
     elif kind == K_TRAP:
-        if _touches(e, st):
-            _door_set_closed(e, st, True)
+        if _touches(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
+            _door_set_closed(e, nin, ei, ef, misc, hor_e, ver_e, scratch, True)
             ei[e, EI_ACTIVE] = 0
     elif kind == K_LAUNCH:
-        if ninja_valid_target(nin) and _touches(e, st):
+        if ninja_valid_target(nin) and _touches(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
             nx = ef[e, F_NX]
             ny = ef[e, F_NY]
             if (ef[e, F_X] - (nin[N_X] - NINJA_RADIUS * nx)) * nx + (
@@ -1049,21 +1077,23 @@ def logical_collision(e, st):
                     yscale = 1 - ny
                 return 1, nx * LAUNCH_PAD_BOOST, ny * LAUNCH_PAD_BOOST * yscale
     elif kind == K_ONEWAY:
-        hit, _, _, _, _ = _oneway_depen(e, st)
+        hit, _, _, _, _ = _oneway_depen(e, nin, ei, ef, misc, hor_e, ver_e, scratch)
         if hit and abs(ef[e, F_NX]) == 1:
             return 2, ef[e, F_NX], 0.0
     elif kind == K_ZAP or kind == K_MINI:
-        if ninja_valid_target(nin) and _touches(e, st):
+        if ninja_valid_target(nin) and _touches(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
             ninja_kill(nin, CAUSE_DRONE)
     elif kind == K_BOUNCE:
-        hit, nx, _, _, _ = square_penetration(ef[e, F_X], ef[e, F_Y], nin[N_X], nin[N_Y],
-                                              ef[e, F_SEMI] + NINJA_RADIUS + 0.1)
+        hit, nx, _, _, _ = square_penetration(
+            ef[e, F_X], ef[e, F_Y], nin[N_X], nin[N_Y], ef[e, F_SEMI] + NINJA_RADIUS + 0.1
+        )
         if hit:
             return 2, nx, 0.0
     elif kind == K_THWUMP:
         if ninja_valid_target(nin):
-            hit, nx, _, _, _ = square_penetration(ef[e, F_X], ef[e, F_Y], nin[N_X], nin[N_Y],
-                                                  ef[e, F_SEMI] + NINJA_RADIUS + 0.1)
+            hit, nx, _, _, _ = square_penetration(
+                ef[e, F_X], ef[e, F_Y], nin[N_X], nin[N_Y], ef[e, F_SEMI] + NINJA_RADIUS + 0.1
+            )
             if hit:
                 s = ef[e, F_SEMI]
                 x = ef[e, F_X]
@@ -1076,12 +1106,13 @@ def logical_collision(e, st):
                     ddx = s - 2
                     ddy = (s + 2) * ef[e, F_DIR]
                     x1, y1, x2, y2 = x - ddx, y + ddy, x + ddx, y + ddy
-                if overlap_circle_segment(nin[N_X], nin[N_Y], NINJA_RADIUS + 2, x1, y1, x2,
-                                          y2, nin[N_TWO]):
+                if overlap_circle_segment(
+                    nin[N_X], nin[N_Y], NINJA_RADIUS + 2, x1, y1, x2, y2, nin[N_TWO]
+                ):
                     ninja_kill(nin, CAUSE_THWUMP)
                 return 2, nx, 0.0
     elif kind == K_BALL:
-        if ninja_valid_target(nin) and _touches(e, st):
+        if ninja_valid_target(nin) and _touches(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
             two = nin[N_TWO]
             dx = ef[e, F_X] - nin[N_X]
             dy = ef[e, F_Y] - nin[N_Y]
@@ -1090,8 +1121,9 @@ def logical_collision(e, st):
             ef[e, F_VY] += dy / dist * 10
             ninja_kill(nin, CAUSE_BALL)
     elif kind == K_SHOVE:
-        hit, nx, ny, _, other = square_penetration(ef[e, F_X], ef[e, F_Y], nin[N_X], nin[N_Y],
-                                                   ef[e, F_SEMI] + NINJA_RADIUS + 0.1)
+        hit, nx, ny, _, other = square_penetration(
+            ef[e, F_X], ef[e, F_Y], nin[N_X], nin[N_Y], ef[e, F_SEMI] + NINJA_RADIUS + 0.1
+        )
         if hit and ef[e, F_STATE] <= 1:
             if ef[e, F_STATE] == 0:
                 ef[e, F_FLAG] = 1.0
@@ -1104,22 +1136,30 @@ def logical_collision(e, st):
             else:
                 return 0, 0.0, 0.0
             return 2, nx, 0.0
-        if overlap_circles(nin[N_X], nin[N_Y], NINJA_RADIUS, ef[e, F_X], ef[e, F_Y],
-                           ef[e, F_RADIUS], nin[N_TWO]):
+        if overlap_circles(
+            nin[N_X], nin[N_Y], NINJA_RADIUS, ef[e, F_X], ef[e, F_Y], ef[e, F_RADIUS], nin[N_TWO]
+        ):
             ninja_kill(nin, CAUSE_SHOVE)
     return 0, 0.0, 0.0
 
 
 @_jit
 def _is_movable(kind):
-    return kind == K_ZAP or kind == K_MINI or kind == K_BOUNCE or kind == K_THWUMP or \
-        kind == K_BOOST
+    return (
+        kind == K_ZAP or kind == K_MINI or kind == K_BOUNCE or kind == K_THWUMP or kind == K_BOOST
+    )
 
 
 @_jit
 def _is_thinkable(kind):
-    return kind == K_MINE or kind == K_MINE_SAFE or kind == K_DOOR or kind == K_THWUMP or \
-        kind == K_BALL or kind == K_SHOVE
+    return (
+        kind == K_MINE
+        or kind == K_MINE_SAFE
+        or kind == K_DOOR
+        or kind == K_THWUMP
+        or kind == K_BALL
+        or kind == K_SHOVE
+    )
 
 
 @_jit
@@ -1136,15 +1176,13 @@ def _is_physical(kind):
 # ninja physics
 # ----------------------------------------------------------------------------------------
 @_jit
-def _collide_vs_objects(st, near, n_near):
-    nin = st[0]
-    ei = st[1]
+def _collide_vs_objects(nin, ei, ef, misc, hor_e, ver_e, scratch, near, n_near):
     for i in range(n_near):
         e = near[i]
         kind = ei[e, EI_KIND]
         if not _is_physical(kind):
             continue
-        hit, nx, ny, length, _ = physical_collision(e, st)
+        hit, nx, ny, length, _ = physical_collision(e, nin, ei, ef, misc, hor_e, ver_e, scratch)
         if not hit:
             continue
         pop_x = nx * length
@@ -1175,21 +1213,40 @@ def _collide_vs_objects(st, near, n_near):
 
 
 @_jit
-def _collide_vs_tiles(lv, st):
-    nin = st[0]
-    buf = st[6][0]
+def _collide_vs_tiles(segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch):
+    buf = scratch[0]
     two = nin[N_TWO]
     r = NINJA_RADIUS
     dx = nin[N_X] - nin[N_XOLD]
     dy = nin[N_Y] - nin[N_YOLD]
-    t = sweep(lv, st, buf, nin[N_XOLD], nin[N_YOLD], dx, dy, r * 0.5, two)
+    t = sweep(
+        segs,
+        cs,
+        cb,
+        nin,
+        ei,
+        ef,
+        misc,
+        hor_e,
+        ver_e,
+        scratch,
+        buf,
+        nin[N_XOLD],
+        nin[N_YOLD],
+        dx,
+        dy,
+        r * 0.5,
+        two,
+    )
     x = nin[N_XOLD] + t * dx
     y = nin[N_YOLD] + t * dy
-    n = query_region(lv, st, x - r, y - r, x + r, y + r, buf)
+    n = query_region(
+        segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch, x - r, y - r, x + r, y + r, buf
+    )
     xs = nin[N_VX]
     ys = nin[N_VY]
     for _ in range(32):
-        side, a, b = nearest_point(lv, buf, n, x, y, r, two)
+        side, a, b = nearest_point(segs, buf, n, x, y, r, two)
         if side == 0:
             break
         ox = x - a
@@ -1238,18 +1295,17 @@ def _collide_vs_tiles(lv, st):
 
 
 @_jit
-def _post_collision(lv, st):
-    nin = st[0]
-    near = st[6][1]
-    buf = st[6][0]
+def _post_collision(segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch):
+    near = scratch[1]
+    buf = scratch[0]
     two = nin[N_TWO]
     wall_normal = 0.0
-    n_near = entities_near(st, nin[N_X], nin[N_Y], near)
+    n_near = entities_near(nin, ei, ef, misc, hor_e, ver_e, scratch, nin[N_X], nin[N_Y], near)
     for i in range(n_near):
         e = near[i]
-        if not _is_logical(st[1][e, EI_KIND]):
+        if not _is_logical(ei[e, EI_KIND]):
             continue
-        code, a, b = logical_collision(e, st)
+        code, a, b = logical_collision(e, nin, ei, ef, misc, hor_e, ver_e, scratch)
         if code == 1:
             xboost = a * 2 / 3
             yboost = b * 2 / 3
@@ -1271,9 +1327,25 @@ def _post_collision(lv, st):
     rad = NINJA_RADIUS + 0.1
     x = nin[N_X]
     y = nin[N_Y]
-    n = query_region(lv, st, x - rad, y - rad, x + rad, y + rad, buf)
+    n = query_region(
+        segs,
+        cs,
+        cb,
+        nin,
+        ei,
+        ef,
+        misc,
+        hor_e,
+        ver_e,
+        scratch,
+        x - rad,
+        y - rad,
+        x + rad,
+        y + rad,
+        buf,
+    )
     for i in range(n):
-        _, a, b = closest_point(lv[0], buf[i], x, y, two)
+        _, a, b = closest_point(segs, buf[i], x, y, two)
         dy = y - b
         if abs(dy) < 0.00001:
             dx = x - a
@@ -1527,15 +1599,13 @@ def ninja_think(nin):
 # the tick
 # ----------------------------------------------------------------------------------------
 @_jit
-def tick(lv, st, hor, jump):
+def tick(segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch, hor, jump):
     """One 60 Hz tick: entities move, then think; the ninja integrates, collides with
     entities and tiles in 4 substeps, resolves logical contacts, then reacts to input."""
-    nin = st[0]
-    ei = st[1]
-    scratch = st[6]
+    scratch = scratch
     movers = scratch[2]
     thinkers = scratch[3]
-    st[3][M_FRAME] += 1
+    misc[M_FRAME] += 1
     nin[N_HOR] = hor
     nin[N_JUMP] = jump
     nm = 0
@@ -1554,26 +1624,26 @@ def tick(lv, st, hor, jump):
         e = movers[i]
         kind = ei[e, EI_KIND]
         if kind == K_BOUNCE:
-            _bounce_move(e, st)
+            _bounce_move(e, nin, ei, ef, misc, hor_e, ver_e, scratch)
         elif kind == K_THWUMP:
-            _thwump_move(e, st)
+            _thwump_move(e, nin, ei, ef, misc, hor_e, ver_e, scratch)
         elif kind == K_BOOST:
-            _boost_move(e, st)
+            _boost_move(e, nin, ei, ef, misc, hor_e, ver_e, scratch)
         else:
-            _drone_move(e, st)
+            _drone_move(e, nin, ei, ef, misc, hor_e, ver_e, scratch)
     for i in range(nt):
         e = thinkers[i]
         kind = ei[e, EI_KIND]
         if kind == K_MINE or kind == K_MINE_SAFE:
-            _mine_think(e, st)
+            _mine_think(e, nin, ei, ef, misc, hor_e, ver_e, scratch)
         elif kind == K_DOOR:
-            _door_think(e, st)
+            _door_think(e, nin, ei, ef, misc, hor_e, ver_e, scratch)
         elif kind == K_THWUMP:
-            _thwump_think(e, st)
+            _thwump_think(e, nin, ei, ef, misc, hor_e, ver_e, scratch)
         elif kind == K_BALL:
-            _ball_think(e, lv, st)
+            _ball_think(e, segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch)
         else:
-            _shove_think(e, st)
+            _shove_think(e, nin, ei, ef, misc, hor_e, ver_e, scratch)
     state = nin[N_STATE]
     if state == 9:
         return
@@ -1600,23 +1670,39 @@ def tick(lv, st, hor, jump):
         nin[N_YCRUSH] = 0.0
         nin[N_CRUSH_LEN] = 0.0
         near = scratch[1]
-        n_near = entities_near(st, nin[N_X], nin[N_Y], near)
+        n_near = entities_near(nin, ei, ef, misc, hor_e, ver_e, scratch, nin[N_X], nin[N_Y], near)
         for _ in range(4):
-            _collide_vs_objects(st, near, n_near)
-            _collide_vs_tiles(lv, st)
-        _post_collision(lv, st)
+            _collide_vs_objects(nin, ei, ef, misc, hor_e, ver_e, scratch, near, n_near)
+            _collide_vs_tiles(segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch)
+        _post_collision(segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch)
     ninja_think(nin)
 
 
 @_jit
-def run_ticks(lv, st, hors, jumps, stop_when_done, pos, vel, states):
+def run_ticks(
+    segs,
+    cs,
+    cb,
+    nin,
+    ei,
+    ef,
+    misc,
+    hor_e,
+    ver_e,
+    scratch,
+    hors,
+    jumps,
+    stop_when_done,
+    pos,
+    vel,
+    states,
+):
     """Tick through per-tick inputs, recording the ninja after each tick; stops after the
     tick that wins or kills when asked. Returns the number of ticks run."""
-    nin = st[0]
     n = hors.shape[0]
     record = pos.shape[0] > 0
     for t in range(n):
-        tick(lv, st, hors[t], jumps[t])
+        tick(segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch, hors[t], jumps[t])
         if record:
             pos[t, 0] = nin[N_X]
             pos[t, 1] = nin[N_Y]

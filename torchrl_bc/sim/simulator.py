@@ -266,11 +266,11 @@ class Simulator:
 
     def tick(self, hor: int, jump: int) -> None:
         """Advance one tick with horizontal input in {-1, 0, 1} and jump in {0, 1}."""
-        K.tick(self._lv, self._st, float(hor), float(jump))
+        K.tick(*self._lv, *self._st, float(hor), float(jump))
 
     def tick_input(self, byte: int) -> None:
         hor, jump = INPUT_DECODE[byte]
-        K.tick(self._lv, self._st, float(hor), float(jump))
+        K.tick(*self._lv, *self._st, float(hor), float(jump))
 
     def run_inputs(self, inputs: np.ndarray | bytes, record_entities: bool = False) -> Trace:
         """Tick through input bytes until the win, the death or the end of the inputs."""
@@ -288,7 +288,7 @@ class Simulator:
         vel = np.zeros((n, 2), np.float64)
         state = np.zeros(n, np.int8)
         if not record_entities:
-            m = K.run_ticks(self._lv, self._st, hors, jumps, True, pos, vel, state)
+            m = K.run_ticks(*self._lv, *self._st, hors, jumps, True, pos, vel, state)
             ents = None
         else:
             rows = []
@@ -297,7 +297,7 @@ class Simulator:
             one_v = np.zeros((1, 2))
             one_s = np.zeros(1, np.int8)
             for t in range(n):
-                K.run_ticks(self._lv, self._st, hors[t:t + 1], jumps[t:t + 1], True,
+                K.run_ticks(*self._lv, *self._st, hors[t:t + 1], jumps[t:t + 1], True,
                             one_p, one_v, one_s)
                 pos[t], vel[t], state[t] = one_p[0], one_v[0], one_s[0]
                 rows.append(self.entity_table())
