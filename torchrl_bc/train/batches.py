@@ -1,0 +1,175 @@
+"""The training side's one door to the data stage: :func:`load_bc_data` -> :class:`BCData`.
+
+``torchrl_bc.data`` builds the memory-mapped store, manifest and level split
+(``build_dataset``) and samples it through a TorchRL ``ReplayBuffer``
+(``BCDataset.replay_buffer``). This adapter adds what the loop needs on top: seeded, rank-aware
+epochs (a buffer per (seed, epoch, rank), so DDP ranks draw different samples and a resumed run
+draws what an uninterrupted one would), full passes for validation, the level graphs that
+``graph_level`` indexes, and the distinct levels (map data, demo length) for closed-loop
+evaluation. The expert label is renamed ``expert_action`` so it can never be confused with the
+actor's own sampled ``action``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import torch
+from tensordict import TensorDict
+
+from torchrl_bc.levels.corpus import SAMPLE_CORPUS
+from torchrl_bc.obs import ObservationConfig
+
+__all__ = ["EXPERT_KEY", "BCData", "LevelInfo", "dataset_dir", "default_replay_dirs",
+           "load_bc_data"]
+
+EXPERT_KEY = "expert_action"
+SHARED_REPLAYS = Path(__file__).resolve().parents[3] / "shared" / "data" / "replays"
+_OBS_KEYS = ("player_frame", "global_view", "game_state", "action_mask", "graph_ninja_node",
+             "graph_entity_state")
+
+
+@dataclass(frozen=True)
+class LevelInfo:
+    """One distinct, un-mirrored level with a winning demo, for closed-loop evaluation."""
+
+    name: str
+    level_hash: str
+    split: str  # train | val
+    demo_ticks: int  # shortest winning demo on this level
+    file: str  # a replay file of it (its map data is read on demand)
+
+    @property
+    def map_data(self) -> bytes:
+        from torchrl_bc.replay.format import read_replay
+
+        return read_replay(self.file).map_data
+
+
+class BCData:
+    """A prepared dataset seen through the loop's needs."""
+
+    def __init__(self, path: str | Path, obs: ObservationConfig, min_agreement: int = 0) -> None:
+        from torchrl_bc.data import BCDataset
+
+        self.ds = BCDataset(path)
+        self.path = Path(path)
+        self.keys = [k for k in _OBS_KEYS if k in self.ds.keys] + ["action"]
+        self.min_agreement = min_agreement
+        self.rows = {s: self.ds.select(s, min_agreement=min_agreement)
+                     for s in ("train", "val")}
+        if self.rows["train"].numel() == 0:
+            raise ValueError(f"{path}: no training steps (every level in validation?)")
+        self.manifest_hash: str = self.ds.manifest_hash
+        totals = self.ds.manifest["totals"]
+        self.summary: dict[str, Any] = {
+            "train_steps": int(self.rows["train"].numel()),
+            "val_steps": int(self.rows["val"].numel()),
+            "levels": totals["levels"], "episodes": totals["episodes"],
+            "skipped": {Path(s["file"]).name: s["reason"] for s in self.ds.manifest["skipped"]},
+        }
+
+    n_actions = 6
+
+    @cached_property
+    def level_graphs(self) -> list[dict[str, Any]] | None:
+        return self.ds.level_graphs() if self.ds.levels is not None else None
+
+    @cached_property
+    def levels(self) -> list[LevelInfo]:
+        best: dict[str, LevelInfo] = {}
+        for ep in self.ds.manifest["episodes"]:
+            if ep["mirrored"] or not ep["success"] or ep["split"] not in ("train", "val"):
+                continue
+            old = best.get(ep["level_hash"])
+            if old is None or ep["ticks"] < old.demo_ticks:
+                best[ep["level_hash"]] = LevelInfo(ep["id"], ep["level_hash"], ep["split"],
+                                                   int(ep["ticks"]), ep["file"])
+        return sorted(best.values(), key=lambda lv: lv.name)
+
+    def eval_levels(self, split: str) -> list[LevelInfo]:
+        return [lv for lv in self.levels if lv.split == split]
+
+    def n_steps(self, split: str) -> int:
+        return int(self.rows[split].numel())
+
+    def action_counts(self, split: str = "train") -> torch.Tensor:
+        labels = self.ds.steps["action"][self.rows[split]]
+        return torch.bincount(labels.long(), minlength=self.n_actions).double()
+
+    def steps_per_epoch(self, batch_size: int, world: int = 1, cap: int = 0) -> int:
+        n = math.ceil(self.n_steps("train") / (batch_size * world))
+        return max(1, min(n, cap) if cap else n)
+
+    def _finish(self, td: TensorDict) -> TensorDict:
+        td.rename_key_("action", EXPERT_KEY)
+        return td.exclude("index")
+
+    def train_batches(self, epoch: int, batch_size: int, seed: int, *, balanced: bool = False,
+                      rank: int = 0, world: int = 1, cap: int = 0) -> Iterator[TensorDict]:
+        """One epoch of batches from the data stage's ReplayBuffer, seeded by (seed, epoch,
+        rank); ``steps_per_epoch`` batches per rank, so all ranks step together."""
+        buf_seed = int.from_bytes(hashlib.sha256(f"{seed}:{epoch}:{rank}".encode())
+                                  .digest()[:7], "little")
+        rb = self.ds.replay_buffer("train", batch_size, balance_actions=balanced,
+                                   keys=self.keys, min_agreement=self.min_agreement,
+                                   seed=buf_seed)
+        for _ in range(self.steps_per_epoch(batch_size, world, cap)):
+            yield self._finish(rb.sample())
+
+    def val_batches(self, batch_size: int) -> Iterator[TensorDict]:
+        rows = self.rows["val"]
+        for a in range(0, rows.numel(), batch_size):
+            yield self._finish(self.ds.gather(rows[a:a + batch_size], keys=self.keys))
+
+    def sample_batch(self, n: int = 64) -> TensorDict:
+        """The first ``n`` validation steps (training steps without a validation split)."""
+        rows = self.rows["val"] if self.rows["val"].numel() else self.rows["train"]
+        return self._finish(self.ds.gather(rows[:n], keys=self.keys))
+
+
+def default_replay_dirs() -> list[Path]:
+    """The shipped sample corpus, else ``../shared/data/replays``; a clear error otherwise."""
+    for cand in (SAMPLE_CORPUS, SHARED_REPLAYS):
+        if cand.is_dir() and any(cand.glob("*.replay")):
+            return [cand]
+    raise FileNotFoundError(f"no replay data given and neither the sample corpus ({SAMPLE_CORPUS})"
+                            f" nor {SHARED_REPLAYS} exists; pass --data DIR")
+
+
+def dataset_dir(root: Path, replay_dirs: Sequence[str | Path], obs: ObservationConfig,
+                **data_kw: Any) -> Path:
+    """One prepared dataset per (replay dirs, observation signature, split/mirror settings)."""
+    key = json.dumps([sorted(str(Path(d).resolve()) for d in replay_dirs), obs.signature(),
+                      data_kw], sort_keys=True)
+    return root / f"ds-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def load_bc_data(replay_dirs: Sequence[str | Path], obs: ObservationConfig, *, root: str | Path,
+                 val_fraction: float = 0.15, mirror: bool = False, split_seed: int = 0,
+                 min_agreement: int = 0, workers: int = 0, build: bool = True,
+                 verbose: bool = True) -> BCData:
+    """Build (or bring up to date, which is fast when nothing changed) and open the dataset.
+
+    Datasets live in ``root/ds-<hash>`` and share the episode cache ``root/episodes`` (keyed by
+    replay bytes and observation signature), so runs over the same observations simulate once.
+    ``build=False`` only opens it (DDP ranks other than 0).
+    """
+    root = Path(root)
+    path = dataset_dir(root, replay_dirs, obs, val_fraction=val_fraction, mirror=mirror,
+                       split_seed=split_seed)
+    if build:
+        from torchrl_bc.data import build_dataset
+
+        build_dataset(replay_dirs, obs, path, workers=workers or min(4, os.cpu_count() or 1),
+                      mirror=mirror, val_fraction=val_fraction, split_seed=split_seed,
+                      cache_dir=root / "episodes", progress=verbose, verbose=verbose)
+    return BCData(path, obs, min_agreement=min_agreement)

@@ -1,0 +1,149 @@
+"""Checkpoints: plain containers of tensors, written atomically, loaded with ``weights_only``.
+
+Everything that must match for a checkpoint to mean the same thing travels with it (resolved
+config, observation signature, ``frame_skip``, dataset manifest hash, versions), and
+:func:`check_compatible` refuses a mismatch by naming the differing keys, so a resumed run or
+an exported policy can never silently run on another observation layout.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from torchrl_bc.obs import ObservationConfig
+from torchrl_bc.train.config import RESUMABLE_KEYS, RunConfig, config_diff
+
+__all__ = ["FORMAT", "CheckpointMismatch", "check_compatible", "get_rng_state", "load_checkpoint",
+           "load_policy", "save_checkpoint", "set_rng_state", "versions"]
+
+FORMAT = "torchrl_bc.bc_checkpoint/1"
+
+
+class CheckpointMismatch(ValueError):
+    """The checkpoint was made for a different config, observation spec or dataset."""
+
+
+def versions() -> dict[str, str]:
+    import tensordict
+    import torchrl
+
+    import torchrl_bc
+    from torchrl_bc.obs import OBS_VERSION
+    from torchrl_bc.sim import SIM_VERSION
+
+    return {"torch": str(torch.__version__), "torchrl": str(torchrl.__version__),
+            "tensordict": str(tensordict.__version__), "torchrl_bc": str(torchrl_bc.__version__),
+            "sim": str(SIM_VERSION), "obs": str(OBS_VERSION)}
+
+
+def get_rng_state() -> dict[str, Any]:
+    """Torch (CPU and CUDA), numpy and Python RNG states as tensors and ints."""
+    np_state = np.random.get_state()
+    py_version, py_state, py_gauss = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
+        "python": {"version": py_version, "state": torch.tensor(py_state, dtype=torch.int64),
+                   "gauss": py_gauss},
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"],
+                         n["has_gauss"], n["cached"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write to a temp file beside ``path`` and rename, so readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointMismatch(f"{path} is not a torchrl_bc BC checkpoint "
+                                 f"(format {ckpt.get('format') if isinstance(ckpt, dict) else '?'}"
+                                 f", expected {FORMAT})")
+    return ckpt
+
+
+def check_compatible(ckpt: dict[str, Any], cfg: RunConfig | None = None,
+                     manifest_hash: str | None = None, *, resume: bool = False) -> None:
+    """Refuse, naming every difference, a checkpoint that does not match the current run.
+
+    On resume the whole config must match except :data:`RESUMABLE_KEYS` (epochs, logging);
+    on load only the architecture and the observation config matter.
+    """
+    problems: list[str] = []
+    now_obs = ObservationConfig(**_obs_kwargs(ckpt["config"]["observation"]))
+    if ckpt["obs_signature"] != now_obs.signature():
+        problems += [f"observation signature {d}" for d in
+                     config_diff(ckpt["obs_signature"], now_obs.signature())]
+    if cfg is not None:
+        current = cfg.to_dict()
+        if resume:
+            problems += config_diff(ckpt["config"], current, ignore=RESUMABLE_KEYS)
+        else:
+            problems += config_diff({k: ckpt["config"][k] for k in ("architecture", "observation")},
+                                    {k: current[k] for k in ("architecture", "observation")})
+    if resume and manifest_hash is not None and ckpt.get("manifest_hash") != manifest_hash:
+        problems.append(f"dataset manifest hash: {ckpt.get('manifest_hash')!r} (checkpoint) vs "
+                        f"{manifest_hash!r} (now): the training data changed")
+    if problems:
+        raise CheckpointMismatch("checkpoint does not match this run:\n  " + "\n  ".join(problems))
+
+
+def _obs_kwargs(obs: dict[str, Any]) -> dict[str, Any]:
+    return {k: tuple(v) if k == "modalities" else v for k, v in obs.items()}
+
+
+def load_policy(path: str | Path, device: str | torch.device = "cpu"):
+    """Rebuild the actor and its logits view from a checkpoint, checking the observation spec.
+
+    Returns ``(actor, net, run_config, checkpoint)``.
+    """
+    from torchrl_bc.train.model import build_policy
+
+    ckpt = load_checkpoint(path)
+    check_compatible(ckpt)
+    cfg = RunConfig.from_dict(ckpt["config"])
+    actor, net = build_policy(cfg.architecture, cfg.observation)
+    missing, unexpected = actor.load_state_dict(ckpt["model"], strict=False)
+    if missing or unexpected:
+        raise CheckpointMismatch(f"{path}: model weights do not fit architecture "
+                                 f"{cfg.architecture.name!r}: missing {missing[:5]}, "
+                                 f"unexpected {unexpected[:5]}")
+    actor.to(device)
+    return actor, net, cfg, ckpt

@@ -1,0 +1,297 @@
+"""Run configuration: YAML -> validated, frozen dataclasses, with dotted ``key=value`` overrides.
+
+A checkpoint stores :meth:`RunConfig.to_dict` (plain types only) and resume/load compares it key
+by key, so every section round-trips through dicts and rejects keys it does not know, naming
+them (a typo such as ``train.lrr`` must fail loudly, not train with the default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from torchrl_bc.models.config import ArchitectureConfig
+from torchrl_bc.obs.config import ObservationConfig
+
+__all__ = [
+    "DataConfig",
+    "EarlyStopConfig",
+    "EvalConfig",
+    "LoggingConfig",
+    "RunConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "config_diff",
+    "load_config",
+]
+
+#: Keys that may change between a checkpoint and a resumed run without changing the result.
+RESUMABLE_KEYS: tuple[str, ...] = ("train.epochs", "logging.", "eval.gif_every")
+
+
+class ConfigError(ValueError):
+    """A bad config key or value; the message names the dotted key."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the demonstrations come from and how they are split and sampled."""
+
+    replays: tuple[str, ...] = ("data/sample_corpus",)
+    val_fraction: float = 0.15  # held out by level (content hash), never by frame
+    balance_actions: bool = False  # sample inversely to action frequency
+    mirror: bool = False  # add mirrored episodes that still win
+    min_agreement: int = 0  # drop steps whose label held for fewer ticks than this
+    split_seed: int = 0
+    cache_dir: str = ""  # prepared datasets + episode cache; "" = <out>/../.bc_data
+    workers: int = 0  # simulation processes when preparing; 0 = min(4, CPUs)
+
+
+@dataclass(frozen=True)
+class EarlyStopConfig:
+    metric: str = "val/closed_loop_success"
+    patience: int = 5  # evaluations without improvement; 0 disables early stopping
+    mode: str = "auto"  # max | min | auto (min for losses, max otherwise)
+
+    def direction(self) -> str:
+        if self.mode in ("max", "min"):
+            return self.mode
+        return "min" if any(t in self.metric for t in ("nll", "loss", "entropy")) else "max"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 256
+    lr: float = 3.0e-4
+    weight_decay: float = 1.0e-4
+    warmup: int = 500  # optimiser steps of linear warm-up, then cosine to lr * min_lr_ratio
+    min_lr_ratio: float = 0.05
+    grad_clip: float = 1.0  # max global grad norm; 0 disables
+    entropy_coef: float = 0.0
+    label_smoothing: float = 0.0
+    class_weights: bool = False  # weight the NLL by inverse action frequency
+    early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
+    eval_every: int = 1  # epochs between closed-loop evaluations
+    seed: int = 0
+    amp: bool = True  # bf16 autocast, CUDA only
+    threads: int = 0  # torch CPU threads; 0 = all cores (per process under DDP)
+    max_steps_per_epoch: int = 0  # 0 = one pass over the training steps
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Closed-loop evaluation: roll the policy out in ``NppEnv``."""
+
+    tick_factor: float = 2.0  # episode cap = tick_factor x demo ticks
+    max_ticks: int = 5000  # cap for levels without a demo, and an upper bound for all
+    val_levels: int = 0  # 0 = every validation level
+    train_levels: int = 16  # training levels rolled out per evaluation (0 = none)
+    greedy: bool = True
+    sampled: bool = True
+    gif_every: int = 0  # epochs between GIFs of one greedy rollout (0 = never)
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    wandb: str = "offline"  # offline | online | disabled
+    project: str = "torchrl-bc"
+    run_name: str = ""
+    plots: bool = True
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    architecture: ArchitectureConfig
+    observation: ObservationConfig = field(default_factory=ObservationConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+    def __post_init__(self) -> None:
+        missing = [m for m in self.architecture.modalities if not self.observation.has(m)]
+        if missing:
+            raise ConfigError(f"observation.modalities lacks {missing}, which architecture "
+                              f"{self.architecture.name!r} encodes")
+        if self.train.batch_size < 1 or self.train.epochs < 0 or self.train.eval_every < 1:
+            raise ConfigError("train.batch_size and train.eval_every must be >= 1, "
+                              "train.epochs >= 0")
+        if not 0.0 <= self.data.val_fraction < 1.0:
+            raise ConfigError(f"data.val_fraction must be in [0, 1), got {self.data.val_fraction}")
+        if not 0.0 <= self.train.label_smoothing < 1.0:
+            raise ConfigError("train.label_smoothing must be in [0, 1)")
+        if self.logging.wandb not in ("offline", "online", "disabled"):
+            raise ConfigError(f"logging.wandb must be offline|online|disabled, "
+                              f"got {self.logging.wandb!r}")
+        if self.train.early_stop.mode not in ("auto", "max", "min"):
+            raise ConfigError("train.early_stop.mode must be auto|max|min")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types only: safe for YAML, JSON and ``torch.load(weights_only=True)``."""
+        out: dict[str, Any] = {"architecture": self.architecture.to_dict()}
+        obs = dataclasses.asdict(self.observation)
+        obs["modalities"] = list(self.observation.modalities)
+        out["observation"] = obs
+        for name in ("data", "train", "eval", "logging"):
+            out[name] = _plain(dataclasses.asdict(getattr(self, name)))
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
+        if not isinstance(raw, dict):
+            raise ConfigError(f"a config must be a mapping, got {type(raw).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ConfigError(f"unknown config key(s) {unknown}; known: {sorted(known)}")
+        if "architecture" not in raw:
+            raise ConfigError("config needs an 'architecture' (a preset name or a mapping)")
+        arch = raw["architecture"]
+        try:
+            arch_cfg = ArchitectureConfig.from_dict({"preset": arch} if isinstance(arch, str)
+                                                    else arch)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"architecture: {exc}") from None
+        kwargs: dict[str, Any] = {"architecture": arch_cfg}
+        for name, typ in (("observation", ObservationConfig), ("data", DataConfig),
+                          ("train", TrainConfig), ("eval", EvalConfig),
+                          ("logging", LoggingConfig)):
+            if name in raw:
+                kwargs[name] = _build(typ, raw[name] or {}, name)
+        return cls(**kwargs)
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_plain(v) for v in x]
+    return x
+
+
+def _check(value: Any, typ: Any, key: str) -> Any:
+    """Coerce YAML values to the field type (int -> float, list -> tuple) or raise by key."""
+    origin = typing.get_origin(typ)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        inner = typing.get_args(typ)[0]
+        return tuple(_check(v, inner, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(typ):
+            try:
+                return _check(value, option, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key} has the wrong type: {value!r}")
+    if dataclasses.is_dataclass(typ):
+        return _build(typ, value, key)
+    if typ is type(None):
+        if value is not None:
+            raise ConfigError(f"{key} must be null")
+        return value
+    if typ is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        return value
+    if typ is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        return value
+    if typ is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        return float(value)
+    if typ is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {value!r}")
+        return value
+    return value
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {[f'{prefix}.{k}' for k in unknown]}; "
+                          f"known in {prefix}: {sorted(known)}")
+    kwargs = {k: _check(v, hints[k], f"{prefix}.{k}") for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{prefix}: {exc}") from None
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` strings to a raw config dict; values are parsed as YAML.
+
+    ``architecture.X=...`` on a config naming a preset turns it into ``{preset: name, X: ...}``.
+    """
+    raw = _plain(raw)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} is not key=value")
+        value = yaml.safe_load(text) if text.strip() else ""
+        parts = key.strip().split(".")
+        if parts[0] == "architecture" and len(parts) > 1 and isinstance(raw.get(parts[0]), str):
+            raw["architecture"] = {"preset": raw["architecture"]}
+        node = raw
+        for depth, part in enumerate(parts[:-1]):
+            nxt = node.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"override {key!r}: {'.'.join(parts[:depth + 1])} "
+                                  f"is not a mapping")
+            node = nxt
+        node[parts[-1]] = value
+    return raw
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+                raw: dict[str, Any] | None = None) -> RunConfig:
+    """Read a YAML config (or a raw dict), apply overrides, validate into a :class:`RunConfig`."""
+    if raw is None:
+        if path is None:
+            raise ConfigError("load_config needs a path or a raw dict")
+        text = Path(path).read_text()
+        raw = yaml.safe_load(text) or {}
+    return RunConfig.from_dict(apply_overrides(raw, list(overrides)))
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: d}
+
+
+def config_diff(saved: dict[str, Any], current: dict[str, Any],
+                ignore: tuple[str, ...] = ()) -> list[str]:
+    """Human-readable differences ``key: saved -> current``, skipping ``ignore`` prefixes."""
+    a, b = _flatten(saved), _flatten(current)
+    out = []
+    for key in sorted(set(a) | set(b)):
+        if any(key == p or (p.endswith(".") and key.startswith(p)) for p in ignore):
+            continue
+        va, vb = a.get(key, "<absent>"), b.get(key, "<absent>")
+        if va != vb:
+            out.append(f"{key}: {va!r} (checkpoint) vs {vb!r} (now)")
+    return out

@@ -1,0 +1,347 @@
+"""The BC training loop: NLL of the expert action, validation, closed-loop evaluation, checkpoints.
+
+Reproducibility is by construction: batches of epoch ``e`` come from a generator seeded by
+(seed, e), sampled rollouts likewise, and the checkpoint holds model, optimiser, scheduler and
+global RNG state at the end of an epoch, so a resumed run replays the uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from torchrl_bc.train import distributed as D
+from torchrl_bc.train.batches import EXPERT_KEY, BCData, default_replay_dirs, load_bc_data
+from torchrl_bc.train.checkpoint import (
+    FORMAT,
+    check_compatible,
+    get_rng_state,
+    load_checkpoint,
+    save_checkpoint,
+    set_rng_state,
+    versions,
+)
+from torchrl_bc.train.config import RunConfig
+from torchrl_bc.train.evaluate import EvalLevel, rollout_levels, summarise
+from torchrl_bc.train.logging import RunLogger, console_line
+from torchrl_bc.train.metrics import (
+    ValAccumulator,
+    bc_loss,
+    class_weights,
+    frequency_baseline_nll,
+)
+from torchrl_bc.train.model import as_level_graphs, build_policy
+
+__all__ = ["TrainResult", "configure_threads", "lr_lambda", "prepare_data", "train"]
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    best: Path
+    last: Path
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_metric: float | None = None
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+
+def configure_threads(threads: int, world: int = 1) -> int:
+    """Use the cores without oversubscribing them (each DDP rank gets its share).
+
+    ``OMP_WAIT_POLICY=PASSIVE`` (set by the script before torch loads) stops idle OpenMP
+    workers from spinning, which stalled training on busy shared CPUs.
+    """
+    n = threads or max(1, (os.cpu_count() or 1) // max(world, 1))
+    torch.set_num_threads(n)
+    return n
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def lr_lambda(warmup: int, total: int, min_ratio: float):
+    """Linear warm-up over ``warmup`` steps, then cosine from 1 to ``min_ratio`` at ``total``."""
+    def f(step: int) -> float:
+        if warmup > 0 and step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    return f
+
+
+def prepare_data(cfg: RunConfig, out_dir: Path, info: D.DistInfo | None = None,
+                 verbose: bool = True) -> BCData:
+    """Rank 0 builds (or updates) the dataset; the other ranks open it after a barrier."""
+    dirs = [str(d) for d in cfg.data.replays if Path(d).exists()]
+    if not dirs:
+        if cfg.data.replays:
+            print(f"data: {list(cfg.data.replays)} not found; using the default corpus",
+                  file=sys.stderr)
+        dirs = [str(p) for p in default_replay_dirs()]
+    root = Path(cfg.data.cache_dir) if cfg.data.cache_dir else out_dir.parent / ".bc_data"
+    kw = dict(root=root, val_fraction=cfg.data.val_fraction, mirror=cfg.data.mirror,
+              split_seed=cfg.data.split_seed, min_agreement=cfg.data.min_agreement,
+              workers=cfg.data.workers)
+    main = info is None or info.main
+    if main:
+        data = load_bc_data(dirs, cfg.observation, verbose=verbose, **kw)
+    if info is not None:
+        D.barrier(info)
+    if not main:
+        data = load_bc_data(dirs, cfg.observation, build=False, verbose=False, **kw)
+    return data
+
+
+def _spread(levels: list[EvalLevel], n: int) -> list[EvalLevel]:
+    """``n`` levels evenly spread over the list (deterministic), all when n is 0 or larger."""
+    if n <= 0 or n >= len(levels):
+        return levels
+    idx = np.linspace(0, len(levels) - 1, n).round().astype(int)
+    return [levels[i] for i in idx]
+
+
+class _Trainer:
+    def __init__(self, cfg: RunConfig, out: Path, info: D.DistInfo, resume: bool,
+                 data: BCData | None, verbose: bool) -> None:
+        self.cfg, self.out, self.info, self.verbose = cfg, out, info, verbose and info.main
+        self.resume = resume
+        self.data = data
+
+    def log(self, msg: str) -> None:
+        if self.verbose:
+            print(msg, file=sys.stderr, flush=True)
+
+    # -- setup ---------------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        cfg, info, tc = self.cfg, self.info, self.cfg.train
+        t_start = time.perf_counter()
+        configure_threads(tc.threads, info.world)
+        seed_everything(tc.seed)
+        if info.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        data = self.data or prepare_data(cfg, self.out, info, self.verbose)
+        self.data = data
+        actor, net = build_policy(cfg.architecture, cfg.observation)
+        self.train_graphs = as_level_graphs(data.level_graphs) \
+            if cfg.architecture.uses("graph") else []
+        if self.train_graphs:
+            net.extractor.set_level_graphs(self.train_graphs)
+        actor.to(info.device)
+        self.actor, self.net = actor, net
+        opt = torch.optim.AdamW(actor.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+        steps = data.steps_per_epoch(tc.batch_size, info.world, tc.max_steps_per_epoch)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lr_lambda(tc.warmup, tc.epochs * steps, tc.min_lr_ratio))
+        self.weights = class_weights(data.action_counts()) if tc.class_weights else None
+        self.baseline = frequency_baseline_nll(data.action_counts("train"),
+                                               data.action_counts("val"))
+        start, history, best, bad = 0, [], None, 0
+        last_path, best_path = self.out / "last.pt", self.out / "best.pt"
+        if self.resume and last_path.is_file():
+            ckpt = load_checkpoint(last_path, map_location=info.device)
+            check_compatible(ckpt, cfg, data.manifest_hash, resume=True)
+            actor.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+            sched.load_state_dict(ckpt["scheduler"])
+            set_rng_state(ckpt["rng"])
+            start, history = int(ckpt["epoch"]), list(ckpt["history"])
+            best = tuple(ckpt["best_score"]) if ckpt["best_score"] is not None else None
+            bad = int(ckpt["bad_evals"])
+            self.log(f"resuming from {last_path} after epoch {start}")
+        elif self.resume:
+            self.log(f"--resume: no {last_path}; starting from scratch")
+        model = net
+        if info.enabled:
+            model = DistributedDataParallel(
+                net, device_ids=[info.device.index] if info.device.type == "cuda" else None)
+        logger = RunLogger(self.out, cfg.logging.wandb, cfg.logging.project,
+                           cfg.logging.run_name or self.out.name, cfg.to_dict(),
+                           enabled=info.main, plots=cfg.logging.plots)
+        self.log(f"train: {cfg.architecture.name} on {info.device} x{info.world}, "
+                 f"{sum(p.numel() for p in actor.parameters()):,} params, "
+                 f"{data.summary['train_steps']} train / {data.summary['val_steps']} val steps, "
+                 f"{steps} batches/epoch; baseline val NLL {self.baseline:.3f}")
+        stopped = False
+        try:
+            for epoch in range(start, tc.epochs):
+                t0 = time.perf_counter()
+                m: dict[str, Any] = {"epoch": epoch + 1}
+                m.update(self.train_epoch(model, opt, sched, epoch))
+                is_last = epoch + 1 == tc.epochs
+                improved = False
+                if info.main:
+                    cm = self.validate(m)
+                    if (epoch + 1) % tc.eval_every == 0 or is_last:
+                        frames = self.closed_loop(m, epoch)
+                        gif_every = cfg.eval.gif_every
+                        if frames and gif_every and (epoch + 1) % gif_every == 0:
+                            logger.gif(frames, epoch + 1)
+                        score = self.score(m)
+                        if score is not None:
+                            improved = best is None or score > best
+                            if improved:
+                                best = score
+                                bad = 0
+                            else:
+                                bad += 1
+                    m["time/epoch_s"] = time.perf_counter() - t0
+                    history.append({k: float(v) for k, v in m.items()})
+                    payload = self.payload(opt, sched, epoch + 1, history, best, bad)
+                    save_checkpoint(last_path, payload)
+                    if improved or not best_path.exists():
+                        save_checkpoint(best_path, payload)
+                    logger.scalars(m, epoch + 1)
+                    logger.confusion(cm.numpy(), epoch + 1)
+                    logger.plot(history, cm.numpy())
+                    self.log(console_line(m, tc.epochs, m["time/epoch_s"]))
+                patience = tc.early_stop.patience
+                stop = D.broadcast_flag(info, bool(patience and bad >= patience))
+                D.barrier(info)
+                if stop and not is_last:
+                    self.log(f"early stop: {tc.early_stop.metric} did not improve for "
+                             f"{patience} evaluations")
+                    stopped = True
+                    break
+        finally:
+            logger.close()
+        return TrainResult(self.out, best_path, last_path, history,
+                           None if best is None else best[0], stopped,
+                           time.perf_counter() - t_start)
+
+    # -- pieces --------------------------------------------------------------------------------
+    def train_epoch(self, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                    sched: torch.optim.lr_scheduler.LRScheduler, epoch: int) -> dict[str, float]:
+        tc, info, data = self.cfg.train, self.info, self.data
+        device = info.device
+        amp = torch.autocast("cuda", dtype=torch.bfloat16) \
+            if tc.amp and device.type == "cuda" else nullcontext()
+        self.net.train()
+        sums: dict[str, float] = {}
+        n = 0
+        for batch in data.train_batches(epoch, tc.batch_size, tc.seed,
+                                        balanced=self.cfg.data.balance_actions, rank=info.rank,
+                                        world=info.world, cap=tc.max_steps_per_epoch):
+            batch = batch.to(device, non_blocking=True)
+            obs = {k: batch[k] for k in self.net.in_keys}
+            with amp:
+                logits = model(obs)
+            loss, parts = bc_loss(logits, batch.get("action_mask", None), batch[EXPERT_KEY],
+                                  entropy_coef=tc.entropy_coef,
+                                  label_smoothing=tc.label_smoothing, weights=self.weights)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if tc.grad_clip > 0:
+                parts["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.net.parameters(),
+                                                                    tc.grad_clip).detach()
+            opt.step()
+            sched.step()
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+            n += 1
+        out = {f"train/{k}": v / max(n, 1) for k, v in sums.items()}
+        out["train/lr"] = opt.param_groups[0]["lr"]
+        return out
+
+    @torch.no_grad()
+    def validate(self, m: dict[str, Any]) -> torch.Tensor:
+        acc = ValAccumulator(self.cfg.architecture.n_actions)
+        self.net.eval()
+        for batch in self.data.val_batches(max(256, self.cfg.train.batch_size)):
+            batch = batch.to(self.info.device)
+            logits = self.net({k: batch[k] for k in self.net.in_keys})
+            acc.add(logits, batch.get("action_mask", None), batch[EXPERT_KEY])
+        self.net.train()
+        m.update(acc.result("val/"))
+        m["val/baseline_nll"] = self.baseline
+        return acc.confusion
+
+    def closed_loop(self, m: dict[str, Any], epoch: int) -> list[np.ndarray]:
+        ec, data = self.cfg.eval, self.data
+        t0 = time.perf_counter()
+        sets = {
+            "val": _spread([EvalLevel(lv.name, lv.map_data, lv.demo_ticks)
+                            for lv in data.eval_levels("val")], ec.val_levels),
+            "train": _spread([EvalLevel(lv.name, lv.map_data, lv.demo_ticks)
+                              for lv in data.eval_levels("train")], ec.train_levels)
+            if ec.train_levels else [],
+        }
+        gif_split = "val" if sets["val"] else "train"
+        frames: list[np.ndarray] = []
+        for split, levels in sets.items():
+            if not levels:
+                continue
+            modes = [("", True)] * ec.greedy + [("sampled_", False)] * ec.sampled
+            for tag, greedy in modes:
+                g = torch.Generator().manual_seed(self.cfg.train.seed * 7919 + epoch)
+                record = 0 if (greedy and split == gif_split and ec.gif_every
+                               and (epoch + 1) % ec.gif_every == 0) else None
+                res, fr = rollout_levels(self.net, levels, self.cfg.observation, greedy=greedy,
+                                         generator=g, tick_factor=ec.tick_factor,
+                                         max_ticks=ec.max_ticks,
+                                         restore_graphs=self.train_graphs, record=record)
+                frames.extend(fr)
+                m.update(summarise(res, f"{split}/closed_loop_{tag}"))
+        m["time/closed_loop_s"] = time.perf_counter() - t0
+        return frames
+
+    def score(self, m: dict[str, Any]) -> tuple[float, float] | None:
+        """Ordering key for "best": the early-stop metric, ties broken by lower val NLL."""
+        es = self.cfg.train.early_stop
+        if es.metric not in m:
+            return None
+        sign = 1.0 if es.direction() == "max" else -1.0
+        tie = -float(m.get("val/nll", m.get("train/nll", 0.0)))
+        return (sign * float(m[es.metric]), tie)
+
+    def payload(self, opt: torch.optim.Optimizer, sched: Any, epoch: int,
+                history: list[dict[str, float]], best: tuple | None, bad: int) -> dict[str, Any]:
+        from torchrl_bc.models import ObsSpec
+
+        cfg = self.cfg
+        return {
+            "format": FORMAT,
+            "model": {k: v.detach().cpu() for k, v in self.actor.state_dict().items()},
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "rng": get_rng_state(),
+            "epoch": epoch,
+            "config": cfg.to_dict(),
+            "obs_signature": cfg.observation.signature(),
+            "obs_spec": ObsSpec.from_observation_config(cfg.observation).to_dict(),
+            "frame_skip": cfg.observation.frame_skip,
+            "manifest_hash": self.data.manifest_hash,
+            "versions": versions(),
+            "history": history,
+            "best_score": None if best is None else list(best),
+            "bad_evals": bad,
+            "metric": cfg.train.early_stop.metric,
+        }
+
+
+def train(cfg: RunConfig, out_dir: str | Path, *, device: str = "auto", resume: bool = False,
+          data: BCData | None = None, verbose: bool = True) -> TrainResult:
+    """Train (or ``resume``) BC for ``cfg``, writing ``best.pt``/``last.pt`` under ``out_dir``.
+
+    Under ``torchrun`` every rank calls this; only rank 0 writes.
+    """
+    info = D.setup(device)
+    try:
+        return _Trainer(cfg, Path(out_dir), info, resume, data, verbose).run()
+    finally:
+        D.cleanup(info)
+

@@ -1,0 +1,71 @@
+"""``pretrain(config) -> checkpoint path``: prepare -> train -> validate the checkpoint.
+
+One call for ``train_and_compare.py`` and user code (the seed plan's ``prepare_bc_data`` /
+``run_pretraining``). The final step reloads ``best.pt`` the way export and RL will (weights-only,
+strict, spec-checked) and checks it reproduces the trained model's logits, so a checkpoint that
+cannot be used fails here rather than later.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from torchrl_bc.train.batches import EXPERT_KEY, BCData
+from torchrl_bc.train.checkpoint import load_policy
+from torchrl_bc.train.config import RunConfig, load_config
+from torchrl_bc.train.loop import TrainResult, prepare_data, train
+
+__all__ = ["prepare_bc_data", "pretrain", "run_pretraining", "validate_checkpoint"]
+
+
+def _as_config(config: RunConfig | str | Path | dict[str, Any],
+               overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    if isinstance(config, RunConfig):
+        return load_config(raw=config.to_dict(), overrides=overrides) if overrides else config
+    if isinstance(config, dict):
+        return load_config(raw=config, overrides=overrides)
+    return load_config(config, overrides)
+
+
+def prepare_bc_data(config: RunConfig | str | Path | dict, out_dir: str | Path = "runs/bc",
+                    verbose: bool = True) -> BCData:
+    """Build (or open from cache) the dataset ``config`` trains on."""
+    return prepare_data(_as_config(config), Path(out_dir), verbose=verbose)
+
+
+def validate_checkpoint(path: str | Path, data: BCData | None = None) -> dict[str, Any]:
+    """Reload a checkpoint strictly and, given data, check a validation batch runs through it."""
+    actor, net, cfg, ckpt = load_policy(path)
+    report: dict[str, Any] = {"path": str(path), "epoch": int(ckpt["epoch"]),
+                              "architecture": cfg.architecture.name}
+    if data is not None:
+        batch = data.sample_batch(64)
+        if cfg.architecture.uses("graph"):
+            net.extractor.set_level_graphs(data.level_graphs or [])
+        net.eval()
+        with torch.no_grad():
+            logits = net({k: batch[k] for k in net.in_keys})
+        if not torch.isfinite(logits).all():
+            raise ValueError(f"{path}: non-finite logits on a validation batch")
+        report["val_batch_accuracy"] = float(
+            (logits.argmax(-1) == batch[EXPERT_KEY]).float().mean())
+    return report
+
+
+def pretrain(config: RunConfig | str | Path | dict, out_dir: str | Path = "runs/bc", *,
+             overrides: list[str] | tuple[str, ...] = (), device: str = "auto",
+             resume: bool = False, verbose: bool = True) -> Path:
+    """Prepare the data, train, validate ``best.pt`` and return its path."""
+    cfg = _as_config(config, overrides)
+    out = Path(out_dir)
+    data = prepare_data(cfg, out, verbose=verbose)
+    result: TrainResult = train(cfg, out, device=device, resume=resume, data=data,
+                                verbose=verbose)
+    validate_checkpoint(result.best, data)
+    return result.best
+
+
+run_pretraining = pretrain
