@@ -1,0 +1,156 @@
+"""Sampling a prepared dataset: batch keys/shapes/dtypes, split, filters, stacking, model input."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from torchrl_bc.data.build import build_dataset
+from torchrl_bc.data.sampling import BCDataset, action_balance_weights
+from torchrl_bc.data.split import assign_splits
+from torchrl_bc.obs import ObservationConfig
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "sample_corpus"
+NAMES = ["corridor-40", "corridor-0", "corridor-16", "corridor-56", "gaps-1", "shaft-58"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> BCDataset:
+    root = tmp_path_factory.mktemp("data")
+    src = root / "replays"
+    src.mkdir()
+    for name in NAMES:
+        shutil.copy(CORPUS / f"{name}.replay", src)
+    build_dataset([src], ObservationConfig(), root / "ds", val_fraction=0.34, progress=False,
+                  verbose=False)
+    return BCDataset(root / "ds")
+
+
+EXPECTED = {
+    "player_frame": (torch.uint8, (1, 84, 84)), "global_view": (torch.uint8, (1, 100, 176)),
+    "game_state": (torch.float32, (39,)), "action_mask": (torch.bool, (6,)),
+    "graph_level": (torch.int64, (1,)), "graph_ninja_node": (torch.int64, (1,)),
+    "action": (torch.int64, ()), "label_agreement": (torch.int8, ()), "ticks": (torch.int8, ()),
+    "episode": (torch.int64, ()), "level": (torch.int64, ()), "step": (torch.int64, ()),
+    "index": (torch.int64, ()), "done": (torch.bool, (1,)), "terminated": (torch.bool, (1,)),
+    "truncated": (torch.bool, (1,)), ("next", "done"): (torch.bool, (1,)),
+    ("next", "terminated"): (torch.bool, (1,)), ("next", "truncated"): (torch.bool, (1,)),
+    ("next", "reward"): (torch.float32, (1,)),
+}
+
+
+def test_sample_keys_shapes_dtypes(dataset: BCDataset) -> None:
+    batch = dataset.replay_buffer("train", 32).sample()
+    assert batch.batch_size == torch.Size([32])
+    keys = set(batch.keys(include_nested=True, leaves_only=True))
+    assert keys == set(EXPECTED) | {"graph_entity_state"}
+    for key, (dtype, shape) in EXPECTED.items():
+        assert batch[key].dtype == dtype, key
+        assert tuple(batch[key].shape) == (32, *shape), key
+    ent = batch["graph_entity_state"]
+    n_ent = dataset.levels["n_entities"][batch["level"]]
+    assert ent.dtype == torch.float32 and ent.shape[2] == 4
+    assert ent.shape[1] == max(1, int(n_ent.max()))  # padded to this batch's largest level
+    # Rows agree with the episode views of the store.
+    i = int(batch["index"][0])
+    ep = dataset.episode(int(batch["episode"][0]))
+    assert torch.equal(ep["player_frame"][int(batch["step"][0])], batch["player_frame"][0])
+    assert int(dataset.steps["action"][i]) == int(batch["action"][0])
+
+
+def test_episode_layout_and_done_flags(dataset: BCDataset) -> None:
+    for e in range(dataset.n_episodes):
+        ep = dataset.episode(e)
+        assert torch.equal(ep["step"], torch.arange(ep.batch_size[0]))
+        assert not ep["done"].any() and ep["next", "done"][-1].item()
+        assert ep["next", "reward"][-1].item() == 1.0 and not ep["next", "done"][:-1].any()
+
+
+def test_split_keeps_levels_apart(dataset: BCDataset) -> None:
+    train = dataset.select("train")
+    val = dataset.select("val")
+    assert train.numel() and val.numel()
+    lv = dataset.episodes["source_level"][dataset.steps["episode"]]
+    assert not set(lv[train].tolist()) & set(lv[val].tolist())
+    assert train.numel() + val.numel() == dataset.n_steps
+
+
+def test_assign_splits_by_level_and_replay() -> None:
+    levels = [f"L{i % 20}" for i in range(100)]
+    replays = [f"R{i}" for i in range(100)]
+    out = assign_splits(levels, replays, val_fraction=0.2, val_replay_fraction=0.1, seed=3)
+    by_level: dict[str, set[str]] = {}
+    for lv, s in zip(levels, out, strict=True):
+        by_level.setdefault(lv, set()).add("train" if s == "val_replay" else s)
+    assert all(len(s) == 1 for s in by_level.values())
+    assert sum(s == {"val"} for s in by_level.values()) == 4
+    assert out.count("val_replay") == 8  # 10 % of the 80 training-level replays
+    assert out == assign_splits(levels, replays, val_fraction=0.2, val_replay_fraction=0.1,
+                                seed=3)
+    assert out != assign_splits(levels, replays, val_fraction=0.2, val_replay_fraction=0.1,
+                                seed=4)
+
+
+def test_filters(dataset: BCDataset) -> None:
+    all_rows = dataset.select(None)
+    assert all_rows.numel() == dataset.n_steps
+    agree = dataset.select(None, min_agreement=4)
+    assert 0 < agree.numel() < dataset.n_steps
+    assert (dataset.steps["label_agreement"][agree] >= 4).all()
+    top = dataset.select(None, top_fraction=0.5)
+    eps = dataset.steps["episode"][top].unique()
+    assert eps.numel() == 3
+    kept_ticks = dataset.episodes["n_ticks"][eps]
+    assert kept_ticks.max() <= dataset.episodes["n_ticks"].sort().values[2]
+    assert dataset.select(None, only_successful=True).numel() == dataset.n_steps
+
+
+def test_balanced_sampling(dataset: BCDataset) -> None:
+    rows = dataset.select("train")
+    w = action_balance_weights(dataset.steps["action"][rows])
+    present = dataset.steps["action"][rows].unique()
+    mass = torch.zeros(6, dtype=torch.float64).index_add_(0, dataset.steps["action"][rows], w)
+    assert torch.allclose(mass[present], torch.ones(len(present), dtype=torch.float64))
+    rb = dataset.replay_buffer("train", 4000, balance_actions=True, seed=1)
+    counts = torch.bincount(rb.sample()["action"], minlength=6)[present].double()
+    assert counts.min() / counts.max() > 0.8
+    a = dataset.replay_buffer("train", 64, seed=5).sample()["index"]
+    b = dataset.replay_buffer("train", 64, seed=5).sample()["index"]
+    assert torch.equal(a, b)
+
+
+def test_frame_stacking_by_index(dataset: BCDataset) -> None:
+    rows = dataset.select(None)
+    batch = dataset.gather(rows, frame_stack=3, stack_keys=("player_frame", "game_state"))
+    assert batch["player_frame"].shape == (rows.numel(), 3, 1, 84, 84)
+    assert batch["game_state"].shape == (rows.numel(), 3, 39)
+    assert batch["global_view"].shape == (rows.numel(), 1, 100, 176)
+    steps = dataset.steps
+    for j in (0, 1, 2, 5, rows.numel() - 1):
+        i, t = int(rows[j]), int(batch["step"][j])
+        for back in range(3):
+            src = i - min(back, t)  # clamped to the episode's first step
+            assert torch.equal(batch["game_state"][j, 2 - back], steps["game_state"][src])
+    assert torch.equal(batch["player_frame"][:, -1], dataset.gather(rows)["player_frame"])
+
+
+def test_batch_feeds_the_model(dataset: BCDataset) -> None:
+    from torchrl_bc.models.config import preset
+    from torchrl_bc.models.extractor import MultimodalExtractor
+    from torchrl_bc.models.graph import LevelGraph
+
+    graphs = dataset.level_graphs()
+    assert len(graphs) == int(dataset.steps["level"].max()) + 1
+    model = MultimodalExtractor(preset("tiny"))
+    model.set_level_graphs(graphs)
+    batch = dataset.replay_buffer("train", 16).sample()
+    obs = {k: batch[k] for k in model.in_keys}
+    obs = {k: v.float() if v.dtype == torch.uint8 else v for k, v in obs.items()}
+    assert model(obs).shape == (16, 16)
+    local, batch_graphs = dataset.batch_level_graphs(batch)
+    assert local.shape == (16, 1) and len(batch_graphs) == batch["graph_level"].unique().numel()
+    for g in batch_graphs:
+        LevelGraph.from_static(g)
