@@ -81,14 +81,13 @@ def test_tile_shape_matches_description(tid: int) -> None:
     if tid == 0 or tid >= FIRST_EMPTY_ID:
         assert local.size == 0
         return
-    lv = (segs, level.cell_start, level.cell_bounds)
     checked = 0
     for i in range(24):
         for j in range(24):
             x, y = i + 0.5, j + 0.5
             if _near_boundary(tid, x, y):
                 continue
-            side, _, _ = kernel.nearest_point(lv, local, local.size, ox + x, oy + y, 100.0, 2.0)
+            side, _, _ = kernel.nearest_point(segs, local, local.size, ox + x, oy + y, 100.0, 2.0)
             assert (side == -1) == SHAPES[tid](x, y), (tid, x, y, side)
             checked += 1
     assert checked > 200

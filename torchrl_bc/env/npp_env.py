@@ -139,14 +139,10 @@ class NppEnv(gym.Env):
             raise RuntimeError("call reset() before step()")
         if sim.done or sim.frame >= self.max_ticks:
             raise RuntimeError("episode is over; call reset()")
-        n = 0
-        for hor, jump in ticks:
-            if sim.frame >= self.max_ticks:
-                break
-            sim.tick(hor, jump)
-            n += 1
-            if sim.done:
-                break
+        ticks = ticks[: max(self.max_ticks - sim.frame, 0)]
+        hors = np.array([h for h, _ in ticks], np.float64)
+        jumps = np.array([j for _, j in ticks], np.float64)
+        n = sim.advance(hors, jumps)  # one compiled call; stops after a winning/killing tick
         terminated = sim.done
         truncated = not terminated and sim.frame >= self.max_ticks
         reward = self.reward_config.step_reward(sim.ninja.state, n)

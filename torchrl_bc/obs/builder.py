@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from torchrl_bc.obs.config import ObservationConfig
+from torchrl_bc.obs.draw import draw_entities, stamp_disc, value_table
 from torchrl_bc.obs.graph import StaticGraph, build_static_graph
 from torchrl_bc.obs.raster import (
     LEVEL_H,
@@ -27,12 +28,10 @@ from torchrl_bc.obs.raster import (
     TILE_VALUE,
     VALUES,
     level_coverage,
-    stamp_disc,
-    stamp_line,
-    stamp_square,
     tile_image,
 )
 from torchrl_bc.sim import constants as C
+from torchrl_bc.sim import layout as SL
 
 __all__ = ["GAME_STATE_FEATURES", "N_ACTIONS", "ObservationBuilder", "clear_level_cache"]
 
@@ -79,67 +78,12 @@ N_GAME_STATE = len(GAME_STATE_FEATURES)
 _STATIC_KINDS = frozenset({1, 21, 2, 3, 4, 5, 6, 8, 10, 11, 24})
 _DRAW_ORDER = {3: 0, 5: 1, 6: 1, 8: 1, 11: 2, 10: 3, 24: 3, 2: 4, 4: 5, 1: 6, 21: 6}
 # Which attribute is the entity's changing flag (for redraws and graph_entity_state).
-_STATUS_ATTR = {1: "state", 21: "state", 3: "switch_hit", 5: "closed", 6: "closed", 8: "closed"}
+_VALUE_TABLE = value_table(VALUES)
+_STATUS_KINDS_STATE = (1, 21)  # graph entity status: the mine state
+_STATUS_KINDS_FLAG = (3, 5, 6, 8)  # exit switch hit / door closed
 _STATUS_SCALE = {1: 0.5, 21: 0.5}
-_MINE_VALUES = {0: VALUES["mine_deadly"], 1: VALUES["mine_safe"], 2: VALUES["mine_toggling"]}
-
-
-def _normal(e) -> tuple[float, float]:
-    """An entity's unit normal (the simulator exposes ``normal`` or ``normal_x``/``normal_y``)."""
-    n = getattr(e, "normal", None)
-    return n if n is not None else (e.normal_x, e.normal_y)
-
-
-def _segment(e) -> tuple[float, float, float, float]:
-    """A door's end points (x1, y1, x2, y2), from either segment layout the simulator uses."""
-    seg = e.segment
-    return tuple(seg[1:5]) if len(seg) > 4 else tuple(seg)
-
-
-def _draw_entity(img: np.ndarray, e, scale: int, ox: float, oy: float) -> None:
-    """Draw entity ``e`` into ``img``; world (x, y) maps to (x / scale - ox, y / scale - oy)."""
-    k = e.kind
-    fx = e.xpos / scale - ox
-    fy = e.ypos / scale - oy
-    if k == 1 or k == 21:
-        stamp_disc(img, fx, fy, e.radius / scale, _MINE_VALUES[e.state])
-    elif k == 2:
-        if e.active:
-            stamp_disc(img, fx, fy, 6 / scale, VALUES["gold"])
-    elif k == 3:
-        stamp_square(img, fx, fy, 12 / scale,
-                     VALUES["exit_open"] if e.switch_hit else VALUES["exit_closed"])
-    elif k == 4:
-        if e.active:
-            stamp_disc(img, fx, fy, 6 / scale, VALUES["exit_switch"])
-    elif k in (5, 6, 8):
-        if e.closed:
-            x1, y1, x2, y2 = _segment(e)
-            stamp_line(img, x1 / scale - ox, y1 / scale - oy, x2 / scale - ox,
-                       y2 / scale - oy, VALUES["door"], thick=2 if scale < 2 else 1)
-        if k != 5 and e.active:
-            stamp_disc(img, fx, fy, 5 / scale, VALUES["door_switch"])
-    elif k == 10:
-        stamp_disc(img, fx, fy, 6 / scale, VALUES["launch_pad"])
-    elif k == 24:
-        stamp_disc(img, fx, fy, 6 / scale, VALUES["boost_pad"])
-    elif k == 11:
-        nx, ny = _normal(e)
-        tx, ty = -ny * 12 / scale, nx * 12 / scale
-        stamp_line(img, fx - tx, fy - ty, fx + tx, fy + ty, VALUES["one_way"],
-                   thick=2 if scale < 2 else 1)
-    elif k == 14:
-        stamp_disc(img, fx, fy, e.radius / scale, VALUES["zap_drone"])
-    elif k == 26:
-        stamp_disc(img, fx, fy, e.radius / scale, VALUES["mini_drone"])
-    elif k == 25:
-        stamp_disc(img, fx, fy, e.radius / scale, VALUES["death_ball"])
-    elif k == 17:
-        stamp_square(img, fx, fy, e.semi_side / scale, VALUES["bounce_block"])
-    elif k == 20:
-        stamp_square(img, fx, fy, e.semi_side / scale, VALUES["thwump"])
-    elif k == 28:
-        stamp_square(img, fx, fy, e.semi_side / scale, VALUES["shove_thwump"])
+# game_state ninja fields read straight from the simulator's state array
+_NIN = SL
 
 
 @dataclass
@@ -206,25 +150,26 @@ class ObservationBuilder:
         cfg = self.config
         self._sim = sim
         self._level = _level_static(sim, cfg)
-        ents = list(sim.entities)
-        self._entities = ents
-        self._static_ents = sorted((e for e in ents if e.kind in _STATIC_KINDS),
-                                   key=lambda e: _DRAW_ORDER[e.kind])
-        self._moving = [e for e in ents if e.kind not in _STATIC_KINDS]
-        self._flag_items = [(e, _STATUS_ATTR.get(e.kind, "active")) for e in self._static_ents]
-        for e in self._static_ents:
-            if e.kind in (6, 8):
-                self._flag_items.append((e, "active"))
-        self._status_items = [(e, _STATUS_ATTR.get(e.kind)) for e in ents]
-        self._status_scale = np.array([_STATUS_SCALE.get(e.kind, 1.0) for e in ents],
+        kinds = sim.ei[:, SL.EI_KIND]
+        rows = np.arange(kinds.shape[0])
+        static = [r for r in rows.tolist() if int(kinds[r]) in _STATIC_KINDS]
+        static.sort(key=lambda r: _DRAW_ORDER[int(kinds[r])])  # stable: load order in a class
+        self._static_rows = np.array(static, dtype=np.int64)
+        self._moving_rows = np.array([r for r in rows.tolist() if int(kinds[r])
+                                      not in _STATIC_KINDS], dtype=np.int64)
+        self._state_rows = np.isin(kinds, _STATUS_KINDS_STATE)
+        self._flag_rows = np.isin(kinds, _STATUS_KINDS_FLAG)
+        self._status_scale = np.array([_STATUS_SCALE.get(int(k), 1.0) for k in kinds],
                                       np.float32)
-        switches = [e for e in ents if e.kind == 4]
-        self._switch = switches[0] if switches else None
-        exits = [e for e in ents if e.kind == 3]
-        self._exit = self._switch.door if self._switch is not None else (
-            exits[0] if exits else None)
-        self._gold_total = sum(1 for e in ents if e.kind == 2)
-        self._flags: list | None = None
+        switches = np.flatnonzero(kinds == 4)
+        exits = np.flatnonzero(kinds == 3)
+        self._switch = int(switches[0]) if switches.size else -1
+        if self._switch >= 0:
+            self._exit = int(sim.ei[self._switch, SL.EI_LINK])
+        else:
+            self._exit = int(exits[0]) if exits.size else -1
+        self._gold_total = int(np.count_nonzero(kinds == 2))
+        self._flags: bytes | None = None
         self._layers: dict[tuple[int, int], np.ndarray] = {}
 
     @property
@@ -234,18 +179,26 @@ class ObservationBuilder:
 
     def _check_flags(self) -> None:
         """Forget the entity layers when a non-moving entity changed (mine, gold, door...)."""
-        flags = [getattr(e, a) for e, a in self._flag_items]
+        sim = self._sim
+        rows = self._static_rows
+        flags = sim.ei[rows, SL.EI_ACTIVE].tobytes() + sim.ef[rows, SL.F_STATE].tobytes() + \
+            sim.ef[rows, SL.F_FLAG].tobytes()
         if flags != self._flags:
             self._flags = flags
             self._layers = {}
+
+    def _draw(self, img: np.ndarray, rows: np.ndarray, scale: int, ox: float, oy: float,
+              cull: float = 0.0) -> None:
+        sim = self._sim
+        draw_entities(img, sim.ei, sim.ef, sim.door_seg, rows, _VALUE_TABLE, scale,
+                      float(ox), float(oy), float(cull))
 
     def _entity_layer(self, scale: int, pad: int) -> np.ndarray:
         """Tiles plus non-moving entities at ``scale``; call :meth:`_check_flags` first."""
         layer = self._layers.get((scale, pad))
         if layer is None:
             layer = self._level.tile_layer(scale, pad).copy()
-            for e in self._static_ents:
-                _draw_entity(layer, e, scale, -pad, -pad)
+            self._draw(layer, self._static_rows, scale, -pad, -pad)
             self._layers[(scale, pad)] = layer
         return layer
 
@@ -280,57 +233,61 @@ class ObservationBuilder:
         s, size = cfg.crop_scale, cfg.player_frame_size
         half = size // 2
         layer = self._entity_layer(s, half)
-        fx, fy = ninja.xpos / s, ninja.ypos / s
+        nx, ny = self._ninja_xy()
+        fx, fy = nx / s, ny / s
         cx = min(max(int(math.floor(fx)), 0), LEVEL_W // s - 1)
         cy = min(max(int(math.floor(fy)), 0), LEVEL_H // s - 1)
         frame = layer[cy:cy + size, cx:cx + size].copy()
         ox, oy = cx - half, cy - half  # world / s -> frame pixel offset
-        reach = 16 / s
-        for e in self._moving:
-            ex, ey = e.xpos / s - ox, e.ypos / s - oy
-            if -reach < ex < size + reach and -reach < ey < size + reach:
-                _draw_entity(frame, e, s, ox, oy)
+        self._draw(frame, self._moving_rows, s, ox, oy, cull=16 / s)
         stamp_disc(frame, fx - ox, fy - oy, C.NINJA_RADIUS / s, NINJA_VALUE)
         return frame[None]
+
+    def _ninja_xy(self) -> tuple[float, float]:
+        a = self._sim.ninja_state
+        return float(a[SL.N_X]), float(a[SL.N_Y])
 
     def _global_view(self, ninja) -> np.ndarray:
         s = self.config.global_scale
         view = self._entity_layer(s, 0).copy()
-        for e in self._moving:
-            _draw_entity(view, e, s, 0.0, 0.0)
-        stamp_disc(view, ninja.xpos / s, ninja.ypos / s, C.NINJA_RADIUS / s, NINJA_VALUE)
+        self._draw(view, self._moving_rows, s, 0.0, 0.0)
+        nx, ny = self._ninja_xy()
+        stamp_disc(view, nx / s, ny / s, C.NINJA_RADIUS / s, NINJA_VALUE)
         return view[None]
 
     def _game_state(self, sim) -> np.ndarray:
-        n = sim.ninja
-        x, y = n.xpos, n.ypos
+        a = sim.ninja_state.tolist()
+        x, y = a[SL.N_X], a[SL.N_Y]
         onehot = [0.0] * 10
-        onehot[n.state] = 1.0
-        sw = self._switch
-        if sw is not None:
-            sdx, sdy = sw.xpos - x, sw.ypos - y
+        onehot[int(a[SL.N_STATE])] = 1.0
+        ef = sim.ef
+        if self._switch >= 0:
+            sdx, sdy = float(ef[self._switch, SL.F_X]) - x, float(ef[self._switch, SL.F_Y]) - y
             switch = [sdx / LEVEL_W, sdy / LEVEL_H, math.hypot(sdx, sdy) / _DIAG]
         else:
             switch = [0.0, 0.0, 0.0]
-        ex = self._exit
-        if ex is not None:
-            edx, edy = ex.xpos - x, ex.ypos - y
+        if self._exit >= 0:
+            edx, edy = float(ef[self._exit, SL.F_X]) - x, float(ef[self._exit, SL.F_Y]) - y
             exit_ = [edx / LEVEL_W, edy / LEVEL_H, math.hypot(edx, edy) / _DIAG]
         else:
             exit_ = [0.0, 0.0, 0.0]
-        gold = n.gold_collected
+        if self._switch >= 0:
+            switch_hit = float(ef[self._exit, SL.F_FLAG] != 0)
+        else:
+            switch_hit = float(sim.switch_hit)
+        gold = a[SL.N_GOLD]
         feats = [
             x / LEVEL_W * 2 - 1, y / LEVEL_H * 2 - 1,
-            n.xspeed / C.MAX_HOR_SPEED, n.yspeed / _MAX_FALL_SPEED,
+            a[SL.N_VX] / C.MAX_HOR_SPEED, a[SL.N_VY] / _MAX_FALL_SPEED,
             *onehot,
-            float(n.airborn), float(n.walled), float(n.wall_normal),
-            n.floor_normalized_x, n.floor_normalized_y,
-            n.ceiling_normalized_x, n.ceiling_normalized_y,
-            n.jump_buffer / 5, n.floor_buffer / 5, n.wall_buffer / 5, n.launch_pad_buffer / 5,
-            float(n.jump_input_old), n.jump_duration / C.MAX_JUMP_DURATION,
-            (n.applied_gravity - C.GRAVITY_JUMP) / (C.GRAVITY_FALL - C.GRAVITY_JUMP),
-            (n.applied_drag - C.DRAG_SLOW) / (C.DRAG_REGULAR - C.DRAG_SLOW),
-            float(sim.switch_hit if sw is None else sw.door.switch_hit),
+            a[SL.N_AIRBORN], a[SL.N_WALLED], a[SL.N_WALL_NORMAL],
+            a[SL.N_FLOOR_NX], a[SL.N_FLOOR_NY], a[SL.N_CEIL_NX], a[SL.N_CEIL_NY],
+            a[SL.N_JUMP_BUF] / 5, a[SL.N_FLOOR_BUF] / 5, a[SL.N_WALL_BUF] / 5,
+            a[SL.N_LP_BUF] / 5,
+            a[SL.N_JUMP_OLD], a[SL.N_JUMP_DURATION] / C.MAX_JUMP_DURATION,
+            (a[SL.N_GRAVITY] - C.GRAVITY_JUMP) / (C.GRAVITY_FALL - C.GRAVITY_JUMP),
+            (a[SL.N_DRAG] - C.DRAG_SLOW) / (C.DRAG_REGULAR - C.DRAG_SLOW),
+            switch_hit,
             *switch, *exit_,
             gold / self._gold_total if self._gold_total else 0.0, gold / 10,
             sim.frame / C.MAX_TICKS,
@@ -338,12 +295,15 @@ class ObservationBuilder:
         return np.array(feats, dtype=np.float32)
 
     def _entity_state(self) -> np.ndarray:
-        rows = [(e.xpos, e.ypos, e.active, getattr(e, a) if a else 0)
-                for e, a in self._status_items]
-        arr = np.array(rows, dtype=np.float32).reshape(len(rows), 4)
-        arr[:, 0] /= LEVEL_W
-        arr[:, 1] /= LEVEL_H
-        arr[:, 3] *= self._status_scale
+        sim = self._sim
+        n = sim.ei.shape[0]
+        arr = np.zeros((n, 4), dtype=np.float32)
+        arr[:, 0] = sim.ef[:, SL.F_X] / LEVEL_W
+        arr[:, 1] = sim.ef[:, SL.F_Y] / LEVEL_H
+        arr[:, 2] = sim.ei[:, SL.EI_ACTIVE]
+        status = np.where(self._state_rows, sim.ef[:, SL.F_STATE],
+                          np.where(self._flag_rows, sim.ef[:, SL.F_FLAG] != 0, 0.0))
+        arr[:, 3] = status.astype(np.float32) * self._status_scale
         return arr
 
     # -- pictures for people -----------------------------------------------------------------
@@ -354,8 +314,7 @@ class ObservationBuilder:
             self.bind(sim)
         self._check_flags()
         img = self._entity_layer(scale, 0).copy()
-        for e in self._moving:
-            _draw_entity(img, e, scale, 0.0, 0.0)
-        n = sim.ninja
-        stamp_disc(img, n.xpos / scale, n.ypos / scale, C.NINJA_RADIUS / scale, NINJA_VALUE)
+        self._draw(img, self._moving_rows, scale, 0.0, 0.0)
+        nx, ny = self._ninja_xy()
+        stamp_disc(img, nx / scale, ny / scale, C.NINJA_RADIUS / scale, NINJA_VALUE)
         return PALETTE[img]

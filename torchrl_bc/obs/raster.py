@@ -11,10 +11,10 @@ own value above that (see ``VALUES``) and a shape (disc, square or segment); the
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from torchrl_bc.obs.draw import stamp_disc, stamp_square  # noqa: F401 (re-exported)
+from torchrl_bc.obs.draw import stamp_line as _stamp_line
 from torchrl_bc.sim.tiles import ARCS, DIAGONALS, FIRST_EMPTY_ID, N_TILE_IDS
 
 __all__ = [
@@ -165,49 +165,10 @@ def tile_image(cov: np.ndarray) -> np.ndarray:
 # Coordinates are in image pixels (continuous; pixel (i, j) covers [j, j+1) x [i, i+1)).
 
 
-def stamp_disc(img: np.ndarray, fx: float, fy: float, rad: float, value: int) -> None:
-    """Fill pixels whose centre lies within ``rad`` of (fx, fy); the centre pixel always."""
-    h, w = img.shape
-    x0 = max(int(math.floor(fx - rad)), 0)
-    x1 = min(int(math.floor(fx + rad)) + 1, w)
-    y0 = max(int(math.floor(fy - rad)), 0)
-    y1 = min(int(math.floor(fy + rad)) + 1, h)
-    if x0 >= x1 or y0 >= y1:
-        return
-    dx = np.arange(x0, x1) + 0.5 - fx
-    dy = np.arange(y0, y1) + 0.5 - fy
-    mask = dy[:, None] ** 2 + dx[None, :] ** 2 <= rad * rad
-    img[y0:y1, x0:x1][mask] = value
-    cx, cy = int(math.floor(fx)), int(math.floor(fy))
-    if 0 <= cx < w and 0 <= cy < h:
-        img[cy, cx] = value
-
-
-def stamp_square(img: np.ndarray, fx: float, fy: float, semi: float, value: int) -> None:
-    """Fill the axis-aligned square of half side ``semi`` (at least one pixel)."""
-    h, w = img.shape
-    x0 = max(int(math.floor(fx - semi + 0.5)), 0)
-    x1 = min(max(int(math.floor(fx + semi + 0.5)), int(math.floor(fx)) + 1), w)
-    y0 = max(int(math.floor(fy - semi + 0.5)), 0)
-    y1 = min(max(int(math.floor(fy + semi + 0.5)), int(math.floor(fy)) + 1), h)
-    if x0 < x1 and y0 < y1:
-        img[y0:y1, x0:x1] = value
-
-
 def stamp_line(img: np.ndarray, ax: float, ay: float, bx: float, by: float, value: int,
                thick: int = 1) -> None:
     """Draw a segment by dense sampling, ``thick`` pixels wide (square brush)."""
-    h, w = img.shape
-    n = int(math.ceil(max(abs(bx - ax), abs(by - ay)) * 2)) + 1
-    t = np.linspace(0.0, 1.0, n)
-    xs = np.floor(ax + t * (bx - ax)).astype(np.intp)
-    ys = np.floor(ay + t * (by - ay)).astype(np.intp)
-    lo = -(thick // 2)
-    for oy in range(lo, lo + thick):
-        for ox in range(lo, lo + thick):
-            x, y = xs + ox, ys + oy
-            ok = (x >= 0) & (x < w) & (y >= 0) & (y < h)
-            img[y[ok], x[ok]] = value
+    _stamp_line(img, float(ax), float(ay), float(bx), float(by), value, thick)
 
 
 def _palette() -> np.ndarray:

@@ -99,7 +99,8 @@ class ReplayExecutor:
         inputs = np.asarray(replay.inputs, dtype=np.uint8)
         n = int(inputs.shape[0])
         actions_all = inputs_to_actions(inputs)
-        hors, jumps = INPUT_TO_HOR[inputs].tolist(), INPUT_TO_JUMP[inputs].tolist()
+        hors = INPUT_TO_HOR[inputs].astype(np.float64)
+        jumps = INPUT_TO_JUMP[inputs].astype(np.float64)
         obs_lists: dict[str, list[np.ndarray]] = {}
         labels: list[int] = []
         agree: list[int] = []
@@ -113,12 +114,7 @@ class ReplayExecutor:
                 obs_lists.setdefault(key, []).append(value)
             end = min(k + fs, n, k + C.MAX_TICKS - sim.frame)
             label = int(actions_all[k])
-            j = k
-            while j < end:
-                sim.tick(hors[j], jumps[j])
-                j += 1
-                if sim.done:
-                    break
+            j = k + sim.advance(hors[k:end], jumps[k:end])  # stops after a win or death
             labels.append(label)
             agree.append(int(np.count_nonzero(actions_all[k:j] == label)))
             nticks.append(j - k)

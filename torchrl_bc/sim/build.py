@@ -10,7 +10,16 @@ import numpy as np
 from . import layout as L
 from .constants import GRID_H, GRID_W, MAP_UNITS
 from .mapdata import MapData, MapFormatError
-from .tiles import SEG_COLS, build_geometry, full_tile_grid, make_linear
+from .tiles import (
+    ARCS,
+    DIAGONALS,
+    FIRST_EMPTY_ID,
+    SEG_COLS,
+    TILE_EDGES,
+    TILE_ORTHO,
+    full_tile_grid,
+    make_linear,
+)
 
 # Record types the reference wires into its simulation, in tick order. Anything else (the
 # ninja record, switch records read through their door, lasers, chasers, ...) is skipped.
@@ -42,30 +51,133 @@ def segment_row(seg: tuple) -> np.ndarray:
     return row
 
 
+_EDGE_TABLE = np.array(TILE_EDGES, np.int64)  # [38, 12]
+_ORTHO_TABLE = np.array(TILE_ORTHO, np.int64)
+_DIAG_TABLE = np.zeros((256, 4))
+_HAS_DIAG = np.zeros(256, bool)
+for _t, _v in DIAGONALS.items():
+    _DIAG_TABLE[_t], _HAS_DIAG[_t] = _v, True
+_ARC_TABLE = np.zeros((256, 5))
+_HAS_ARC = np.zeros(256, bool)
+for _t, _v in ARCS.items():
+    _ARC_TABLE[_t], _HAS_ARC[_t] = _v, True
+
+
+def _linear_rows(x1, y1, x2, y2) -> np.ndarray:
+    """Oriented linear segment rows (see ``tiles.make_linear``) for integer-valued ends."""
+    rows = np.zeros((x1.shape[0], SEG_COLS))
+    px = x2 - x1
+    py = y2 - y1
+    lensq = px * px + py * py  # integer-valued: exact, as in the scalar version
+    seg_len = np.sqrt(lensq)
+    rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4] = x1, y1, x2, y2
+    rows[:, 5], rows[:, 6] = px, py
+    rows[:, 7] = np.where(lensq == 0, 1e-9, lensq)
+    rows[:, 8] = 1.0
+    rows[:, 9], rows[:, 10] = np.minimum(x1, x2), np.minimum(y1, y2)
+    rows[:, 11], rows[:, 12] = np.maximum(x1, x2), np.maximum(y1, y2)
+    rows[:, 13] = seg_len
+    safe = np.where(seg_len > 0, seg_len, 1.0)
+    rows[:, 14] = np.where(seg_len > 0, px / safe, 0.0)
+    rows[:, 15] = np.where(seg_len > 0, py / safe, 0.0)
+    return rows
+
+
 def build_level(md: MapData) -> Level:
+    """Segments, per-cell index and grid edges of a level, vectorised over tiles.
+
+    Within a cell, segments keep the order in which the reference resolves ties: the tile's
+    own diagonal or arc, then horizontal half edges, then vertical ones, each in lattice
+    order (x, then y). Opposite half-edge orientations of neighbouring tiles cancel.
+    """
     tiles = full_tile_grid(md.tiles)
-    geo = build_geometry(tiles)
-    rows: list[np.ndarray] = []
+    t = np.array(tiles, np.int64)  # [44, 25]
+    valid = (t > 0) & (t < FIRST_EMPTY_ID)
+    tid = np.where(valid, t, 0)
+    edges = _EDGE_TABLE[tid]
+    ortho = _ORTHO_TABLE[tid]
+    cx, cy = np.meshgrid(np.arange(GRID_W), np.arange(GRID_H), indexing="ij")
+    shape = (2 * GRID_W + 1, 2 * GRID_H + 1)
+    hor_cnt, ver_cnt = np.zeros(shape, np.int64), np.zeros(shape, np.int64)
+    hor_o, ver_o = np.zeros(shape, np.int64), np.zeros(shape, np.int64)
+    for a in range(3):
+        for half in range(2):
+            k = 2 * a + half
+            np.add.at(hor_cnt, (2 * cx + half, 2 * cy + a), edges[:, :, k])
+            np.add.at(hor_o, (2 * cx + half, 2 * cy + a), ortho[:, :, k])
+            k = 6 + 2 * a + half
+            np.add.at(ver_cnt, (2 * cx + a, 2 * cy + half), edges[:, :, k])
+            np.add.at(ver_o, (2 * cx + a, 2 * cy + half), ortho[:, :, k])
+    hor_edges = np.zeros(shape, np.int64)
+    hor_edges[:, [0, -1]] = 1
+    ver_edges = np.zeros(shape, np.int64)
+    ver_edges[[0, -1], :] = 1
+    hor_edges = (hor_edges + hor_cnt) % 2  # each solid tile edge toggles the lattice edge
+    ver_edges = (ver_edges + ver_cnt) % 2
+
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    dx, dy = np.nonzero(_HAS_DIAG[t] & valid)
+    if dx.size:
+        d = _DIAG_TABLE[t[dx, dy]]
+        ox, oy = dx * 24.0, dy * 24.0
+        rows = _linear_rows(ox + d[:, 0], oy + d[:, 1], ox + d[:, 2], oy + d[:, 3])
+        parts.append((dx * GRID_H + dy, np.zeros(dx.size), np.zeros(dx.size), rows))
+    ax, ay = np.nonzero(_HAS_ARC[t] & valid)
+    if ax.size:
+        a = _ARC_TABLE[t[ax, ay]]
+        ccx, ccy = ax * 24.0 + a[:, 0], ay * 24.0 + a[:, 1]
+        phx, pvy = ccx + 24 * a[:, 2], ccy + 24 * a[:, 3]
+        rows = np.zeros((ax.size, SEG_COLS))
+        rows[:, 0] = 1
+        rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4], rows[:, 5] = ccx, ccy, a[:, 2], a[:, 3], \
+            a[:, 4]
+        rows[:, 6], rows[:, 7], rows[:, 8], rows[:, 9] = phx, ccy, ccx, pvy
+        rows[:, 10], rows[:, 11] = np.minimum(ccx, phx), np.minimum(ccy, pvy)
+        rows[:, 12], rows[:, 13] = np.maximum(ccx, phx), np.maximum(ccy, pvy)
+        parts.append((ax * GRID_H + ay, np.zeros(ax.size), np.zeros(ax.size), rows))
+    hx, hy = np.nonzero(hor_o)  # x-major lattice order
+    if hx.size:
+        s = hor_o[hx, hy]
+        cell = np.floor(hx / 2).astype(np.int64) * GRID_H + \
+            np.floor((hy - 0.1 * s) / 2).astype(np.int64)
+        x1, x2, y = 12.0 * hx, 12.0 * hx + 12, 12.0 * hy
+        rows = _linear_rows(np.where(s == -1, x2, x1), y, np.where(s == -1, x1, x2), y)
+        parts.append((cell, np.ones(hx.size), np.arange(hx.size), rows))
+    vx, vy = np.nonzero(ver_o)
+    if vx.size:
+        s = ver_o[vx, vy]
+        cell = np.floor((vx - 0.1 * s) / 2).astype(np.int64) * GRID_H + \
+            np.floor(vy / 2).astype(np.int64)
+        x, ya, yb = 12.0 * vx, 12.0 * vy + 12, 12.0 * vy
+        rows = _linear_rows(x, np.where(s == -1, yb, ya), x, np.where(s == -1, ya, yb))
+        parts.append((cell, np.full(vx.size, 2.0), np.arange(vx.size), rows))
+    if parts:
+        cells = np.concatenate([p[0] for p in parts])
+        idx = np.lexsort((np.concatenate([p[2] for p in parts]),
+                          np.concatenate([p[1] for p in parts]), cells))
+        cells = cells[idx]
+        seg = np.concatenate([p[3] for p in parts])[idx]
+    else:
+        cells = np.zeros(0, np.int64)
+        seg = np.zeros((0, SEG_COLS))
+    counts = np.bincount(cells, minlength=GRID_W * GRID_H)
     start = np.zeros(GRID_W * GRID_H + 1, np.int64)
-    bounds = np.zeros((GRID_W * GRID_H, 4), np.float64)
-    for cx in range(GRID_W):
-        for cy in range(GRID_H):
-            c = cx * GRID_H + cy
-            start[c] = len(rows)
-            segs = geo.cell_segments[cx][cy]
-            if segs:
-                rows.extend(segment_row(s) for s in segs)
-                bounds[c] = geo.cell_bounds[cx][cy]
-    start[-1] = len(rows)
-    seg_arr = np.array(rows, np.float64).reshape(len(rows), SEG_COLS)
-    return Level(
-        tiles=tiles,
-        segments=seg_arr,
-        cell_start=start,
-        cell_bounds=bounds,
-        hor_edges=np.array(geo.hor_edges, np.int64),
-        ver_edges=np.array(geo.ver_edges, np.int64),
-    )
+    start[1:] = np.cumsum(counts)
+    bounds = np.zeros((GRID_W * GRID_H, 4))
+    if cells.size:
+        lin = seg[:, 0] == 0
+        lo_x = np.where(lin, seg[:, 9], seg[:, 10])
+        lo_y = np.where(lin, seg[:, 10], seg[:, 11])
+        hi_x = np.where(lin, seg[:, 11], seg[:, 12])
+        hi_y = np.where(lin, seg[:, 12], seg[:, 13])
+        nz = np.flatnonzero(counts)
+        first = start[nz]
+        bounds[nz, 0] = np.minimum.reduceat(lo_x, first)
+        bounds[nz, 1] = np.minimum.reduceat(lo_y, first)
+        bounds[nz, 2] = np.maximum.reduceat(hi_x, first)
+        bounds[nz, 3] = np.maximum.reduceat(hi_y, first)
+    return Level(tiles=tiles, segments=seg, cell_start=start, cell_bounds=bounds,
+                 hor_edges=hor_edges, ver_edges=ver_edges)
 
 
 def _orientation(o: int, what: str) -> tuple[float, float]:

@@ -22,6 +22,8 @@ from .trace import Trace
 INPUT_DECODE = tuple(((1 if b & 2 else 0) - (1 if b & 4 else 0), b & 1) for b in range(8))
 _HOR_OF = np.array([h for h, _ in INPUT_DECODE], np.float64)
 _JUMP_OF = np.array([j for _, j in INPUT_DECODE], np.float64)
+_NO_POS = np.zeros((0, 2))
+_NO_STATE = np.zeros(0, np.int8)
 
 _NINJA_FIELDS: dict[str, tuple[int, type]] = {
     "xpos": (L.N_X, float), "ypos": (L.N_Y, float),
@@ -256,6 +258,7 @@ class Simulator:
     def _bind(self) -> None:
         self._st = (self.ninja_state, self.ei, self.ef, self.misc, self.hor_edges,
                     self.ver_edges, self._scratch)
+        self._args = (*self._lv, *self._st)
         self.ninja = NinjaView(self.ninja_state)
         self.entities = [EntityView(self, i) for i in range(self.ei.shape[0])]
 
@@ -266,11 +269,21 @@ class Simulator:
 
     def tick(self, hor: int, jump: int) -> None:
         """Advance one tick with horizontal input in {-1, 0, 1} and jump in {0, 1}."""
-        K.tick(*self._lv, *self._st, float(hor), float(jump))
+        K.tick(*self._args, float(hor), float(jump))
 
     def tick_input(self, byte: int) -> None:
         hor, jump = INPUT_DECODE[byte]
-        K.tick(*self._lv, *self._st, float(hor), float(jump))
+        K.tick(*self._args, float(hor), float(jump))
+
+    def advance(self, hors: np.ndarray, jumps: np.ndarray) -> int:
+        """Run several ticks in one compiled call (float64 inputs); stops after a tick that
+        wins or kills. Returns the number of ticks run."""
+        return int(K.run_ticks(*self._args, hors, jumps, True, _NO_POS, _NO_POS, _NO_STATE))
+
+    def advance_inputs(self, inputs: np.ndarray) -> int:
+        """:meth:`advance` from input bytes (0..7)."""
+        data = np.asarray(inputs, np.int64)
+        return self.advance(_HOR_OF[data], _JUMP_OF[data])
 
     def run_inputs(self, inputs: np.ndarray | bytes, record_entities: bool = False) -> Trace:
         """Tick through input bytes until the win, the death or the end of the inputs."""
