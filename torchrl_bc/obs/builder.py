@@ -124,8 +124,9 @@ def _level_static(sim, config: ObservationConfig) -> _LevelStatic:
     tiles = np.asarray(sim.tiles, dtype=np.intp)  # [44, 25] (x, y)
     level = _LevelStatic(level_hash=sim.map.content_hash, tiles=tiles)
     if config.has("graph"):
-        level.graph = build_static_graph(level.level_hash, level_coverage(tiles),
-                                         config.graph_cell, sim.entities)
+        cell = config.graph_cell  # per-cell coverage straight from the per-tile masks
+        level.graph = build_static_graph(level.level_hash, level_coverage(tiles, cell), cell,
+                                         sim.entities)
     _LEVELS[key] = level
     while len(_LEVELS) > config.static_cache_levels:
         _LEVELS.popitem(last=False)

@@ -87,9 +87,16 @@ def _nearest_free(node_of: np.ndarray, rounds: int = 3) -> np.ndarray:
 
 def build_static_graph(level_hash: str, coverage: np.ndarray, cell: int,
                        entities: list) -> StaticGraph:
-    """Build the static graph from the level's pixel coverage and its freshly loaded entities."""
+    """Build the static graph from the level's coverage and its freshly loaded entities.
+
+    ``coverage`` is the solid fraction per ``cell`` px sub-cell ([600/cell, 1056/cell]) or
+    per pixel ([600, 1056]), which is then averaged down to sub-cells.
+    """
     rows, cols = LEVEL_H // cell, LEVEL_W // cell
-    cov = coverage.reshape(rows, cell, cols, cell).mean(axis=(1, 3))
+    if coverage.shape == (rows, cols):
+        cov = coverage
+    else:
+        cov = coverage.reshape(rows, cell, cols, cell).mean(axis=(1, 3))
     free = cov < 0.5
     n_cells = int(free.sum())
     node_of = np.full((rows, cols), -1, np.int64)
