@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .layout import (
     CAUSE_BALL,
@@ -1713,3 +1713,22 @@ def run_ticks(
         if stop_when_done and (s == 6 or s == 7 or s == 8):
             return t + 1
     return n
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def step_batch(segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch, hors, jumps, ticks, out):
+    """Advance N stacked simulators by up to ``ticks`` ticks each with per-env inputs, in
+    parallel over envs; an env stops after a winning or killing tick. ``out[i]`` receives the
+    ticks env i ran. Padding rows (inactive, kind 0) are ignored by the tick."""
+    for i in prange(nin.shape[0]):
+        k = 0
+        s = nin[i, N_STATE]
+        if not (s == 6 or s == 7 or s == 8):
+            while k < ticks:
+                tick(segs[i], cs[i], cb[i], nin[i], ei[i], ef[i], misc[i], hor_e[i], ver_e[i],
+                     scratch[i], hors[i], jumps[i])
+                k += 1
+                s = nin[i, N_STATE]
+                if s == 6 or s == 7 or s == 8:
+                    break
+        out[i] = k

@@ -227,6 +227,7 @@ class Simulator:
         # door segments are appended after the tile segments (row S + entity row)
         segs = np.vstack([self.level.segments, self.door_seg])
         self._lv = (segs, self.level.cell_start, self.level.cell_bounds)
+        self.ninja_state = None
         self.reset()
 
     # -- setup -------------------------------------------------------------------------------
@@ -247,12 +248,31 @@ class Simulator:
         misc[L.M_SEQ] = init.next_seq
         misc[L.M_DEATH_BALLS] = self.map.death_ball_count
         misc[L.M_SOLID_DOORS] = 1 if self.solid_doors else 0
+        if getattr(self, "ninja_state", None) is not None:
+            # in place: the arrays may be views into a SimBatch's stacked state
+            self.ninja_state[...] = nin
+            self.ei[...] = init.ei
+            self.ef[...] = init.ef
+            self.misc[...] = misc
+            self.hor_edges[...] = init.hor_edges
+            self.ver_edges[...] = init.ver_edges
+            return
         self.ninja_state = nin
         self.ei = init.ei.copy()
         self.ef = init.ef.copy()
         self.misc = misc
         self.hor_edges = init.hor_edges.copy()
         self.ver_edges = init.ver_edges.copy()
+        self._bind()
+
+    def _adopt(self, nin: np.ndarray, ei: np.ndarray, ef: np.ndarray, misc: np.ndarray,
+               hor: np.ndarray, ver: np.ndarray) -> None:
+        """Move the state into the given arrays (views into a batch), keeping its values."""
+        for dst, src in ((nin, self.ninja_state), (ei, self.ei), (ef, self.ef),
+                         (misc, self.misc), (hor, self.hor_edges), (ver, self.ver_edges)):
+            dst[...] = src
+        self.ninja_state, self.ei, self.ef, self.misc = nin, ei, ef, misc
+        self.hor_edges, self.ver_edges = hor, ver
         self._bind()
 
     def _bind(self) -> None:
