@@ -68,7 +68,7 @@ def _collate(obs_list: list[dict[str, np.ndarray]], levels: list[int], keys: Seq
 @torch.no_grad()
 def rollout_levels(net: LogitsNet, levels: Sequence[EvalLevel], obs_config: ObservationConfig,
                    *, greedy: bool = True, generator: torch.Generator | None = None,
-                   tick_factor: float = 2.0, max_ticks: int = 5000, batch: int = 64,
+                   tick_factor: float = 2.0, max_ticks: int = 5000, batch: int = 128,
                    restore_graphs: Sequence | None = None, record: int | None = None,
                    record_scale: int = 2) -> tuple[list[Rollout], list[np.ndarray]]:
     """One episode per level; returns the rollouts and, if ``record`` is a level index, the RGB
@@ -149,7 +149,8 @@ def summarise(rollouts: Sequence[Rollout], prefix: str) -> dict[str, float]:
 def discover_levels(spec: str) -> list[EvalLevel]:
     """A suite name (``torchrl_bc.levels.suites``) or a directory searched recursively for
     ``*.map`` (raw map data) and ``*.replay`` files; each distinct level (map hash) once, with
-    the shortest winning demo length found for it."""
+    the shortest winning demo length found for it (else the length of a non-winning replay,
+    else none)."""
     from torchrl_bc.levels.suites import SUITES, load_suite
 
     path = Path(spec)
@@ -162,27 +163,27 @@ def discover_levels(spec: str) -> list[EvalLevel]:
     from torchrl_bc.replay.format import ReplayFormatError, read_replay
     from torchrl_bc.sim import Simulator
 
-    found: dict[str, EvalLevel] = {}
+    found: dict[str, tuple[EvalLevel, bool]] = {}
     for f in sorted(path.rglob("*")):
         if f.suffix not in (".map", ".replay") or not f.is_file():
             continue
-        demo = 0
+        demo, won = 0, False
         if f.suffix == ".replay":
-            try:
-                rep = read_replay(f)
+            try:  # a replay that lost bytes of its inputs still names its level
+                rep = read_replay(f, allow_short_inputs=True)
             except ReplayFormatError:
                 continue
             data = rep.map_data
-            trace = Simulator(data, source=str(f)).run_inputs(rep.inputs)
-            demo = rep.n_ticks if trace.win_frame == rep.n_ticks else 0
+            won = Simulator(data, source=str(f)).run_inputs(rep.inputs).win_frame == rep.n_ticks
+            demo = rep.n_ticks  # a defective demo's length still caps its level (2x)
         else:
             data = f.read_bytes()
         h = hashlib.sha256(data).hexdigest()
         old = found.get(h)
-        if old is None:
-            found[h] = EvalLevel(f.stem, data, demo)
-        elif demo and (not old.demo_ticks or demo < old.demo_ticks):
-            found[h] = EvalLevel(old.name, data, demo)
+        better = old is None or (won, -demo if demo else -10**9) > (
+            old[1], -old[0].demo_ticks if old[0].demo_ticks else -10**9)
+        if better:
+            found[h] = (EvalLevel(old[0].name if old else f.stem, data, demo), won)
     if not found:
         raise FileNotFoundError(f"no *.map or *.replay files under {path}")
-    return list(found.values())
+    return [lv for lv, _ in found.values()]

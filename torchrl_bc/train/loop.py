@@ -117,10 +117,11 @@ def _spread(levels: list[EvalLevel], n: int) -> list[EvalLevel]:
 
 class _Trainer:
     def __init__(self, cfg: RunConfig, out: Path, info: D.DistInfo, resume: bool,
-                 data: BCData | None, verbose: bool) -> None:
+                 data: BCData | None, verbose: bool, stop_after: int | None = None) -> None:
         self.cfg, self.out, self.info, self.verbose = cfg, out, info, verbose and info.main
         self.resume = resume
         self.data = data
+        self.stop_after = stop_after
 
     def log(self, msg: str) -> None:
         if self.verbose:
@@ -216,6 +217,8 @@ class _Trainer:
                     self.log(f"early stop: {tc.early_stop.metric} did not improve for "
                              f"{patience} evaluations")
                     stopped = True
+                    break
+                if self.stop_after is not None and epoch + 1 - start >= self.stop_after:
                     break
         finally:
             logger.close()
@@ -334,14 +337,18 @@ class _Trainer:
 
 
 def train(cfg: RunConfig, out_dir: str | Path, *, device: str = "auto", resume: bool = False,
-          data: BCData | None = None, verbose: bool = True) -> TrainResult:
+          data: BCData | None = None, verbose: bool = True,
+          stop_after_epochs: int | None = None) -> TrainResult:
     """Train (or ``resume``) BC for ``cfg``, writing ``best.pt``/``last.pt`` under ``out_dir``.
 
-    Under ``torchrun`` every rank calls this; only rank 0 writes.
+    ``stop_after_epochs`` ends this call early as if the job were killed there (time-sliced or
+    preemptible jobs, resume tests); the schedule still spans ``train.epochs``. Under
+    ``torchrun`` every rank calls this; only rank 0 writes.
     """
     info = D.setup(device)
     try:
-        return _Trainer(cfg, Path(out_dir), info, resume, data, verbose).run()
+        return _Trainer(cfg, Path(out_dir), info, resume, data, verbose,
+                        stop_after_epochs).run()
     finally:
         D.cleanup(info)
 
