@@ -16,7 +16,8 @@ from torchrl_bc import __version__
 
 #: Subcommands in the order ``--help`` lists them (planned: render, prepare, evaluate, solve,
 #: make-corpus, export, warmup-critic).
-COMMANDS: tuple[str, ...] = ("trace", "verify", "render", "solve", "make-corpus", "prepare")
+COMMANDS: tuple[str, ...] = ("trace", "verify", "render", "solve", "make-corpus", "prepare",
+                             "evaluate")
 
 
 def _module_name(command: str) -> str:
