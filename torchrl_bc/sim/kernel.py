@@ -429,7 +429,7 @@ def nearest_point(segs, buf, n, x, y, r, two):
     Segments whose box misses the query square are skipped; front-facing candidates get a 0.1
     head start, as in the reference.
     """
-    best = np.inf
+    best = 0.0
     side = 0
     ra = 0.0
     rb = 0.0
@@ -445,14 +445,32 @@ def nearest_point(segs, buf, n, x, y, r, two):
         elif segs[k, 12] < qx0 or segs[k, 10] > qx1 or segs[k, 13] < qy0 or segs[k, 11] > qy1:
             continue
         back, a, b = closest_point(segs, k, x, y, two)
-        d = _sq(x - a, two) + _sq(y - b, two)
+        # Only the order of the distances matters. Compare with plain products first; they
+        # differ from the reference's pow-based squares by a few ulps at most, so only a
+        # near tie needs the exact values of both candidates.
+        dx = x - a
+        dy = y - b
+        fast = dx * dx + dy * dy
         if not back:
-            d -= 0.1
-        if d < best:
-            best = d
-            ra = a
-            rb = b
-            side = -1 if back else 1
+            fast -= 0.1
+        if side != 0:
+            gap = fast - best
+            tol = 1e-12 * (abs(fast) + abs(best) + 1.0)
+            if gap > tol:
+                continue
+            if gap >= -tol:  # near tie: decide exactly, as the reference does
+                d = _sq(dx, two) + _sq(dy, two)
+                if not back:
+                    d -= 0.1
+                db = _sq(x - ra, two) + _sq(y - rb, two)
+                if side == 1:
+                    db -= 0.1
+                if not d < db:
+                    continue
+        best = fast
+        ra = a
+        rb = b
+        side = -1 if back else 1
     return side, ra, rb
 
 
