@@ -1,0 +1,139 @@
+"""BC training end to end on a tiny dataset (6 sample-corpus replays, the tiny architecture).
+
+Runs are capped at a few optimiser steps per epoch and two or three rollout levels, so the whole
+file stays around a minute on two CPU cores while exercising every stage: prepare, train,
+checkpoint, resume, evaluate, determinism, refusal of mismatches, and DDP.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from torchrl_bc.cli import main as cli_main
+from torchrl_bc.levels.corpus import SAMPLE_CORPUS
+from torchrl_bc.train.checkpoint import CheckpointMismatch, check_compatible, load_checkpoint
+from torchrl_bc.train.config import load_config
+from torchrl_bc.train.loop import train
+from torchrl_bc.train.pipeline import pretrain
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "configs" / "tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six short sample-corpus replays of different families."""
+    src = sorted(SAMPLE_CORPUS.glob("*.replay"), key=lambda p: p.stat().st_size)
+    picked = {}
+    for p in src:
+        picked.setdefault(p.stem.split("-")[0], p)
+    out = tmp_path_factory.mktemp("corpus")
+    for p in list(picked.values())[:6]:
+        shutil.copy(p, out / p.name)
+    return out
+
+
+@pytest.fixture(scope="module")
+def base(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    cache = tmp_path_factory.mktemp("bc_data")
+    return [f"data.replays=[{str(corpus)!r}]", f"data.cache_dir={str(cache)!r}",
+            "data.workers=1", "data.mirror=false", "data.val_fraction=0.34",
+            "train.batch_size=16", "train.max_steps_per_epoch=3", "train.threads=1",
+            "eval.train_levels=2", "eval.val_levels=2", "eval.sampled=false",
+            "eval.tick_factor=1.0", "logging.wandb=disabled"]
+
+
+def _cfg(base: list[str], *extra: str):
+    return load_config(TINY, [*base, *extra])
+
+
+def _losses(history: list[dict]) -> list[tuple[float, float]]:
+    return [(h["train/loss"], h["val/nll"]) for h in history]
+
+
+def test_end_to_end_prepare_train_resume_evaluate(base, tmp_path, capsys):
+    out = tmp_path / "run"
+    best = pretrain(_cfg(base, "train.epochs=2"), out, device="cpu", verbose=False)
+    assert best == out / "best.pt" and (out / "last.pt").is_file()
+    assert {p.name for p in (out / "plots").iterdir()} >= {"loss.png", "success.png",
+                                                           "confusion.png"}
+    ckpt = load_checkpoint(out / "last.pt")  # weights_only=True inside
+    assert ckpt["epoch"] == 2 and len(ckpt["history"]) == 2
+    for key in ("model", "optimizer", "scheduler", "rng", "config", "obs_signature",
+                "manifest_hash", "versions", "frame_skip"):
+        assert key in ckpt
+    assert "val/closed_loop_success" in ckpt["history"][-1]
+    assert "val/precision/JUMP" in ckpt["history"][-1]
+
+    # Resume with a larger epoch budget continues from epoch 2.
+    res = train(_cfg(base, "train.epochs=3"), out, device="cpu", resume=True, verbose=False)
+    assert [h["epoch"] for h in res.history] == [1, 2, 3]
+    assert _losses(res.history)[:2] == _losses(ckpt["history"])
+
+    capsys.readouterr()
+    rc = cli_main(["evaluate", str(out / "best.pt"), "--levels", str(base[0].split("'")[1]),
+                   "--tick-factor", "1.0"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert rc == 0
+    assert lines[-1].startswith("success_rate: ")
+    assert 0.0 <= float(lines[-1].split()[-1]) <= 1.0
+    assert "levels: 6" in "\n".join(lines)
+
+
+def test_same_seed_same_losses_and_exact_resume(base, tmp_path):
+    cfg = _cfg(base, "train.epochs=2", "eval.val_levels=1", "eval.train_levels=0")
+    a = train(cfg, tmp_path / "a", device="cpu", verbose=False)
+    b = train(cfg, tmp_path / "b", device="cpu", verbose=False, stop_after_epochs=1)
+    assert len(b.history) == 1
+    b = train(cfg, tmp_path / "b", device="cpu", resume=True, verbose=False)
+    assert _losses(a.history) == _losses(b.history)  # bit-identical floats
+    wa = load_checkpoint(tmp_path / "a" / "last.pt")["model"]
+    wb = load_checkpoint(tmp_path / "b" / "last.pt")["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    c = train(_cfg(base, "train.epochs=1", "train.seed=1", "eval.val_levels=1",
+                   "eval.train_levels=0"), tmp_path / "c", device="cpu", verbose=False)
+    assert _losses(c.history)[0] != _losses(a.history)[0]
+
+
+def test_mismatched_config_is_refused_by_name(base, tmp_path):
+    cfg = _cfg(base, "train.epochs=1", "eval.val_levels=1", "eval.train_levels=0")
+    train(cfg, tmp_path, device="cpu", verbose=False)
+    with pytest.raises(CheckpointMismatch, match=r"train\.lr"):
+        train(_cfg(base, "train.epochs=2", "train.lr=0.5", "eval.val_levels=1",
+                   "eval.train_levels=0"), tmp_path, device="cpu", resume=True, verbose=False)
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    with pytest.raises(CheckpointMismatch, match=r"observation\.frame_skip"):
+        check_compatible(ckpt, _cfg(base, "observation.frame_skip=2"))
+    with pytest.raises(CheckpointMismatch, match=r"architecture\.graph_layers"):
+        check_compatible(ckpt, _cfg(base, "architecture.graph_layers=2"))
+    check_compatible(ckpt, _cfg(base, "train.lr=0.5"))  # a load only needs model + obs to match
+    ckpt["obs_signature"]["obs_version"] = "0"
+    with pytest.raises(CheckpointMismatch, match="obs_version"):
+        check_compatible(ckpt)
+
+
+def test_ddp_two_cpu_processes(base, tmp_path):
+    # Build the dataset here so the two ranks only open it.
+    from torchrl_bc.train.loop import prepare_data
+
+    prepare_data(_cfg(base), tmp_path, verbose=False)
+    out = tmp_path / "ddp"
+    args = ["--override", *base, "train.max_steps_per_epoch=2", "eval.val_levels=1",
+            "eval.train_levels=0"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         str(REPO / "scripts" / "train_bc.py"), "--config", str(TINY), "--epochs", "1",
+         "--device", "cpu", "--out", str(out), *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    ckpt = load_checkpoint(out / "last.pt")
+    assert ckpt["epoch"] == 1 and (out / "best.pt").is_file()
+    assert proc.stdout.count("best: ") == 1  # only rank 0 reports and writes

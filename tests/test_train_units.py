@@ -1,0 +1,114 @@
+"""Fast unit tests of the training pieces: config loading, loss, metrics, schedule, levels."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from torchrl_bc.levels.corpus import SAMPLE_CORPUS
+from torchrl_bc.train.config import ConfigError, apply_overrides, config_diff, load_config
+from torchrl_bc.train.evaluate import discover_levels
+from torchrl_bc.train.loop import lr_lambda
+from torchrl_bc.train.metrics import (
+    ValAccumulator,
+    bc_loss,
+    class_weights,
+    frequency_baseline_nll,
+)
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.parametrize("name", ["tiny", "mlp", "cnn", "gat", "hgt"])
+def test_shipped_configs_load_and_round_trip(name):
+    cfg = load_config(CONFIGS / f"{name}.yaml")
+    assert cfg.architecture.name == name
+    again = load_config(raw=cfg.to_dict())
+    assert again == cfg and config_diff(cfg.to_dict(), again.to_dict()) == []
+
+
+def test_overrides_are_dotted_and_yaml_typed():
+    cfg = load_config(CONFIGS / "tiny.yaml", ["train.lr=2e-3", "data.mirror=false",
+                                              "architecture.graph_layers=2",
+                                              "train.early_stop.patience=3",
+                                              "data.replays=[a, b]"])
+    assert cfg.train.lr == 2e-3 and cfg.data.mirror is False
+    assert cfg.architecture.graph_layers == 2 and cfg.architecture.name == "tiny"
+    assert cfg.train.early_stop.patience == 3 and cfg.data.replays == ("a", "b")
+    assert apply_overrides({"a": {"b": 1}}, ["a.c=x"]) == {"a": {"b": 1, "c": "x"}}
+
+
+@pytest.mark.parametrize("override, key", [
+    ("train.lrr=1", "train.lrr"),
+    ("train.epochs=abc", "train.epochs"),
+    ("data.mirror=3", "data.mirror"),
+    ("bogus=1", "bogus"),
+    ("architecture.graph_heads=0", "graph_heads"),
+    ("observation.modalities=[game_state]", "observation.modalities"),
+    ("logging.wandb=cloud", "logging.wandb"),
+])
+def test_bad_keys_and_values_are_named(override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(CONFIGS / "tiny.yaml", [override])
+
+
+def test_bc_loss_is_masked_nll_with_options():
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 0.0, 5.0]])
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    expert = torch.tensor([0, 1])
+    loss, parts = bc_loss(logits, mask, expert)
+    ref = -(torch.log_softmax(logits[0], 0)[0] + torch.log_softmax(logits[1, :2], 0)[1]) / 2
+    assert torch.allclose(loss, ref) and torch.allclose(parts["nll"], ref)
+    smooth, _ = bc_loss(logits, mask, expert, label_smoothing=0.1)
+    assert smooth > loss  # mass on non-expert legal actions costs extra here
+    bonus, p = bc_loss(logits, mask, expert, entropy_coef=0.5)
+    assert torch.allclose(bonus, loss - 0.5 * p["entropy"])
+    w = torch.tensor([1.0, 3.0, 1.0])
+    weighted, _ = bc_loss(logits, mask, expert, weights=w)
+    per = torch.stack([-torch.log_softmax(logits[0], 0)[0],
+                       -torch.log_softmax(logits[1, :2], 0)[1]])
+    assert torch.allclose(weighted, (per * torch.tensor([1.0, 3.0])).sum() / 4)
+
+
+def test_class_weights_and_baseline():
+    w = class_weights(torch.tensor([10.0, 30.0, 0.0]))
+    assert w[2] == 0 and math.isclose(float(w[0]) / float(w[1]), 3.0, rel_tol=1e-6)
+    base = frequency_baseline_nll(torch.tensor([1.0, 1.0]), torch.tensor([5.0, 5.0]))
+    assert math.isclose(base, math.log(2), rel_tol=1e-6)
+
+
+def test_val_accumulator_confusion_and_per_action_metrics():
+    acc = ValAccumulator(n_actions=3)
+    logits = torch.tensor([[5.0, 0, 0], [5.0, 0, 0], [0, 5.0, 0], [0, 0, 5.0]])
+    acc.add(logits, None, torch.tensor([0, 1, 1, 2]))
+    m = acc.result("val/")
+    assert acc.confusion.tolist() == [[1, 0, 0], [1, 1, 0], [0, 0, 1]]
+    assert m["val/accuracy"] == 0.75
+    assert m["val/precision/NOOP"] == 0.5 and m["val/recall/LEFT"] == 0.5
+    assert m["val/nll"] > 0 and m["val/entropy"] > 0
+
+
+def test_lr_schedule_warmup_then_cosine():
+    f = lr_lambda(warmup=10, total=110, min_ratio=0.1)
+    assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
+    assert f(10) == pytest.approx(1.0) and f(60) == pytest.approx(0.55)
+    assert f(110) == pytest.approx(0.1) and f(500) == pytest.approx(0.1)
+
+
+def test_discover_levels_counts_each_level_once(tmp_path):
+    replays = sorted(SAMPLE_CORPUS.glob("*.replay"))[:3]
+    from torchrl_bc.replay.format import read_replay
+
+    for p in replays:
+        (tmp_path / "a").mkdir(exist_ok=True)
+        (tmp_path / "a" / p.name).write_bytes(p.read_bytes())
+        (tmp_path / f"{p.stem}.map").write_bytes(read_replay(p).map_data)
+    levels = discover_levels(str(tmp_path))
+    assert len(levels) == 3
+    assert all(lv.demo_ticks == read_replay(tmp_path / "a" / f"{lv.name}.replay").n_ticks
+               or lv.demo_ticks > 0 for lv in levels)
+    with pytest.raises(FileNotFoundError):
+        discover_levels(str(tmp_path / "nope"))
