@@ -31,8 +31,9 @@ __all__ = [
     "load_config",
 ]
 
-#: Keys that may change between a checkpoint and a resumed run without changing the result.
-RESUMABLE_KEYS: tuple[str, ...] = ("train.epochs", "logging.", "eval.gif_every")
+#: Keys that may change between a checkpoint and a resumed run (budget, logging, machinery).
+RESUMABLE_KEYS: tuple[str, ...] = ("train.epochs", "logging.", "eval.gif_every", "train.threads",
+                                   "data.workers", "data.cache_dir")
 
 
 class ConfigError(ValueError):
