@@ -96,6 +96,12 @@ def warmup_critic(export: dict[str, Any], levels: Any = None, *, steps: int = 20
             return float(((value(x).squeeze(-1) - y) ** 2).mean())
 
     before = mse()
+    # Start from the best constant (zero output weights, bias = mean return): a fresh head's
+    # outputs are O(1) while sparse-win returns are O(0.01), and fitting down from there within
+    # a few epochs can end worse than the mean. From the constant, EV starts at 0 and only rises.
+    with torch.no_grad():
+        policy.value_net.weight.zero_()
+        policy.value_net.bias.fill_(float(y.mean()))
     value.train()
     for _ in range(epochs):
         for idx in torch.randperm(len(y), generator=gen).split(batch_size):
