@@ -125,8 +125,8 @@ from .layout import (
     N_YOLD,
 )
 
-_jit = njit(cache=True, nogil=True)
-_inline = njit(cache=True, nogil=True, inline="always")
+_jit = njit(cache=True, nogil=True, error_model="numpy")
+_inline = njit(cache=True, nogil=True, inline="always", error_model="numpy")
 
 NINJA_RADIUS = 10.0
 ARC_RADIUS = 24.0
@@ -1733,7 +1733,7 @@ def run_ticks(
     return n
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def step_batch(segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch, hors, jumps, ticks, out):
     """Advance N stacked simulators by up to ``ticks`` ticks each with per-env inputs, in
     parallel over envs; an env stops after a winning or killing tick. ``out[i]`` receives the
