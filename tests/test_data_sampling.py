@@ -154,3 +154,19 @@ def test_batch_feeds_the_model(dataset: BCDataset) -> None:
     assert local.shape == (16, 1) and len(batch_graphs) == batch["graph_level"].unique().numel()
     for g in batch_graphs:
         LevelGraph.from_static(g)
+
+
+def test_skip_idle_start_drops_only_leading_noops(dataset: BCDataset) -> None:
+    from types import SimpleNamespace
+
+    # the planner's demos act from the first tick, so nothing is idle there
+    assert torch.equal(dataset.select(None, skip_idle_start=True), dataset.select(None))
+    # two episodes: NOOP NOOP RIGHT NOOP | JUMP NOOP; one all-idle episode: NOOP NOOP
+    steps = {
+        "episode": torch.tensor([0, 0, 0, 0, 1, 1, 2, 2]),
+        "step": torch.tensor([0, 1, 2, 3, 0, 1, 0, 1]),
+        "action": torch.tensor([0, 0, 2, 0, 3, 0, 0, 0]),
+    }
+    fake = SimpleNamespace(steps=steps, n_episodes=3)
+    mask = BCDataset.idle_start_mask(fake)
+    assert mask.tolist() == [True, True, False, False, False, False, True, True]

@@ -212,12 +212,14 @@ class BCDataset:
     # -- selection -----------------------------------------------------------------------------
     def select(self, split: str | None = "train", *, min_agreement: int = 0,
                only_successful: bool = False, top_fraction: float = 1.0,
-               mirrored: bool = True) -> torch.Tensor:
+               mirrored: bool = True, skip_idle_start: bool = False) -> torch.Tensor:
         """Store rows that pass the split and filters (int64, ascending).
 
         ``top_fraction`` keeps that fraction of the split's episodes with the fewest ticks
         ("BC-N%": shorter demonstrations of a level are the better ones); ``mirrored=False``
-        drops mirrored augmentation episodes.
+        drops mirrored augmentation episodes. ``skip_idle_start`` drops each episode's leading
+        NOOP steps: humans wait a moment after spawning, and a policy cloned on that wait sees
+        an unchanging observation, keeps waiting, and never starts.
         """
         ep = self.episodes
         keep = torch.ones(self.n_episodes, dtype=torch.bool)
@@ -237,7 +239,19 @@ class BCDataset:
         rows = keep[self.steps["episode"]]
         if min_agreement > 0:
             rows &= self.steps["label_agreement"] >= min_agreement
+        if skip_idle_start:
+            rows &= ~self.idle_start_mask()
         return torch.nonzero(rows).flatten()
+
+    def idle_start_mask(self) -> torch.Tensor:
+        """True for steps before their episode's first non-NOOP action."""
+        episode = self.steps["episode"].long()
+        step = self.steps["step"].long()
+        acting = self.steps["action"] != 0
+        big = torch.iinfo(torch.int64).max
+        first = torch.full((self.n_episodes,), big, dtype=torch.int64)
+        first.scatter_reduce_(0, episode[acting], step[acting], reduce="amin")
+        return step < first[episode]
 
     # -- batches -------------------------------------------------------------------------------
     def gather(self, index: torch.Tensor, *, keys: Sequence[Any] | None = None,
@@ -273,10 +287,12 @@ class BCDataset:
                       frame_stack: int = 1, stack_keys: Sequence[str] = ("player_frame",),
                       keys: Sequence[Any] | None = None, min_agreement: int = 0,
                       only_successful: bool = False, top_fraction: float = 1.0,
-                      mirrored: bool = True, seed: int | None = 0) -> ReplayBuffer:
+                      mirrored: bool = True, skip_idle_start: bool = False,
+                      seed: int | None = 0) -> ReplayBuffer:
         """A TorchRL ``ReplayBuffer`` sampling ``split`` with replacement (see ``select``)."""
         rows = self.select(split, min_agreement=min_agreement, only_successful=only_successful,
-                           top_fraction=top_fraction, mirrored=mirrored)
+                           top_fraction=top_fraction, mirrored=mirrored,
+                           skip_idle_start=skip_idle_start)
         weights = None
         if balance_actions:
             weights = action_balance_weights(self.steps["action"][rows], balance_power)

@@ -57,14 +57,17 @@ class LevelInfo:
 class BCData:
     """A prepared dataset seen through the loop's needs."""
 
-    def __init__(self, path: str | Path, obs: ObservationConfig, min_agreement: int = 0) -> None:
+    def __init__(self, path: str | Path, obs: ObservationConfig, min_agreement: int = 0,
+                 skip_idle_start: bool = False) -> None:
         from torchrl_bc.data import BCDataset
 
         self.ds = BCDataset(path)
         self.path = Path(path)
         self.keys = [k for k in _OBS_KEYS if k in self.ds.keys] + ["action"]
         self.min_agreement = min_agreement
-        self.rows = {s: self.ds.select(s, min_agreement=min_agreement)
+        self.skip_idle_start = skip_idle_start
+        self.rows = {s: self.ds.select(s, min_agreement=min_agreement,
+                                       skip_idle_start=skip_idle_start)
                      for s in ("train", "val")}
         if self.rows["train"].numel() == 0:
             raise ValueError(f"{path}: no training steps (every level in validation?)")
@@ -121,7 +124,7 @@ class BCData:
                                   .digest()[:7], "little")
         rb = self.ds.replay_buffer("train", batch_size, balance_actions=balanced,
                                    keys=self.keys, min_agreement=self.min_agreement,
-                                   seed=buf_seed)
+                                   skip_idle_start=self.skip_idle_start, seed=buf_seed)
         for _ in range(self.steps_per_epoch(batch_size, world, cap)):
             yield self._finish(rb.sample())
 
@@ -155,8 +158,8 @@ def dataset_dir(root: Path, replay_dirs: Sequence[str | Path], obs: ObservationC
 
 def load_bc_data(replay_dirs: Sequence[str | Path], obs: ObservationConfig, *, root: str | Path,
                  val_fraction: float = 0.15, mirror: bool = False, split_seed: int = 0,
-                 min_agreement: int = 0, workers: int = 0, build: bool = True,
-                 verbose: bool = True) -> BCData:
+                 min_agreement: int = 0, skip_idle_start: bool = False, workers: int = 0,
+                 build: bool = True, verbose: bool = True) -> BCData:
     """Build (or bring up to date, which is fast when nothing changed) and open the dataset.
 
     Datasets live in ``root/ds-<hash>`` and share the episode cache ``root/episodes`` (keyed by
@@ -172,4 +175,4 @@ def load_bc_data(replay_dirs: Sequence[str | Path], obs: ObservationConfig, *, r
         build_dataset(replay_dirs, obs, path, workers=workers or min(4, os.cpu_count() or 1),
                       mirror=mirror, val_fraction=val_fraction, split_seed=split_seed,
                       cache_dir=root / "episodes", progress=verbose, verbose=verbose)
-    return BCData(path, obs, min_agreement=min_agreement)
+    return BCData(path, obs, min_agreement=min_agreement, skip_idle_start=skip_idle_start)
