@@ -268,12 +268,7 @@ def time_circle_vs_point(x, y, vx, vy, a, b, r_sq, vel_sq, two):
 
 
 @_jit
-def _time_circle_vs_line(x, y, vx, vy, segs, k, r):
-    a1 = segs[k, 1]
-    b1 = segs[k, 2]
-    seg_len = segs[k, 13]
-    nx = segs[k, 14]
-    ny = segs[k, 15]
+def _time_circle_vs_line(x, y, vx, vy, a1, b1, seg_len, nx, ny, r):
     normal_proj = (x - a1) * ny - (y - b1) * nx
     hor_proj = (x - a1) * nx + (y - b1) * ny
     if abs(normal_proj) >= r:
@@ -289,9 +284,9 @@ def _time_circle_vs_line(x, y, vx, vy, segs, k, r):
 
 
 @_jit
-def _time_circle_vs_arc(x, y, vx, vy, segs, k, r, vel_sq, two):
-    dx = x - segs[k, 1]
-    dy = y - segs[k, 2]
+def _time_circle_vs_arc(x, y, vx, vy, cx, cy, hor, ver, r, vel_sq, two):
+    dx = x - cx
+    dy = y - cy
     dist_sq = _sq(dx, two) + _sq(dy, two)
     dot = dx * vx + dy * vy
     outer = ARC_RADIUS + r
@@ -307,7 +302,7 @@ def _time_circle_vs_arc(x, y, vx, vy, segs, k, r, vel_sq, two):
             t = min((-dot + math.sqrt(radicand)) / vel_sq, 1.0)
     else:
         t = 0.0
-    if (dx + t * vx) * segs[k, 3] > 0 and (dy + t * vy) * segs[k, 4] > 0:
+    if (dx + t * vx) * hor > 0 and (dy + t * vy) * ver > 0:
         return t
     return 1.0
 
@@ -318,11 +313,15 @@ def time_of_impact(segs, k, x, y, vx, vy, r, r_sq, vel_sq, two):
     if segs[k, 0] == 0.0:
         t1 = time_circle_vs_point(x, y, vx, vy, segs[k, 1], segs[k, 2], r_sq, vel_sq, two)
         t2 = time_circle_vs_point(x, y, vx, vy, segs[k, 3], segs[k, 4], r_sq, vel_sq, two)
-        t3 = _time_circle_vs_line(x, y, vx, vy, segs, k, r)
+        t3 = _time_circle_vs_line(
+            x, y, vx, vy, segs[k, 1], segs[k, 2], segs[k, 13], segs[k, 14], segs[k, 15], r
+        )
     else:
         t1 = time_circle_vs_point(x, y, vx, vy, segs[k, 6], segs[k, 7], r_sq, vel_sq, two)
         t2 = time_circle_vs_point(x, y, vx, vy, segs[k, 8], segs[k, 9], r_sq, vel_sq, two)
-        t3 = _time_circle_vs_arc(x, y, vx, vy, segs, k, r, vel_sq, two)
+        t3 = _time_circle_vs_arc(
+            x, y, vx, vy, segs[k, 1], segs[k, 2], segs[k, 3], segs[k, 4], r, vel_sq, two
+        )
     return min(t1, t2, t3)
 
 
@@ -1193,7 +1192,7 @@ def _is_physical(kind):
 # ----------------------------------------------------------------------------------------
 # ninja physics
 # ----------------------------------------------------------------------------------------
-@_jit
+@_inline
 def _collide_vs_objects(nin, ei, ef, misc, hor_e, ver_e, scratch, near, n_near):
     for i in range(n_near):
         e = near[i]
@@ -1230,7 +1229,7 @@ def _collide_vs_objects(nin, ei, ef, misc, hor_e, ver_e, scratch, near, n_near):
             nin[N_FLOOR_SY] += ny
 
 
-@_jit
+@_inline
 def _collide_vs_tiles(segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch):
     buf = scratch[0]
     two = nin[N_TWO]
@@ -1743,8 +1742,20 @@ def step_batch(segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch, hors, jum
         s = nin[i, N_STATE]
         if not (s == 6 or s == 7 or s == 8):
             while k < ticks:
-                tick(segs[i], cs[i], cb[i], nin[i], ei[i], ef[i], misc[i], hor_e[i], ver_e[i],
-                     scratch[i], hors[i], jumps[i])
+                tick(
+                    segs[i],
+                    cs[i],
+                    cb[i],
+                    nin[i],
+                    ei[i],
+                    ef[i],
+                    misc[i],
+                    hor_e[i],
+                    ver_e[i],
+                    scratch[i],
+                    hors[i],
+                    jumps[i],
+                )
                 k += 1
                 s = nin[i, N_STATE]
                 if s == 6 or s == 7 or s == 8:
