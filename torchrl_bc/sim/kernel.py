@@ -17,6 +17,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from . import constants as C
 from .layout import (
     CAUSE_BALL,
     CAUSE_CRUSH,
@@ -84,7 +85,6 @@ from .layout import (
     N_AIRBORN_OLD,
     N_CEIL_COUNT,
     N_CEIL_NX,
-    N_CEIL_NY,
     N_CEIL_SX,
     N_CEIL_SY,
     N_CRUSH_LEN,
@@ -128,27 +128,27 @@ from .layout import (
 _jit = njit(cache=True, nogil=True, error_model="numpy")
 _inline = njit(cache=True, nogil=True, inline="always", error_model="numpy")
 
-NINJA_RADIUS = 10.0
-ARC_RADIUS = 24.0
-GRAVITY_FALL = 0.06666666666666665
-GRAVITY_JUMP = 0.01111111111111111
-GROUND_ACCEL = 0.06666666666666665
-AIR_ACCEL = 0.04444444444444444
-DRAG_REGULAR = 0.9933221725495059
-DRAG_SLOW = 0.8617738760127536
-FRICTION_GROUND = 0.9459290248857720
-FRICTION_GROUND_SLOW = 0.8617738760127536
-FRICTION_WALL = 0.9113380468927672
-MAX_HOR_SPEED = 3.333
-MAX_JUMP_DURATION = 45
-MAX_SURVIVABLE_IMPACT = 6
-MIN_SURVIVABLE_CRUSHING = 0.05
-LAUNCH_PAD_BOOST = 36 / 7
-THWUMP_FORWARD = 20 / 7
-THWUMP_BACKWARD = 8 / 7
-BOUNCE_STIFFNESS = 0.02222222222222222
-BOUNCE_DAMPENING = 0.98
-BOUNCE_STRENGTH = 0.2
+NINJA_RADIUS = float(C.NINJA_RADIUS)
+ARC_RADIUS = C.ARC_RADIUS
+GRAVITY_FALL, GRAVITY_JUMP = C.GRAVITY_FALL, C.GRAVITY_JUMP
+GROUND_ACCEL, AIR_ACCEL, MAX_HOR_SPEED = C.GROUND_ACCEL, C.AIR_ACCEL, C.MAX_HOR_SPEED
+DRAG_REGULAR, DRAG_SLOW = C.DRAG_REGULAR, C.DRAG_SLOW
+FRICTION_GROUND, FRICTION_GROUND_SLOW = C.FRICTION_GROUND, C.FRICTION_GROUND_SLOW
+FRICTION_WALL = C.FRICTION_WALL
+MAX_JUMP_DURATION = C.MAX_JUMP_DURATION
+MAX_SURVIVABLE_IMPACT = C.MAX_SURVIVABLE_IMPACT
+MIN_SURVIVABLE_CRUSHING = C.MIN_SURVIVABLE_CRUSHING
+LAUNCH_PAD_BOOST = C.LAUNCH_PAD_BOOST
+THWUMP_FORWARD, THWUMP_BACKWARD = C.THWUMP_SPEED_FORWARD, C.THWUMP_SPEED_BACK
+BOUNCE_STIFFNESS, BOUNCE_DAMPENING, BOUNCE_STRENGTH = C.BOUNCE_BLOCK_SPRING
+JUMP_FLAT_Y = float(C.JUMP_FLAT[1])
+JUMP_WALL_X, JUMP_WALL_Y = float(C.JUMP_WALL[0]), float(C.JUMP_WALL[1])
+JUMP_SLIDE_X, JUMP_SLIDE_Y = float(C.JUMP_WALL_SLIDING[0]), float(C.JUMP_WALL_SLIDING[1])
+JUMP_DOWNHILL_X, JUMP_DOWNHILL_Y = C.JUMP_SLOPE_DOWNHILL
+JUMP_UPHILL_Y = C.JUMP_SLOPE_UPHILL_Y
+JUMP_PERP_X, JUMP_PERP_Y = C.JUMP_SLOPE_PERPENDICULAR
+LP_JUMP_SCALAR, LP_JUMP_FACTOR = C.LAUNCH_PAD_JUMP
+# Exact x positions at which the reference nudges a vanishing depenetration offset by 2**-47.
 NUDGE_LEFT_A = 50.51197510492316
 NUDGE_LEFT_B = 49.23232124849253
 NUDGE_RIGHT = 49.153536108584795
@@ -269,18 +269,20 @@ def time_circle_vs_point(x, y, vx, vy, a, b, r_sq, vel_sq, two):
 
 @_jit
 def _time_circle_vs_line(x, y, vx, vy, a1, b1, seg_len, nx, ny, r):
-    normal_proj = (x - a1) * ny - (y - b1) * nx
-    hor_proj = (x - a1) * nx + (y - b1) * ny
-    if abs(normal_proj) >= r:
-        direction = vx * ny - vy * nx
-        if direction * normal_proj < 0:
-            t = min((abs(normal_proj) - r) / abs(direction), 1.0)
-            along = hor_proj + t * (vx * nx + vy * ny)
-            if 0 <= along <= seg_len:
-                return t
-    elif 0 <= hor_proj <= seg_len:
-        return 0.0
-    return 1.0
+    """Sweep against the segment's line: 0 if already within r of it, else the time the
+    circle's edge reaches the line, if the contact point then lies on the segment."""
+    rx = x - a1
+    ry = y - b1
+    across = rx * ny - ry * nx  # signed distance from the line
+    along = rx * nx + ry * ny  # position along the segment
+    if abs(across) < r:
+        return 0.0 if 0 <= along <= seg_len else 1.0
+    closing = vx * ny - vy * nx
+    if not closing * across < 0:
+        return 1.0
+    t = min((abs(across) - r) / abs(closing), 1.0)
+    hit = along + t * (vx * nx + vy * ny)
+    return t if 0 <= hit <= seg_len else 1.0
 
 
 @_jit
@@ -1193,6 +1195,18 @@ def _is_physical(kind):
 # ninja physics
 # ----------------------------------------------------------------------------------------
 @_inline
+def _add_contact(nin, nx, ny, upward):
+    """Sum a contact normal into the floor (``upward`` below -0.0001, i.e. pointing up) or
+    the ceiling accumulators."""
+    floor = not upward >= -0.0001
+    base = N_FLOOR_COUNT if floor else N_CEIL_COUNT
+    sx = N_FLOOR_SX if floor else N_CEIL_SX
+    nin[base] += 1
+    nin[sx] += nx
+    nin[sx + 1] += ny
+
+
+@_inline
 def _collide_vs_objects(nin, ei, ef, misc, hor_e, ver_e, scratch, near, n_near):
     for i in range(n_near):
         e = near[i]
@@ -1219,14 +1233,7 @@ def _collide_vs_objects(nin, ei, ef, misc, hor_e, ver_e, scratch, near, n_near):
             along = nin[N_VX] * ny - nin[N_VY] * nx
             nin[N_VX] = along * ny
             nin[N_VY] = along * (-nx if nx != 0 else 0.0)  # axis normals are ints there
-        if ny >= -0.0001:
-            nin[N_CEIL_COUNT] += 1
-            nin[N_CEIL_SX] += nx
-            nin[N_CEIL_SY] += ny
-        else:
-            nin[N_FLOOR_COUNT] += 1
-            nin[N_FLOOR_SX] += nx
-            nin[N_FLOOR_SY] += ny
+        _add_contact(nin, nx, ny, ny)
 
 
 @_inline
@@ -1297,18 +1304,37 @@ def _collide_vs_tiles(segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch):
             xs = cross * inv_sq * oy
             # the reference's zeroed offset is an int, and -0 is +0 for ints
             ys = cross * inv_sq * (-ox if ox != 0 else 0.0)
-        if oy >= -0.0001:
-            nin[N_CEIL_COUNT] += 1
-            nin[N_CEIL_SX] += ux
-            nin[N_CEIL_SY] += uy
-        else:
-            nin[N_FLOOR_COUNT] += 1
-            nin[N_FLOOR_SX] += ux
-            nin[N_FLOOR_SY] += uy
+        _add_contact(nin, ux, uy, oy)
     nin[N_X] = x
     nin[N_Y] = y
     nin[N_VX] = xs
     nin[N_VY] = ys
+
+
+@_inline
+def _settle_surface(nin, sum_col, unit_col, rest_ny, may_impact, two):
+    """Turn a summed floor or ceiling normal into a unit one and kill on a hard impact.
+
+    ``sum_col``/``unit_col`` index the (x, y) pair of the sum and of the unit normal; a sum
+    that cancels out leaves the surface facing ``(0, rest_ny)``.
+    """
+    sx = nin[sum_col]
+    sy = nin[sum_col + 1]
+    length = math.sqrt(_sq(sx, two) + _sq(sy, two))
+    if length == 0:
+        ux = 0.0
+        uy = rest_ny
+    else:
+        ux = sx / length
+        uy = sy / length
+    nin[unit_col] = ux
+    nin[unit_col + 1] = uy
+    if may_impact and nin[N_STATE] != 8:
+        impact = -(ux * nin[N_VXOLD] + uy * nin[N_VYOLD])
+        if impact > MAX_SURVIVABLE_IMPACT - 4 / 3 * abs(uy):
+            nin[N_VX] = nin[N_VXOLD]
+            nin[N_VY] = nin[N_VYOLD]
+            ninja_kill(nin, CAUSE_IMPACT)
 
 
 @_jit
@@ -1379,33 +1405,9 @@ def _post_collision(segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch):
 
     if nin[N_FLOOR_COUNT] > 0:
         nin[N_AIRBORN] = 0.0
-        scalar = math.sqrt(_sq(nin[N_FLOOR_SX], two) + _sq(nin[N_FLOOR_SY], two))
-        if scalar == 0:
-            nin[N_FLOOR_NX] = 0.0
-            nin[N_FLOOR_NY] = -1.0
-        else:
-            nin[N_FLOOR_NX] = nin[N_FLOOR_SX] / scalar
-            nin[N_FLOOR_NY] = nin[N_FLOOR_SY] / scalar
-        if nin[N_STATE] != 8 and nin[N_AIRBORN_OLD] != 0:
-            impact = -(nin[N_FLOOR_NX] * nin[N_VXOLD] + nin[N_FLOOR_NY] * nin[N_VYOLD])
-            if impact > MAX_SURVIVABLE_IMPACT - 4 / 3 * abs(nin[N_FLOOR_NY]):
-                nin[N_VX] = nin[N_VXOLD]
-                nin[N_VY] = nin[N_VYOLD]
-                ninja_kill(nin, CAUSE_IMPACT)
+        _settle_surface(nin, N_FLOOR_SX, N_FLOOR_NX, -1.0, nin[N_AIRBORN_OLD] != 0, two)
     if nin[N_CEIL_COUNT] > 0:
-        scalar = math.sqrt(_sq(nin[N_CEIL_SX], two) + _sq(nin[N_CEIL_SY], two))
-        if scalar == 0:
-            nin[N_CEIL_NX] = 0.0
-            nin[N_CEIL_NY] = 1.0
-        else:
-            nin[N_CEIL_NX] = nin[N_CEIL_SX] / scalar
-            nin[N_CEIL_NY] = nin[N_CEIL_SY] / scalar
-        if nin[N_STATE] != 8:
-            impact = -(nin[N_CEIL_NX] * nin[N_VXOLD] + nin[N_CEIL_NY] * nin[N_VYOLD])
-            if impact > MAX_SURVIVABLE_IMPACT - 4 / 3 * abs(nin[N_CEIL_NY]):
-                nin[N_VX] = nin[N_VXOLD]
-                nin[N_VY] = nin[N_VYOLD]
-                ninja_kill(nin, CAUSE_IMPACT)
+        _settle_surface(nin, N_CEIL_SX, N_CEIL_NX, 1.0, True, two)
     if nin[N_CRUSHABLE] != 0 and nin[N_CRUSH_LEN] > 0:
         squeeze = math.sqrt(_sq(nin[N_XCRUSH], two) + _sq(nin[N_YCRUSH], two)) / nin[N_CRUSH_LEN]
         if squeeze < MIN_SURVIVABLE_CRUSHING:
@@ -1413,32 +1415,10 @@ def _post_collision(segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch):
 
 
 @_jit
-def _floor_jump(nin):
-    nin[N_JUMP_BUF] = -1
-    nin[N_FLOOR_BUF] = -1
-    nin[N_LP_BUF] = -1
+def _start_jump(nin, jx, jy):
+    """Common to every jump: cancel a fall, add the impulse to speed and position."""
     nin[N_STATE] = 3
     nin[N_GRAVITY] = GRAVITY_JUMP
-    fnx = nin[N_FLOOR_NX]
-    if fnx == 0:
-        jx = 0.0
-        jy = -2.0
-    else:
-        fny = nin[N_FLOOR_NY]
-        if nin[N_VX] * fnx >= 0:
-            if nin[N_VX] * nin[N_HOR] >= 0:
-                jx = 2 / 3 * fnx
-                jy = 2 * fny
-            else:
-                jx = 0.0
-                jy = -1.4
-        elif nin[N_VX] * nin[N_HOR] > 0:
-            jx = 0.0
-            jy = -1.4
-        else:
-            nin[N_VX] = 0.0
-            jx = 2 / 3 * fnx
-            jy = 2 * fny
     if nin[N_VY] > 0:
         nin[N_VY] = 0.0
     nin[N_VX] += jx
@@ -1449,41 +1429,49 @@ def _floor_jump(nin):
 
 
 @_jit
+def _floor_jump(nin):
+    """Jump off the floor; on a slope the impulse follows the normal unless running uphill."""
+    for col in (N_JUMP_BUF, N_FLOOR_BUF, N_LP_BUF):
+        nin[col] = -1
+    fnx = nin[N_FLOOR_NX]
+    fny = nin[N_FLOOR_NY]
+    vx = nin[N_VX]
+    downhill = vx * fnx >= 0
+    if fnx == 0:
+        impulse = (0.0, JUMP_FLAT_Y)
+    elif downhill and vx * nin[N_HOR] >= 0:
+        impulse = (JUMP_DOWNHILL_X * fnx, JUMP_DOWNHILL_Y * fny)
+    elif downhill or vx * nin[N_HOR] > 0:
+        impulse = (0.0, JUMP_UPHILL_Y)
+    else:  # uphill without pressing forward: jump perpendicular to the slope
+        nin[N_VX] = 0.0
+        impulse = (JUMP_PERP_X * fnx, JUMP_PERP_Y * fny)
+    _start_jump(nin, impulse[0], impulse[1])
+
+
+@_jit
 def _wall_jump(nin):
+    """Jump off a wall: a weaker, flatter jump when pushing away while sliding down it."""
     wn = nin[N_WALL_NORMAL]
-    if nin[N_HOR] * wn < 0 and nin[N_STATE] == 5:
-        jx = 2 / 3
-        jy = -1.0
-    else:
-        jx = 1.0
-        jy = -1.4
-    nin[N_STATE] = 3
-    nin[N_GRAVITY] = GRAVITY_JUMP
+    sliding_off = nin[N_HOR] * wn < 0 and nin[N_STATE] == 5
+    kx, jy = (JUMP_SLIDE_X, JUMP_SLIDE_Y) if sliding_off else (JUMP_WALL_X, JUMP_WALL_Y)
     if nin[N_VX] * wn < 0:
         nin[N_VX] = 0.0
-    if nin[N_VY] > 0:
-        nin[N_VY] = 0.0
-    nin[N_VX] += jx * wn
-    nin[N_VY] += jy
-    nin[N_X] += jx * wn
-    nin[N_Y] += jy
-    nin[N_JUMP_BUF] = -1
-    nin[N_WALL_BUF] = -1
-    nin[N_LP_BUF] = -1
-    nin[N_JUMP_DURATION] = 0
+    _start_jump(nin, kx * wn, jy)
+    for col in (N_JUMP_BUF, N_WALL_BUF, N_LP_BUF):
+        nin[col] = -1
 
 
 @_jit
 def _launch_pad_jump(nin):
-    nin[N_FLOOR_BUF] = -1
-    nin[N_WALL_BUF] = -1
-    nin[N_JUMP_BUF] = -1
-    nin[N_LP_BUF] = -1
+    """A jump shortly after a launch pad adds to the pad's boost along its direction."""
+    for col in (N_FLOOR_BUF, N_WALL_BUF, N_JUMP_BUF, N_LP_BUF):
+        nin[col] = -1
     scalar = 2 * abs(nin[N_LP_NX]) + 2
     if scalar == 2:
-        scalar = 1.7
-    nin[N_VX] += nin[N_LP_NX] * scalar * (2 / 3)
-    nin[N_VY] += nin[N_LP_NY] * scalar * (2 / 3)
+        scalar = LP_JUMP_SCALAR
+    nin[N_VX] += nin[N_LP_NX] * scalar * LP_JUMP_FACTOR
+    nin[N_VY] += nin[N_LP_NY] * scalar * LP_JUMP_FACTOR
 
 
 @_jit
