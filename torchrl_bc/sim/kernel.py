@@ -1237,6 +1237,29 @@ def _collide_vs_objects(nin, ei, ef, misc, hor_e, ver_e, scratch, near, n_near):
 
 
 @_inline
+def _offset_x(x, a):
+    """x offset from a contact point; a vanishing one is zero, except at three exact x
+    positions where the reference nudges it by 2**-47."""
+    ox = x - a
+    if abs(ox) > 0.0000001:
+        return ox
+    if x == NUDGE_LEFT_A or x == NUDGE_LEFT_B:
+        return -(2.0**-47)
+    if x == NUDGE_RIGHT:
+        return 2.0**-47
+    return 0.0
+
+
+@_inline
+def _tangential(xs, ys, ox, oy, inv):
+    """Velocity with its component along the offset (ox, oy) removed."""
+    cross = xs * oy - ys * ox
+    inv_sq = inv * inv
+    # a zeroed offset is an int in the reference, and -0 is +0 for ints
+    return cross * inv_sq * oy, cross * inv_sq * (-ox if ox != 0 else 0.0)
+
+
+@_inline
 def _collide_vs_tiles(segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch):
     buf = scratch[0]
     two = nin[N_TWO]
@@ -1273,37 +1296,23 @@ def _collide_vs_tiles(segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch):
         side, a, b = nearest_point(segs, buf, n, x, y, r, two)
         if side == 0:
             break
-        ox = x - a
+        ox = _offset_x(x, a)
         oy = y - b
-        if abs(ox) <= 0.0000001:
-            ox = 0.0
-            if x == NUDGE_LEFT_A or x == NUDGE_LEFT_B:
-                ox = -(2.0**-47)
-            if x == NUDGE_RIGHT:
-                ox = 2.0**-47
         dist_sq = ox * ox + oy * oy
         if dist_sq < 1e-16:
             break
         dist = math.sqrt(dist_sq)
-        depth = r - dist * side
+        depth = r - dist * side  # behind the segment (side -1): push out past it
         if depth < 0.0000001:
             break
         inv = 1.0 / dist
-        ux = ox * inv
-        uy = oy * inv
-        px = ux * depth
-        py = uy * depth
-        x += px
-        y += py
-        nin[N_XCRUSH] += px
-        nin[N_YCRUSH] += py
-        nin[N_CRUSH_LEN] += depth
-        if xs * ox + ys * oy < 0:
-            cross = xs * oy - ys * ox
-            inv_sq = inv * inv
-            xs = cross * inv_sq * oy
-            # the reference's zeroed offset is an int, and -0 is +0 for ints
-            ys = cross * inv_sq * (-ox if ox != 0 else 0.0)
+        ux, uy = ox * inv, oy * inv
+        px, py = ux * depth, uy * depth
+        x, y = x + px, y + py
+        for col, v in ((N_XCRUSH, px), (N_YCRUSH, py), (N_CRUSH_LEN, depth)):
+            nin[col] += v
+        if xs * ox + ys * oy < 0:  # moving into the surface: keep only the tangential part
+            xs, ys = _tangential(xs, ys, ox, oy, inv)
         _add_contact(nin, ux, uy, oy)
     nin[N_X] = x
     nin[N_Y] = y
