@@ -121,16 +121,18 @@ class CompareConfig:
     bc_epochs: int = 3
     variants: tuple[str, ...] = ("scratch", "bc")
     out_dir: str = "runs/compare"
+    # PPO settings, identical for every variant
     n_envs: int = 4
-    n_steps: int = 256
+    n_steps: int = 256  # per env and update
     batch_size: int = 256
-    n_epochs: int = 4
+    n_epochs: int = 4  # passes per update
     learning_rate: float = 3e-4
     gamma: float = 0.99
     ent_coef: float = 0.005
+    # optional pull toward the frozen BC policy in the first updates (0 = off)
     kl_coef: float = 0.0
     kl_updates: int = 0
-    warmup_steps: int = 10000
+    warmup_steps: int = 10000  # critic warm-up steps for the bc_warm variant
     tick_factor: float = 3.0
     max_ticks: int = 5000
     bins: int = 10
