@@ -10,7 +10,6 @@ initialisation unless :func:`torchrl_bc.sb3.warmup_critic` fits it; ``"critic"``
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -63,21 +62,11 @@ def copy_bc_into_policy(policy: Any, extractor: nn.Module, head: nn.Module) -> N
 
 
 def write_export(export: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Check, then write atomically (temp file beside ``path``, fsync, rename)."""
+    """Check, then write atomically (the checkpoint writer: temp file, fsync, rename)."""
+    from torchrl_bc.train.checkpoint import save_checkpoint
+
     check_export(export, source="export being written")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(export, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return save_checkpoint(path, export)
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike | None = None, *,
