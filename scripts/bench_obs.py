@@ -14,7 +14,9 @@ Ends with one ``name: value`` line per figure.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -70,10 +72,26 @@ def run(replays: list, config: ObservationConfig) -> dict[str, float]:
     }
 
 
+def _jit_off_fps(replay_dir: Path, limit: int) -> float:
+    """Frames/s at frame_skip 4 with every modality, the same code run with the JIT off
+    (a subprocess with NUMBA_DISABLE_JIT=1) on the first ``limit`` replays."""
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    cmd = [sys.executable, __file__, str(replay_dir), "--limit", str(limit), "--fs4-only"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        if line.startswith("fps_all_modalities_fs4:"):
+            return float(line.split(":")[1])
+    raise RuntimeError(f"no fps line in the JIT-off run: {out[-500:]}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("replay_dir", nargs="?", type=Path, default=DEFAULT_DIR)
     parser.add_argument("--limit", type=int, default=0, help="use only the first N replays")
+    parser.add_argument("--jit-off-replays", type=int, default=8,
+                        help="replays re-run with NUMBA_DISABLE_JIT=1 for the speed-up figure "
+                             "(0 skips it)")
+    parser.add_argument("--fs4-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     paths = sorted(args.replay_dir.glob("*.replay"))
     if args.limit:
@@ -89,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     rss0 = _rss_mb()
     figures: dict[str, float] = {"replays": len(replays)}
-    for fs in (1, 4):
+    for fs in (4,) if args.fs4_only else (1, 4):
         r = run(replays, ObservationConfig(frame_skip=fs))
         print(f"frame_skip={fs}, all modalities: {r['frames']} frames in {r['seconds']:.2f} s, "
               f"{r['levels']} levels", file=sys.stderr)
@@ -103,9 +121,16 @@ def main(argv: list[str] | None = None) -> int:
         if fs == 1:
             figures["static_graph_bytes_per_level"] = round(
                 r["static_graph_bytes"] / max(r["levels"], 1))
+    if args.fs4_only:
+        print(f"fps_all_modalities_fs4: {figures['fps_all_modalities_fs4']}")
+        return 0
     no_img = ObservationConfig(frame_skip=1, modalities=("game_state", "action_mask", "graph"))
     r = run(replays, no_img)
     figures["fps_no_images_fs1"] = round(r["fps"], 1)
+    if args.jit_off_replays:
+        off = _jit_off_fps(args.replay_dir, args.jit_off_replays)
+        figures["fps_all_modalities_fs4_jit_off"] = round(off, 1)
+        figures["jit_speedup_fs4"] = round(figures["fps_all_modalities_fs4"] / off, 1)
     figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     figures["rss_before_mb"] = round(rss0, 1)
     for name, value in figures.items():
