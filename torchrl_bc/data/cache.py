@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from torchrl_bc.io import atomic_write
 from torchrl_bc.obs.config import ObservationConfig
 from torchrl_bc.obs.reward import RewardConfig
 from torchrl_bc.replay.format import atomic_write_bytes
@@ -72,21 +72,15 @@ def episode_key(replay_hash: str, config: ObservationConfig, *, mirrored: bool =
 
 def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Atomic npz with fast deflate (np.savez_compressed has no level knob and is 5x slower)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            with zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-                for name, arr in arrays.items():
-                    with zf.open(f"{name}.npy", "w", force_zip64=True) as out:
-                        np.lib.format.write_array(out, np.asarray(arr, order="C"),
-                                                  allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    def write(fh) -> None:
+        with zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+            for name, arr in arrays.items():
+                with zf.open(f"{name}.npy", "w", force_zip64=True) as out:
+                    np.lib.format.write_array(out, np.asarray(arr, order="C"),
+                                              allow_pickle=False)
+
+    atomic_write(path, write)
 
 
 class EpisodeCache:
