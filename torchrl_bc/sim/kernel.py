@@ -627,37 +627,33 @@ def _thwump_move(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
         return
     speed = THWUMP_FORWARD if state == 1 else THWUMP_BACKWARD
     sdir = int(ef[e, F_DIR] * state)
-    x = ef[e, F_X]
-    y = ef[e, F_Y]
-    if ef[e, F_FLAG] == 0:  # vertical
-        y_new = y + speed * sdir
-        if state == -1 and (y_new - ef[e, F_OY]) * (y - ef[e, F_OY]) < 0:
-            ef[e, F_Y] = ef[e, F_OY]
-            ef[e, F_STATE] = 0
+    vertical = ef[e, F_FLAG] == 0
+    # columns of the position along the axis of motion, its origin, and the other axis
+    pos, origin, other = (F_Y, F_OY, F_X) if vertical else (F_X, F_OX, F_Y)
+    p = ef[e, pos]
+    p_new = p + speed * sdir
+    if state == -1 and (p_new - ef[e, origin]) * (p - ef[e, origin]) < 0:
+        ef[e, pos] = ef[e, origin]  # back home
+        ef[e, F_STATE] = 0
+        return
+    cell = math.floor((p + sdir * 11) / 12)
+    if cell != math.floor((p_new + sdir * 11) / 12):
+        c1 = math.floor((ef[e, other] - 11) / 12)
+        c2 = math.floor((ef[e, other] + 11) / 12)
+        if not _edge_clear(hor_e, ver_e, vertical, c1, c2, cell, sdir):
+            ef[e, F_STATE] = -1  # hit a wall: retreat
             return
-        cy = math.floor((y + sdir * 11) / 12)
-        if cy != math.floor((y_new + sdir * 11) / 12):
-            c1 = math.floor((x - 11) / 12)
-            c2 = math.floor((x + 11) / 12)
-            if not is_empty_row(hor_e, c1, c2, cy, sdir):
-                ef[e, F_STATE] = -1
-                return
-        ef[e, F_Y] = y_new
-    else:
-        x_new = x + speed * sdir
-        if state == -1 and (x_new - ef[e, F_OX]) * (x - ef[e, F_OX]) < 0:
-            ef[e, F_X] = ef[e, F_OX]
-            ef[e, F_STATE] = 0
-            return
-        cx = math.floor((x + sdir * 11) / 12)
-        if cx != math.floor((x_new + sdir * 11) / 12):
-            c1 = math.floor((y - 11) / 12)
-            c2 = math.floor((y + 11) / 12)
-            if not is_empty_column(ver_e, cx, c1, c2, sdir):
-                ef[e, F_STATE] = -1
-                return
-        ef[e, F_X] = x_new
+    ef[e, pos] = p_new
     grid_move(e, nin, ei, ef, misc, hor_e, ver_e, scratch)
+
+
+@_inline
+def _edge_clear(hor_e, ver_e, vertical, lo, hi, cell, d):
+    """No solid half-tile edge across half cells lo..hi on side ``d`` of half cell ``cell``,
+    moving vertically (a row of horizontal edges) or horizontally (a column)."""
+    if vertical:
+        return is_empty_row(hor_e, lo, hi, cell, d)
+    return is_empty_column(ver_e, cell, lo, hi, d)
 
 
 @_jit
@@ -666,42 +662,28 @@ def _thwump_think(e, nin, ei, ef, misc, hor_e, ver_e, scratch):
         return
     reach = 2 * (ef[e, F_SEMI] + NINJA_RADIUS)
     d = int(ef[e, F_DIR])
-    x = ef[e, F_X]
-    y = ef[e, F_Y]
-    if ef[e, F_FLAG] == 0:  # vertical
-        if not abs(x - nin[N_X]) < reach:
-            return
-        target = math.floor(nin[N_Y] / 12)
-        cell = math.floor((y - d * 11) / 12)
-        c1 = math.floor((x - 11) / 12)
-        c2 = math.floor((x + 11) / 12)
-        gap = target - cell
-        if gap * d < 0:
-            return
-        i = 0
-        while i < 100:
-            if not is_empty_row(hor_e, c1, c2, cell, d):
-                gap = target - cell
-                break
-            cell += d
-            i += 1
+    vertical = ef[e, F_FLAG] == 0
+    # (along, across): the thwump's axis of motion and the one it must be lined up on
+    if vertical:
+        along, across, n_along, n_across = ef[e, F_Y], ef[e, F_X], nin[N_Y], nin[N_X]
     else:
-        if not abs(y - nin[N_Y]) < reach:
-            return
-        target = math.floor(nin[N_X] / 12)
-        cell = math.floor((x - d * 11) / 12)
-        c1 = math.floor((y - 11) / 12)
-        c2 = math.floor((y + 11) / 12)
-        gap = target - cell
-        if gap * d < 0:
-            return
-        i = 0
-        while i < 100:
-            if not is_empty_column(ver_e, cell, c1, c2, d):
-                gap = target - cell
-                break
-            cell += d
-            i += 1
+        along, across, n_along, n_across = ef[e, F_X], ef[e, F_Y], nin[N_X], nin[N_Y]
+    if not abs(across - n_across) < reach:
+        return
+    target = math.floor(n_along / 12)
+    cell = math.floor((along - d * 11) / 12)
+    c1 = math.floor((across - 11) / 12)
+    c2 = math.floor((across + 11) / 12)
+    gap = target - cell
+    if gap * d < 0:
+        return
+    i = 0  # half cells scanned towards the ninja before the first wall (at most 100)
+    while i < 100:
+        if not _edge_clear(hor_e, ver_e, vertical, c1, c2, cell, d):
+            gap = target - cell
+            break
+        cell += d
+        i += 1
     if i > 0 and gap * d <= 0:
         ef[e, F_STATE] = 1
 
