@@ -19,3 +19,15 @@ def shared_data() -> Path:
             pytest.fail(f"{reason} (CI is set, so the data must be present)")
         pytest.skip(reason)
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models gain nothing from threads and suffer badly when the CPU is shared; modules
+    opt in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -24,13 +24,7 @@ from torchrl_bc.models.synthetic import synthetic_batch, synthetic_level_graph
 SPEC = ObsSpec()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from threads and suffer badly when the CPU is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _graphs() -> list[LevelGraph]:

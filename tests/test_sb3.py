@@ -34,12 +34,7 @@ CORPUS = ROOT / "data" / "sample_corpus"
 LEVEL_FILES = ("corridor-0", "gaps-1", "switch_first-5")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
