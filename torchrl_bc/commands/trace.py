@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from torchrl_bc.commands import add_replay_reading_options
 from torchrl_bc.replay.format import ReplayFormatError, read_replay
 from torchrl_bc.replay.trace import save_trace, simulate_replay
 
@@ -20,14 +21,7 @@ is 1 if any replay failed."""
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("replays", nargs="+", type=Path, metavar="REPLAY", help="replay files")
     parser.add_argument("--out-dir", required=True, type=Path, help="directory for the npz files")
-    parser.add_argument(
-        "--entities", action="store_true", help="also record the entity table every tick"
-    )
-    parser.add_argument(
-        "--allow-short",
-        action="store_true",
-        help="read files whose input area is shorter than declared as the reference reader does",
-    )
+    add_replay_reading_options(parser, "also record the entity table every tick")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from torchrl_bc.commands import add_replay_reading_options
 from torchrl_bc.replay.format import ReplayFormatError, read_replay
 from torchrl_bc.replay.trace import compare_trace, load_trace, simulate_replay
 
@@ -24,14 +25,7 @@ only if every replay matched exactly."""
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("replay_dir", type=Path, metavar="REPLAY_DIR", help="directory of .replay")
     parser.add_argument("--golden", required=True, type=Path, help="directory of golden <stem>.npz")
-    parser.add_argument(
-        "--entities", action="store_true", help="also compare the per-tick entity table"
-    )
-    parser.add_argument(
-        "--allow-short",
-        action="store_true",
-        help="read files whose input area is shorter than declared as the reference reader does",
-    )
+    add_replay_reading_options(parser, "also compare the per-tick entity table")
 
 
 def _verify_one(path: Path, golden: Path, args: argparse.Namespace) -> tuple[str, str]:
