@@ -22,6 +22,7 @@ from torchrl_bc.sb3.extractor import (
     resolve_policy_kwargs,
 )
 from torchrl_bc.sb3.spaces import GraphPadding, observation_space, space_diff
+from torchrl_bc.train.config import flatten_leaves
 
 __all__ = ["EXPORT_FORMAT", "ExportMismatch", "build_sb3_policy", "check_export",
            "export_observation_space", "load_export", "load_into"]
@@ -37,19 +38,10 @@ class ExportMismatch(ValueError):
     """An export does not fit what it is being loaded into (or was altered after writing)."""
 
 
-def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(d, dict):
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: list(d) if isinstance(d, tuple) else d}
-
-
 def diff(left: Any, right: Any, what: str, names: tuple[str, str] = ("export", "now")
          ) -> list[str]:
     """``what.key: left (export) vs right (now)`` for every differing leaf."""
-    a, b = _flatten(left), _flatten(right)
+    a, b = flatten_leaves(left), flatten_leaves(right)
     out = []
     for key in sorted(set(a) | set(b)):
         va, vb = a.get(key, "<absent>"), b.get(key, "<absent>")

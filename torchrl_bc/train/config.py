@@ -281,19 +281,21 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     return RunConfig.from_dict(apply_overrides(raw, list(overrides)))
 
 
-def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+def flatten_leaves(d: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dict -> {"dotted.key": leaf}; tuples become lists so values read back from a
+    saved file compare equal to live ones."""
     if isinstance(d, dict):
         out: dict[str, Any] = {}
         for k, v in d.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
+            out.update(flatten_leaves(v, f"{prefix}{k}."))
         return out
-    return {prefix[:-1]: d}
+    return {prefix[:-1]: list(d) if isinstance(d, tuple) else d}
 
 
 def config_diff(saved: dict[str, Any], current: dict[str, Any],
                 ignore: tuple[str, ...] = ()) -> list[str]:
     """Human-readable differences ``key: saved -> current``, skipping ``ignore`` prefixes."""
-    a, b = _flatten(saved), _flatten(current)
+    a, b = flatten_leaves(saved), flatten_leaves(current)
     out = []
     for key in sorted(set(a) | set(b)):
         if any(key == p or (p.endswith(".") and key.startswith(p)) for p in ignore):
