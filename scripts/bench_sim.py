@@ -7,7 +7,8 @@ Figures (one ``name: value`` line each at the end):
 * ``ticks_per_s_jit_off`` and ``jit_speedup``: the same code with ``NUMBA_DISABLE_JIT=1`` on a
   subset of the replays, measured in this run (a subprocess).
 * ``step_many_ticks_per_s_{1,2}_threads``: ``SimBatch.step`` over 128 envs on the shared levels
-  with sticky random actions, frame_skip 4, finished envs reset (the vector-env path).
+  with sticky random actions, frame_skip 4, finished envs restarted inside the kernel
+  (``autoreset=True``).
 * ``import_cold_s`` / ``import_warm_s``: first import and first tick in a fresh process with an
   empty compilation cache, then again with the cache filled.
 * with ``--reference DIR`` (a checkout of the reference Python simulator, nclone): its tick rate
@@ -114,9 +115,7 @@ def run_step_many(corpus, threads: int, steps: int = 300, n_envs: int = 128) -> 
     for _ in range(steps):
         change = rng.random(n_envs) < 0.2
         actions = np.where(change, rng.integers(0, 6, n_envs), actions)
-        total += int(batch.step(actions, 4).sum())
-        for i in np.flatnonzero(batch.states >= 6):
-            sims[i].reset()
+        total += int(batch.step(actions, 4, autoreset=True).sum())
     return total / (time.perf_counter() - t0)
 
 

@@ -47,3 +47,28 @@ def test_batched_simulators_keep_working_alone() -> None:
     assert batch.nin[1, 0] == sims[1].ninja.xpos != x
     sims[1].restore(snap)
     assert batch.nin[1, 0] == x
+
+
+def test_autoreset_in_kernel_matches_resetting_from_python() -> None:
+    maps = _levels()
+    auto = SimBatch([Simulator(m) for m in maps])
+    manual_sims = [Simulator(m) for m in maps]
+    manual = SimBatch(manual_sims)
+    rng = np.random.default_rng(3)
+    n_ended = 0
+    for _ in range(150):
+        actions = rng.integers(0, 6, len(maps))
+        ran_auto = auto.step(actions, 4, autoreset=True)
+        ran_manual = manual.step(actions, 4)
+        assert (ran_auto == ran_manual).all()
+        ended = np.flatnonzero(manual.states >= 6)
+        assert (np.flatnonzero(auto.ended) == ended).all()
+        assert (auto.ended[ended] == manual.states[ended]).all()
+        for i in ended:
+            manual_sims[i].reset()
+        n_ended += len(ended)
+        assert auto.nin.tobytes() == manual.nin.tobytes()
+        assert auto.ef.tobytes() == manual.ef.tobytes()
+        assert auto.ei.tobytes() == manual.ei.tobytes()
+        assert auto.hor.tobytes() == manual.hor.tobytes()
+    assert n_ended > 0  # the check above covered real restarts

@@ -50,21 +50,41 @@ class SimBatch:
             sim._adopt(self.nin[i], self.ei[i, :e], self.ef[i, :e], self.misc[i], self.hor[i],
                        self.ver[i])
         self._ticks = np.zeros(n, np.int64)
+        self._ended = np.zeros(n, np.int64)
+        # Each env's start state, the target of in-kernel autoresets.
+        snaps = [sim.snapshot() for sim in self.sims]
+        for sim in self.sims:
+            sim.reset()
+        self._init = tuple(a.copy() for a in (self.nin, self.ei, self.ef, self.misc, self.hor,
+                                              self.ver))
+        for sim, snap in zip(self.sims, snaps, strict=True):
+            sim.restore(snap)
 
     def __len__(self) -> int:
         return len(self.sims)
 
-    def step(self, actions: np.ndarray, ticks: int) -> np.ndarray:
+    def step(self, actions: np.ndarray, ticks: int, autoreset: bool = False) -> np.ndarray:
         """Hold each env's action (0..5) for ``ticks`` ticks; returns the ticks each ran
-        (fewer once an env wins or dies; 0 for envs already over)."""
-        a = np.asarray(actions, np.int64)
-        return self.step_inputs(ACTION_HOR[a], ACTION_JUMP[a], ticks)
+        (fewer once an env wins or dies; 0 for envs already over).
 
-    def step_inputs(self, hors: np.ndarray, jumps: np.ndarray, ticks: int) -> np.ndarray:
+        With ``autoreset`` an env that wins or dies restarts its level inside the same
+        compiled call; :attr:`ended` then says which envs ended and how.
+        """
+        a = np.asarray(actions, np.int64)
+        return self.step_inputs(ACTION_HOR[a], ACTION_JUMP[a], ticks, autoreset)
+
+    def step_inputs(self, hors: np.ndarray, jumps: np.ndarray, ticks: int,
+                    autoreset: bool = False) -> np.ndarray:
         K.step_batch(self.segs, self.cs, self.cb, self.nin, self.ei, self.ef, self.misc,
                      self.hor, self.ver, self.scratch, np.asarray(hors, np.float64),
-                     np.asarray(jumps, np.float64), int(ticks), self._ticks)
+                     np.asarray(jumps, np.float64), int(ticks), self._ticks, self._ended,
+                     *self._init, bool(autoreset))
         return self._ticks.copy()
+
+    @property
+    def ended(self) -> np.ndarray:
+        """Per env, the state its last :meth:`step` ended in (6 dying, 7 dead, 8 won), or 0."""
+        return self._ended.copy()
 
     @property
     def states(self) -> np.ndarray:

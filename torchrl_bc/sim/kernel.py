@@ -223,7 +223,14 @@ def _clampi(v, lo, hi):
 
 @_inline
 def overlap_circles(x1, y1, r1, x2, y2, r2, two):
-    return math.sqrt(_sq(x1 - x2, two) + _sq(y1 - y2, two)) < r1 + r2
+    dx = x1 - x2
+    dy = y1 - y2
+    r = r1 + r2
+    # Far apart on one axis: the rounded distance is >= that axis gap, so the exact test
+    # below would also say no (most mines, most ticks).
+    if abs(dx) > r * 1.000001 or abs(dy) > r * 1.000001:
+        return False
+    return math.sqrt(_sq(dx, two) + _sq(dy, two)) < r
 
 
 @_jit
@@ -1752,11 +1759,47 @@ def run_ticks(
     return n
 
 
+@_jit
+def _restart(nin, ei, ef, misc, hor_e, ver_e, nin0, ei0, ef0, misc0, hor0, ver0):
+    nin[:] = nin0
+    ei[:] = ei0
+    ef[:] = ef0
+    misc[:] = misc0
+    hor_e[:] = hor0
+    ver_e[:] = ver0
+
+
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def step_batch(segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch, hors, jumps, ticks, out):
+def step_batch(
+    segs,
+    cs,
+    cb,
+    nin,
+    ei,
+    ef,
+    misc,
+    hor_e,
+    ver_e,
+    scratch,
+    hors,
+    jumps,
+    ticks,
+    out,
+    ended,
+    init_nin,
+    init_ei,
+    init_ef,
+    init_misc,
+    init_hor,
+    init_ver,
+    autoreset,
+):
     """Advance N stacked simulators by up to ``ticks`` ticks each with per-env inputs, in
     parallel over envs; an env stops after a winning or killing tick. ``out[i]`` receives the
-    ticks env i ran. Padding rows (inactive, kind 0) are ignored by the tick."""
+    ticks env i ran and ``ended[i]`` the state it ended in (0 if it goes on). With
+    ``autoreset`` an ended env is copied back to its ``init_*`` row in the same call, so
+    random-policy rollouts and planners never return to Python to restart a level. Padding
+    rows (inactive, kind 0) are ignored by the tick."""
     segs, cs, cb = _borrow(segs), _borrow(cs), _borrow(cb)
     nin, ei, ef, misc = _borrow(nin), _borrow(ei), _borrow(ef), _borrow(misc)
     hor_e, ver_e, scratch = _borrow(hor_e), _borrow(ver_e), _borrow(scratch)
@@ -1784,3 +1827,7 @@ def step_batch(segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch, hors, jum
                 if s == 6 or s == 7 or s == 8:
                     break
         out[i] = k
+        ended[i] = int(s) if (s == 6 or s == 7 or s == 8) else 0
+        if autoreset and ended[i] != 0:
+            _restart(nin[i], ei[i], ef[i], misc[i], hor_e[i], ver_e[i], init_nin[i], init_ei[i],
+                     init_ef[i], init_misc[i], init_hor[i], init_ver[i])
