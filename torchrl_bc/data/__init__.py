@@ -10,10 +10,11 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-__all__ = ["BCDataset", "BuildResult", "EpisodeCache", "StepSampler", "action_balance_weights",
-           "assign_splits", "build_dataset", "read_manifest"]
+__all__ = ["BCDataset", "BuildResult", "EpisodeCache", "LevelGroupedSampler", "StepSampler",
+           "action_balance_weights", "assign_splits", "build_dataset", "read_manifest"]
 
-_WHERE = {"BCDataset": "sampling", "StepSampler": "sampling", "action_balance_weights": "sampling",
+_WHERE = {"BCDataset": "sampling", "StepSampler": "sampling", "LevelGroupedSampler": "sampling",
+          "action_balance_weights": "sampling",
           "BuildResult": "build", "build_dataset": "build", "EpisodeCache": "cache",
           "assign_splits": "split", "read_manifest": "manifest"}
 

@@ -54,7 +54,8 @@ from torchrl.data.replay_buffers.storages import TensorStorage
 from torchrl_bc.data.manifest import read_manifest
 from torchrl_bc.data.split import SPLITS
 
-__all__ = ["BCDataset", "StepSampler", "StepStorage", "action_balance_weights"]
+__all__ = ["BCDataset", "LevelGroupedSampler", "StepSampler", "StepStorage",
+           "action_balance_weights"]
 
 _GRAPH_FIELDS = ("node_type", "node_kind", "node_pos", "edge_index", "edge_type")
 
@@ -124,6 +125,75 @@ class StepSampler(Sampler):
     def __repr__(self) -> str:
         kind = "weighted" if self._cdf is not None else "uniform"
         return f"StepSampler({kind}, {self.indices.numel()} steps)"
+
+
+class LevelGroupedSampler(StepSampler):
+    """A :class:`StepSampler` whose every batch comes from at most ``levels_per_batch`` levels.
+
+    Graph encoders encode each distinct level of a batch once, so their cost grows with the
+    number of distinct levels, and uniform draws over ~100 levels make nearly every one distinct.
+    The batch is cut into K equal slots; each slot draws a level (with replacement) with
+    probability proportional to its mass, the sum of its steps' weights (its step count when
+    unweighted, its action-balance weight when balanced), then its steps from that level by
+    weight. Every batch position thus has exactly :class:`StepSampler`'s marginal, weights
+    included; only steps within a batch become correlated. O(K + B log n) per batch.
+    """
+
+    def __init__(self, indices: torch.Tensor, levels: torch.Tensor, levels_per_batch: int,
+                 weights: torch.Tensor | None = None, seed: int | None = None) -> None:
+        indices = torch.as_tensor(indices, dtype=torch.int64)
+        levels = torch.as_tensor(levels, dtype=torch.int64)
+        if levels.shape != indices.shape:
+            raise ValueError("LevelGroupedSampler: one level per index is needed")
+        if levels_per_batch < 1:
+            raise ValueError(f"LevelGroupedSampler: levels_per_batch must be >= 1, "
+                             f"got {levels_per_batch}")
+        if weights is not None and weights.shape != indices.shape:
+            raise ValueError("LevelGroupedSampler: one weight per index is needed")
+        order = torch.argsort(levels, stable=True)
+        super().__init__(indices[order], None if weights is None else weights[order], seed=seed)
+        self.levels_per_batch = int(levels_per_batch)
+        self.level_ids, counts = torch.unique_consecutive(levels[order], return_counts=True)
+        w = np.ones(len(order)) if weights is None else weights[order].double().numpy()
+        self._step_cdf = np.cumsum(w)  # over steps sorted by level
+        cdf0 = np.concatenate([[0.0], self._step_cdf])
+        self._end = np.cumsum(counts.numpy())
+        self._start = self._end - counts.numpy()
+        self._base = cdf0[self._start]
+        self._mass = cdf0[self._end] - self._base
+        self._level_cdf = np.cumsum(self._mass)
+
+    @property
+    def n_levels(self) -> int:
+        return int(self.level_ids.numel())
+
+    def sample(self, storage: Any, batch_size: int) -> tuple[torch.Tensor, dict]:
+        g = self._rng if self._rng is not None else self._generator
+        k = self.levels_per_batch
+        u = torch.rand(k, generator=g, dtype=torch.float64).numpy() * self._level_cdf[-1]
+        slot_level = np.minimum(np.searchsorted(self._level_cdf, u, side="right"),
+                                self.n_levels - 1)
+        lv = slot_level[np.arange(batch_size) * k // max(batch_size, 1)]  # equal slots
+        v = torch.rand(batch_size, generator=g, dtype=torch.float64).numpy()
+        pos = np.searchsorted(self._step_cdf, self._base[lv] + v * self._mass[lv], side="right")
+        pos = np.clip(pos, self._start[lv], self._end[lv] - 1)  # float edges stay in the level
+        return self.indices[torch.from_numpy(pos)], {}
+
+    def dumps(self, path: Any) -> None:
+        """Saves the generator state (the index tables are rebuilt from the dataset)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        torch.save(self.state_dict(), path / "sampler_state.pt")
+
+    def loads(self, path: Any) -> None:
+        file = Path(path) / "sampler_state.pt"
+        if file.is_file():
+            self.load_state_dict(torch.load(file, weights_only=True))
+
+    def __repr__(self) -> str:
+        kind = "weighted" if self._cdf is not None else "uniform"
+        return (f"LevelGroupedSampler({kind}, {self.indices.numel()} steps, {self.n_levels} "
+                f"levels, <= {self.levels_per_batch} per batch)")
 
 
 class StepStorage(TensorStorage):
@@ -288,17 +358,27 @@ class BCDataset:
                       keys: Sequence[Any] | None = None, min_agreement: int = 0,
                       only_successful: bool = False, top_fraction: float = 1.0,
                       mirrored: bool = True, skip_idle_start: bool = False,
-                      seed: int | None = 0) -> ReplayBuffer:
-        """A TorchRL ``ReplayBuffer`` sampling ``split`` with replacement (see ``select``)."""
+                      levels_per_batch: int = 0, seed: int | None = 0) -> ReplayBuffer:
+        """A TorchRL ``ReplayBuffer`` sampling ``split`` with replacement (see ``select``).
+
+        ``levels_per_batch`` > 0 draws each batch from at most that many levels
+        (:class:`LevelGroupedSampler`), bounding the graph encoder's per-batch work.
+        """
         rows = self.select(split, min_agreement=min_agreement, only_successful=only_successful,
                            top_fraction=top_fraction, mirrored=mirrored,
                            skip_idle_start=skip_idle_start)
         weights = None
         if balance_actions:
             weights = action_balance_weights(self.steps["action"][rows], balance_power)
+        if levels_per_batch > 0:
+            sampler: StepSampler = LevelGroupedSampler(
+                rows, torch.from_numpy(np.take(self._np["level"], rows.numpy())).long(),
+                levels_per_batch, weights, seed=seed)
+        else:
+            sampler = StepSampler(rows, weights, seed=seed)
         return ReplayBuffer(storage=StepStorage(self, frame_stack=frame_stack,
                                                 stack_keys=stack_keys, keys=keys),
-                            sampler=StepSampler(rows, weights, seed=seed),
+                            sampler=sampler,
                             batch_size=batch_size, collate_fn=_identity)
 
     def iter_batches(self, split: str = "val", batch_size: int = 256,

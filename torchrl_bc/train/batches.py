@@ -117,14 +117,18 @@ class BCData:
         return td.exclude("index")
 
     def train_batches(self, epoch: int, batch_size: int, seed: int, *, balanced: bool = False,
-                      rank: int = 0, world: int = 1, cap: int = 0) -> Iterator[TensorDict]:
+                      levels_per_batch: int = 0, rank: int = 0, world: int = 1,
+                      cap: int = 0) -> Iterator[TensorDict]:
         """One epoch of batches from the data stage's ReplayBuffer, seeded by (seed, epoch,
-        rank); ``steps_per_epoch`` batches per rank, so all ranks step together."""
+        rank); ``steps_per_epoch`` batches per rank, so all ranks step together.
+        ``levels_per_batch`` > 0 draws each batch (each rank's, under DDP) from at most that
+        many levels, so graph encoders see few distinct level graphs per step."""
         buf_seed = int.from_bytes(hashlib.sha256(f"{seed}:{epoch}:{rank}".encode())
                                   .digest()[:7], "little")
         rb = self.ds.replay_buffer("train", batch_size, balance_actions=balanced,
                                    keys=self.keys, min_agreement=self.min_agreement,
-                                   skip_idle_start=self.skip_idle_start, seed=buf_seed)
+                                   skip_idle_start=self.skip_idle_start,
+                                   levels_per_batch=levels_per_batch, seed=buf_seed)
         for _ in range(self.steps_per_epoch(batch_size, world, cap)):
             yield self._finish(rb.sample())
 

@@ -47,6 +47,7 @@ class DataConfig:
     replays: tuple[str, ...] = ("data/sample_corpus",)
     val_fraction: float = 0.15  # held out by level (content hash), never by frame
     balance_actions: bool = False  # sample inversely to action frequency
+    levels_per_batch: int = 0  # draw each batch from <= this many levels; 0 = plain sampling
     mirror: bool = False  # add mirrored episodes that still win
     min_agreement: int = 0  # drop steps whose label held for fewer ticks than this
     skip_idle_start: bool = True  # drop each demo's leading NOOP steps (see BCDataset.select)
@@ -127,6 +128,9 @@ class RunConfig:
                               "train.epochs >= 0")
         if not 0.0 <= self.data.val_fraction < 1.0:
             raise ConfigError(f"data.val_fraction must be in [0, 1), got {self.data.val_fraction}")
+        if self.data.levels_per_batch < 0:
+            raise ConfigError(f"data.levels_per_batch must be >= 0 (0 = off), "
+                              f"got {self.data.levels_per_batch}")
         if not 0.0 <= self.train.label_smoothing < 1.0:
             raise ConfigError("train.label_smoothing must be in [0, 1)")
         if self.logging.wandb not in ("offline", "online", "disabled"):

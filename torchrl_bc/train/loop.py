@@ -238,8 +238,10 @@ class _Trainer:
         sums: dict[str, float] = {}
         n = 0
         for batch in data.train_batches(epoch, tc.batch_size, tc.seed,
-                                        balanced=self.cfg.data.balance_actions, rank=info.rank,
-                                        world=info.world, cap=tc.max_steps_per_epoch):
+                                        balanced=self.cfg.data.balance_actions,
+                                        levels_per_batch=self.cfg.data.levels_per_batch,
+                                        rank=info.rank, world=info.world,
+                                        cap=tc.max_steps_per_epoch):
             batch = batch.to(device, non_blocking=True)
             obs = {k: batch[k] for k in self.net.in_keys}
             with amp:
