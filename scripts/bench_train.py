@@ -1,16 +1,25 @@
 """Training-step throughput of each named architecture on synthetic batches.
 
 For every config: build the actor, time forward + NLL backward + AdamW step on a batch of
-realistic shapes (frames 84x84, global view 100x176, a few distinct level graphs of ~1-3k nodes),
+realistic shapes (frames 84x84, global view 100x176, distinct level graphs of ~1-3k nodes),
 report samples/s and peak memory, and time the graph encoder against the CNN path
 (player_frame + global_view encoders, forward + backward on the same batch).
 
+The graph encoder encodes each distinct level of a batch once, so its cost scales with the
+distinct levels per batch. ``configs/hgt.yaml`` and ``configs/gat.yaml`` train with
+``data.levels_per_batch`` (4) levels per batch (``LevelGroupedSampler``), and by default each
+config is timed with its own ``configs/<name>.yaml`` value, so the printed graph/CNN ratio is the
+one training sees (requirement: at most 3x). Configs with the option off are timed with
+``UNGROUPED_LEVELS`` (16) levels, a lower bound for uniform sampling over ~100 levels (~18x for
+hgt). ``--levels N`` times every config with N instead.
+
 Each config runs in its own subprocess so the peak RSS belongs to that config alone.
 
-    python scripts/bench_train.py [--configs hgt gat cnn mlp tiny] [--batch 256] [--levels 4]
+    python scripts/bench_train.py [--configs hgt gat cnn mlp tiny] [--batch 256] [--levels N]
                                   [--steps 5] [--device auto|cpu|cuda|both] [--threads N]
 
-Ends with one ``name: value`` line per figure, e.g. ``samples_per_s_hgt_cpu: 850``.
+Ends with one ``name: value`` line per figure, e.g. ``samples_per_s_hgt_cpu: 850``, and for
+graph configs ``levels_per_batch_hgt_cpu: 4`` beside ``graph_to_cnn_ratio_hgt_cpu: ...``.
 """
 
 from __future__ import annotations
@@ -23,11 +32,25 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 
 from torchrl_bc.models import PRESETS, ObsSpec, actor_extractor, build_actor, nll_loss, preset
 from torchrl_bc.models.synthetic import synthetic_batch, synthetic_level_graph
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+#: Distinct levels timed for configs that sample ungrouped: a lower bound (256 uniform draws
+#: over ~100 levels hit ~90 distinct ones), and already ~18x the CNN path for hgt.
+UNGROUPED_LEVELS = 16
+
+
+def configured_levels(name: str) -> int:
+    """``data.levels_per_batch`` of ``configs/<name>.yaml`` (0: off, or no such file)."""
+    from torchrl_bc.train.config import load_config
+
+    path = CONFIGS / f"{name}.yaml"
+    return load_config(path).data.levels_per_batch if path.is_file() else 0
 
 
 def _sync(device: torch.device) -> None:
@@ -72,7 +95,7 @@ def bench_one(name: str, device_name: str, batch: int, n_levels: int, steps: int
 
     step_s = _median_time(step, device, steps, warmup)
     out = {
-        "name": name, "device": device.type, "batch": batch,
+        "name": name, "device": device.type, "batch": batch, "levels": n_levels,
         "params": sum(p.numel() for p in actor.parameters()),
         "step_ms": 1e3 * step_s, "samples_per_s": batch / step_s,
         "graph_nodes_mean": statistics.mean(g.num_nodes for g in graphs),
@@ -106,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--configs", nargs="+", default=list(PRESETS), choices=list(PRESETS))
     ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--levels", type=int, default=4, help="distinct level graphs per batch")
+    ap.add_argument("--levels", type=int, default=None,
+                    help="distinct level graphs per batch (default: each config's "
+                         f"data.levels_per_batch, {UNGROUPED_LEVELS} where it is off)")
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "both"])
@@ -135,12 +160,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {torch.__version__}, threads {threads}, OMP_WAIT_POLICY "
           f"{env['OMP_WAIT_POLICY']}, "
           f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.2f}, cuda {has_cuda}; "
-          f"batch {args.batch}, {args.levels} distinct levels per batch", flush=True)
+          f"batch {args.batch}", flush=True)
+    configured = {name: configured_levels(name) for name in args.configs}
+    levels = {name: args.levels or configured[name] or UNGROUPED_LEVELS for name in args.configs}
+    src = {name: "--levels" if args.levels else
+           f"data.levels_per_batch={configured[name]}" if configured[name] else
+           "ungrouped: data.levels_per_batch=0" for name in args.configs}
+    graph = [n for n in args.configs if "graph" in preset(n).modalities]
+    if graph:
+        print("distinct levels per batch (graph configs): "
+              + ", ".join(f"{n} {levels[n]} ({src[n]})" for n in graph), flush=True)
     results = []
     for dev in devices:
         for name in args.configs:
             cmd = [sys.executable, __file__, "--one", f"{name}:{dev}", "--batch", str(args.batch),
-                   "--levels", str(args.levels), "--steps", str(args.steps),
+                   "--levels", str(levels[name]), "--steps", str(args.steps),
                    "--warmup", str(args.warmup)]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
             if proc.returncode:
@@ -157,13 +191,15 @@ def main(argv: list[str] | None = None) -> int:
                 extra += f"  graph/cnn {r['graph_to_cnn_ratio']:.2f}x"
             print(f"{name:>5} {dev:<4} params {r['params']:>9,}  step {r['step_ms']:8.1f} ms  "
                   f"{r['samples_per_s']:8.0f} samples/s  peak {r['peak_mem_mb']:7.0f} MB{extra}"
-                  f"  (graphs ~{r['graph_nodes_mean']:.0f} nodes / "
-                  f"{r['graph_edges_mean']:.0f} edges)", flush=True)
+                  + (f"  ({r['levels']} graphs ~{r['graph_nodes_mean']:.0f} nodes / "
+                     f"{r['graph_edges_mean']:.0f} edges)" if "graph_ms" in r else ""),
+                  flush=True)
     for r in results:
         tag = f"{r['name']}_{r['device']}"
         print(f"samples_per_s_{tag}: {r['samples_per_s']:.0f}")
         print(f"peak_mem_mb_{tag}: {r['peak_mem_mb']:.0f}")
         if "graph_to_cnn_ratio" in r:
+            print(f"levels_per_batch_{tag}: {r['levels']}")
             print(f"graph_to_cnn_ratio_{tag}: {r['graph_to_cnn_ratio']:.2f}")
     return 0
 
