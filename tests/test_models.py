@@ -57,6 +57,8 @@ def test_from_dict_rejects_unknown_key_by_name():
     ("modalities", ["player_frame", "lidar"]),
     ("n_actions", 1),
     ("graph_layers", True),
+    ("state_fourier", -1),
+    ("state_fourier", 1.5),
 ])
 def test_bad_values_name_the_key(key, value):
     with pytest.raises(ValueError, match=key):
@@ -88,6 +90,23 @@ def test_each_preset_runs(name, graphs):
     assert td["action"].shape == (4,) and td["action"].dtype == torch.int64
     assert td["features"].shape == (4, preset(name).features_dim)
     assert td["action_log_prob"].shape == (4,)
+
+
+def test_state_fourier_features_widen_the_state_input_and_resolve_small_offsets():
+    from torchrl_bc.models.encoders import StateMLP
+
+    plain = StateMLP(3, [8], 4)
+    fourier = StateMLP(3, [8], 4, fourier=6)
+    assert plain.net[0].in_features == 3 and fourier.net[0].in_features == 3 * (1 + 2 * 6)
+    x = torch.tensor([[0.25, -0.5, 0.0]])
+    near = x + torch.tensor([[1e-3, 0.0, 0.0]])  # about half a pixel in x
+    # the top octave turns a 1e-3 input offset into a 0.1 rad phase change
+    angles = lambda t: (t[..., None] * torch.pi * 2.0 ** torch.arange(6)).flatten(-2)  # noqa: E731
+    assert (angles(near) - angles(x)).abs().max() > 0.09
+    out = fourier(x)
+    assert out.shape == (1, 4) and torch.isfinite(out).all()
+    cfg = ArchitectureConfig.from_dict({"preset": "mlp", "state_fourier": 4})
+    assert ArchitectureConfig.from_dict(cfg.to_dict()) == cfg  # round-trips for checkpoints
 
 
 def test_extractor_any_batch_shape(graphs):

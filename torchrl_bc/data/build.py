@@ -69,6 +69,7 @@ class _Job:
     mirror_key: str | None
     config: ObservationConfig
     cache_dir: str
+    trim_idle: bool = False
 
 
 def find_replays(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -137,6 +138,11 @@ def run_job(job: _Job) -> list[dict[str, Any]]:
     replay = read_replay(job.path)
     base = {"replay_id": job.replay_id, "file": job.path, "replay_hash": replay.content_hash,
             "data_version": DATA_VERSION}
+    if job.trim_idle:
+        from torchrl_bc.replay.trim import trim_idle_start
+
+        replay, cut = trim_idle_start(replay)
+        base["idle_ticks_cut"] = cut
     metas = []
     todo = [(job.key, replay, False)]
     if cache.has(job.key):  # only the mirror is missing (mirroring was turned on later)
@@ -158,7 +164,9 @@ def run_job(job: _Job) -> list[dict[str, Any]]:
             cache.put(key, meta)
             metas.append(meta | {"key": key})
             break
-        meta, arrays = _episode_entry(ep, rid, job.path, replay.content_hash, sig)
+        meta, arrays = _episode_entry(ep, rid, job.path, base["replay_hash"], sig)
+        if "idle_ticks_cut" in base:
+            meta["idle_ticks_cut"] = base["idle_ticks_cut"]
         if arrays is not None:
             _store_graph(cache, ep, sig)
         cache.put(key, meta, arrays)
@@ -221,8 +229,11 @@ def build_dataset(replay_dirs: Sequence[str | os.PathLike[str]], obs_config: Obs
                   val_fraction: float = 0.15, val_replay_fraction: float = 0.0,
                   split_seed: int = 0, cache_dir: str | os.PathLike[str] | None = None,
                   progress: bool = True, prune: bool = False,
-                  verbose: bool = True) -> BuildResult:
+                  verbose: bool = True, trim_idle: bool = False) -> BuildResult:
     """Build (or bring up to date) the dataset in ``out_dir``; see the module docstring.
+
+    ``trim_idle`` cuts each demo's idle opening where it can still win (see
+    :mod:`torchrl_bc.replay.trim`), so states are those of a player acting from tick 0.
 
     ``cache_dir`` defaults to ``out_dir/cache``; point several datasets at one cache to share
     simulated episodes. ``prune`` deletes cache entries this build does not use.
@@ -255,11 +266,11 @@ def build_dataset(replay_dirs: Sequence[str | os.PathLike[str]], obs_config: Obs
     jobs: list[_Job] = []
     keys: dict[str, tuple[str, str | None]] = {}
     for f, rid, h in replays:
-        key = episode_key(h, obs_config)
-        mkey = episode_key(h, obs_config, mirrored=True) if mirror else None
+        key = episode_key(h, obs_config, trim_idle=trim_idle)
+        mkey = episode_key(h, obs_config, mirrored=True, trim_idle=trim_idle) if mirror else None
         keys[rid] = (key, mkey)
         if not cache.has(key) or (mkey is not None and _needs_mirror(cache, key, mkey)):
-            jobs.append(_Job(str(f), rid, key, mkey, obs_config, str(cache.root)))
+            jobs.append(_Job(str(f), rid, key, mkey, obs_config, str(cache.root), trim_idle))
     if jobs:
         _run_jobs(jobs, workers, progress)
     simulated = [j.replay_id for j in jobs]
@@ -302,7 +313,7 @@ def build_dataset(replay_dirs: Sequence[str | os.PathLike[str]], obs_config: Obs
     manifest = build_manifest(
         store=store_name, episodes=episodes, splits=splits, skipped=skipped,
         files=len(files), mirror_rejected=mirror_rejected, config=obs_config,
-        data={"replays": [str(p) for p in replay_dirs], "mirror": mirror,
+        data={"replays": [str(p) for p in replay_dirs], "mirror": mirror, "trim_idle": trim_idle,
               "val_fraction": val_fraction, "val_replay_fraction": val_replay_fraction,
               "split_seed": split_seed, "cache_dir": str(cache.root)})
     write_manifest(out, manifest)

@@ -61,13 +61,16 @@ def obs_signature_hash(config: ObservationConfig) -> str:
 
 
 def episode_key(replay_hash: str, config: ObservationConfig, *, mirrored: bool = False,
-                reward: RewardConfig | None = None) -> str:
-    """Cache key of one (possibly mirrored) replay under ``config``."""
+                reward: RewardConfig | None = None, trim_idle: bool = False) -> str:
+    """Cache key of one (possibly mirrored, possibly idle-trimmed) replay under ``config``."""
     from torchrl_bc.sim import SIM_VERSION
 
-    return _sha({"replay": replay_hash, "obs": config.signature(), "sim": SIM_VERSION,
-                 "reward": asdict(reward or RewardConfig()), "mirrored": mirrored,
-                 "data": DATA_VERSION})
+    content = {"replay": replay_hash, "obs": config.signature(), "sim": SIM_VERSION,
+               "reward": asdict(reward or RewardConfig()), "mirrored": mirrored,
+               "data": DATA_VERSION}
+    if trim_idle:  # only when on, so keys of untrimmed episodes stay what they were
+        content["trim_idle"] = True
+    return _sha(content)
 
 
 def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:

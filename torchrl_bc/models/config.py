@@ -53,6 +53,7 @@ class ArchitectureConfig:
     # game_state MLP
     state_hidden: tuple[int, ...] = (128,)
     state_dim: int = 128
+    state_fourier: int = 0  # sin/cos octaves of each game_state feature (0 = raw features)
     # graph encoder
     graph_encoder: str = "hgt"
     graph_hidden: int = 128
@@ -113,6 +114,9 @@ class ArchitectureConfig:
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 fail(key, f"must be a positive int, got {value!r}")
+        if (not isinstance(self.state_fourier, int) or isinstance(self.state_fourier, bool)
+                or not 0 <= self.state_fourier <= 16):
+            fail("state_fourier", f"must be an int in 0..16, got {self.state_fourier!r}")
         if self.n_actions < 2:
             fail("n_actions", f"must be >= 2, got {self.n_actions}")
         if self.graph_hidden % self.graph_heads:

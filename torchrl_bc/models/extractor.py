@@ -57,7 +57,7 @@ class MultimodalExtractor(nn.Module):
         if cfg.uses("game_state"):
             self.encoders["game_state"] = StateMLP(
                 spec.game_state_dim, cfg.state_hidden, cfg.state_dim, cfg.activation,
-                cfg.dropout)
+                cfg.dropout, cfg.state_fourier)
         if cfg.uses("graph"):
             self.encoders["graph"] = GraphEncoder(cfg, spec)
         dims = [enc.out_dim for enc in self.encoders.values()]

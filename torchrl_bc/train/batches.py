@@ -163,7 +163,7 @@ def dataset_dir(root: Path, replay_dirs: Sequence[str | Path], obs: ObservationC
 def load_bc_data(replay_dirs: Sequence[str | Path], obs: ObservationConfig, *, root: str | Path,
                  val_fraction: float = 0.15, mirror: bool = False, split_seed: int = 0,
                  min_agreement: int = 0, skip_idle_start: bool = False, workers: int = 0,
-                 build: bool = True, verbose: bool = True) -> BCData:
+                 build: bool = True, verbose: bool = True, trim_idle: bool = False) -> BCData:
     """Build (or bring up to date, which is fast when nothing changed) and open the dataset.
 
     Datasets live in ``root/ds-<hash>`` and share the episode cache ``root/episodes`` (keyed by
@@ -171,12 +171,14 @@ def load_bc_data(replay_dirs: Sequence[str | Path], obs: ObservationConfig, *, r
     ``build=False`` only opens it (DDP ranks other than 0).
     """
     root = Path(root)
+    extra = {"trim_idle": True} if trim_idle else {}  # absent when off: older dirs still match
     path = dataset_dir(root, replay_dirs, obs, val_fraction=val_fraction, mirror=mirror,
-                       split_seed=split_seed)
+                       split_seed=split_seed, **extra)
     if build:
         from torchrl_bc.data import build_dataset
 
         build_dataset(replay_dirs, obs, path, workers=workers or min(4, os.cpu_count() or 1),
                       mirror=mirror, val_fraction=val_fraction, split_seed=split_seed,
-                      cache_dir=root / "episodes", progress=verbose, verbose=verbose)
+                      cache_dir=root / "episodes", progress=verbose, verbose=verbose,
+                      trim_idle=trim_idle)
     return BCData(path, obs, min_agreement=min_agreement, skip_idle_start=skip_idle_start)

@@ -96,7 +96,7 @@ def prepare_data(cfg: RunConfig, out_dir: Path, info: D.DistInfo | None = None,
     root = Path(cfg.data.cache_dir) if cfg.data.cache_dir else out_dir.parent / ".bc_data"
     kw = dict(root=root, val_fraction=cfg.data.val_fraction, mirror=cfg.data.mirror,
               split_seed=cfg.data.split_seed, min_agreement=cfg.data.min_agreement,
-              skip_idle_start=cfg.data.skip_idle_start,
+              skip_idle_start=cfg.data.skip_idle_start, trim_idle=cfg.data.trim_idle_start,
               workers=cfg.data.workers)
     main = info is None or info.main
     if main:
