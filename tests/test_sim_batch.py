@@ -72,3 +72,27 @@ def test_autoreset_in_kernel_matches_resetting_from_python() -> None:
         assert auto.ei.tobytes() == manual.ei.tobytes()
         assert auto.hor.tobytes() == manual.hor.tobytes()
     assert n_ended > 0  # the check above covered real restarts
+
+
+def test_autoreset_puts_door_edges_back() -> None:
+    # running right: touch the locked door's switch (opens it) and the trap door's switch
+    # (closes it), pass a regular door, then die on a mine; restarts must restore the edges
+    door_map = build_map(floor_row(14), spawn=(20, 58), records=[
+        (6, 50, 58, 0, 0), (7, 30, 58, 0, 0), (8, 70, 58, 0, 0), (9, 35, 58, 0, 0),
+        (5, 90, 58, 0, 0), (1, 120, 58, 0, 0)])
+    auto = SimBatch([Simulator(door_map)])
+    start_ver = auto.ver.copy()
+    manual_sim = Simulator(door_map)
+    edges_moved = restarts = 0
+    for _ in range(200):
+        auto.step(np.array([2]), 4, autoreset=True)
+        manual_sim.advance(np.full(4, 1.0), np.zeros(4))
+        if not np.array_equal(manual_sim.ver_edges, start_ver[0]):
+            edges_moved += 1
+        if manual_sim.done:
+            assert auto.ended[0] == manual_sim.ninja.state
+            manual_sim.reset()
+            restarts += 1
+        assert auto.ver[0].tobytes() == manual_sim.ver_edges.tobytes()
+        assert auto.nin[0].tobytes() == manual_sim.ninja_state.tobytes()
+    assert restarts >= 2 and edges_moved > 0
