@@ -119,6 +119,23 @@ def test_mismatched_config_is_refused_by_name(base, tmp_path):
         check_compatible(ckpt)
 
 
+def test_checkpoint_from_before_a_new_key_still_matches(base, tmp_path):
+    cfg = _cfg(base, "train.epochs=1", "eval.val_levels=1", "eval.train_levels=0")
+    train(cfg, tmp_path, device="cpu", verbose=False)
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    # as written before these keys existed: absent means their default
+    del ckpt["config"]["data"]["levels_per_batch"]
+    del ckpt["config"]["architecture"]["state_fourier"]
+    check_compatible(ckpt, cfg, resume=True)
+    check_compatible(ckpt, cfg)
+    with pytest.raises(CheckpointMismatch, match=r"data\.levels_per_batch"):
+        check_compatible(ckpt, _cfg(base, "train.epochs=1", "eval.val_levels=1",
+                                    "eval.train_levels=0", "data.levels_per_batch=2"),
+                         resume=True)
+    with pytest.raises(CheckpointMismatch, match=r"architecture\.state_fourier"):
+        check_compatible(ckpt, _cfg(base, "architecture.state_fourier=2"))
+
+
 def test_ddp_two_cpu_processes(base, tmp_path):
     # Build the dataset here so the two ranks only open it.
     from torchrl_bc.train.loop import prepare_data

@@ -17,7 +17,7 @@ import torch
 
 from torchrl_bc.io import atomic_write
 from torchrl_bc.obs import ObservationConfig
-from torchrl_bc.train.config import RESUMABLE_KEYS, RunConfig, config_diff
+from torchrl_bc.train.config import RESUMABLE_KEYS, ConfigError, RunConfig, config_diff
 
 __all__ = ["FORMAT", "CheckpointMismatch", "check_compatible", "get_rng_state", "load_checkpoint",
            "load_policy", "save_checkpoint", "set_rng_state", "versions"]
@@ -100,16 +100,26 @@ def check_compatible(ckpt: dict[str, Any], cfg: RunConfig | None = None,
                      config_diff(ckpt["obs_signature"], now_obs.signature())]
     if cfg is not None:
         current = cfg.to_dict()
+        saved = _with_defaults(ckpt["config"])
         if resume:
-            problems += config_diff(ckpt["config"], current, ignore=RESUMABLE_KEYS)
+            problems += config_diff(saved, current, ignore=RESUMABLE_KEYS)
         else:
-            problems += config_diff({k: ckpt["config"][k] for k in ("architecture", "observation")},
+            problems += config_diff({k: saved[k] for k in ("architecture", "observation")},
                                     {k: current[k] for k in ("architecture", "observation")})
     if resume and manifest_hash is not None and ckpt.get("manifest_hash") != manifest_hash:
         problems.append(f"dataset manifest hash: {ckpt.get('manifest_hash')!r} (checkpoint) vs "
                         f"{manifest_hash!r} (now): the training data changed")
     if problems:
         raise CheckpointMismatch("checkpoint does not match this run:\n  " + "\n  ".join(problems))
+
+
+def _with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
+    """The saved config with keys added since it was written filled in with their defaults
+    (new keys default to the old behaviour), so only real differences are reported."""
+    try:
+        return RunConfig.from_dict(saved).to_dict()
+    except ConfigError:  # a key was removed or renamed since: compare what was saved
+        return saved
 
 
 def _obs_kwargs(obs: dict[str, Any]) -> dict[str, Any]:
