@@ -1,13 +1,25 @@
-# Everyday entry points. `make test` is the test command CI runs (via .ci/run).
-PYTHON ?= python
-PIP ?= $(PYTHON) -m pip
+# Everyday entry points. Everything installs into and runs from a project-local virtual environment
+# (.venv, created when missing), never the system interpreter, so an undeclared dependency fails here
+# the way it fails on a new machine. `make test` is the test command CI runs (via .ci/run).
+PYTHON_SYSTEM ?= python3
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+PIP := $(PYTHON) -m pip
+STAMP := $(VENV)/.installed
 
-.PHONY: install test test-all lint train
+.PHONY: install test test-all lint train clean-venv
+
+$(PYTHON):
+	$(PYTHON_SYSTEM) -m venv $(VENV)
 
 # torch first and pinned: its CPU wheel is on local disk; any other spec downloads CUDA builds.
-install:
-	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[dev]'
+$(STAMP): pyproject.toml | $(PYTHON)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
 
 test: install
 	$(PYTHON) -m pytest -q
@@ -15,10 +27,13 @@ test: install
 test-all: install
 	$(PYTHON) -m pytest -q -m ''
 
-lint:
+lint: install
 	$(PYTHON) -m ruff check .
 
-# The main job: BC on the shipped corpus. `make train CONFIG=configs/mlp.yaml` for a quick run.
+# The main job: BC on the shipped data. `make train CONFIG=configs/mlp.yaml` for another config.
 CONFIG ?= configs/hgt.yaml
 train: install
 	$(PYTHON) scripts/train_bc.py --config $(CONFIG)
+
+clean-venv:
+	rm -rf $(VENV)
