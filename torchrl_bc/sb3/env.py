@@ -1,6 +1,8 @@
 """SB3 environments: ``NppEnv`` with the export's observation config, padded for fixed shapes.
 
-The wrapped ``NppEnv`` is built from the same :class:`~torchrl_bc.obs.ObservationConfig` as
+:func:`make_sb3_env` returns the batched :class:`~torchrl_bc.sb3.vec_env.NppSB3VecEnv` by
+default; the per-env path below is what it reproduces (and what ``vec_env_cls`` selects). The
+wrapped ``NppEnv`` is built from the same :class:`~torchrl_bc.obs.ObservationConfig` as
 the BC data (so the same builder and ``frame_skip``); :class:`PaddedNppEnv` only adds the padded
 level graph of :mod:`torchrl_bc.sb3.spaces`, picks a level per episode and caps its length.
 """
@@ -178,18 +180,25 @@ def make_sb3_env(export_or_obs_config: Any, levels: Any = None, n_envs: int = 1,
                  seed: int = 0, tick_factor: float = 3.0, max_ticks: int = 5000,
                  reward: RewardConfig | None = None, order: str = "random",
                  vec_env_cls: type | None = None) -> Any:
-    """An SB3 VecEnv of ``PaddedNppEnv`` whose observation space is the export's.
+    """An SB3 VecEnv over ``levels`` whose observation space is the export's.
 
-    ``SubprocVecEnv`` when ``n_envs > 1`` (pass ``vec_env_cls=DummyVecEnv`` to stay in one
-    process), ``DummyVecEnv`` otherwise; every sub-env is wrapped in SB3's ``Monitor``.
+    By default the native :class:`~torchrl_bc.sb3.vec_env.NppSB3VecEnv`: all ``n_envs`` envs
+    advance in one compiled call, observations are built in bulk, and each env behaves as a
+    ``Monitor``-wrapped ``PaddedNppEnv`` seeded ``seed + i``. ``vec_env_cls=DummyVecEnv`` or
+    ``SubprocVecEnv`` builds the per-env path instead (one Python ``PaddedNppEnv`` per env).
     """
     from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+    from stable_baselines3.common.vec_env import SubprocVecEnv
 
     config, padding = obs_config_of(export_or_obs_config)
     resolved = resolve_levels(levels)
     if vec_env_cls is None:
-        vec_env_cls = SubprocVecEnv if n_envs > 1 else DummyVecEnv
+        from torchrl_bc.sb3.vec_env import NppSB3VecEnv
+
+        env = NppSB3VecEnv(resolved, config, padding, reward, n_envs=n_envs,
+                           tick_factor=tick_factor, max_ticks=max_ticks, order=order)
+        env.seed(seed)
+        return env
     kwargs = dict(levels=resolved, config=config, padding=padding, reward=reward,
                   tick_factor=tick_factor, max_ticks=max_ticks, order=order)
     vec_kwargs = {"start_method": "fork"} if vec_env_cls is SubprocVecEnv else None

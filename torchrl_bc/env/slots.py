@@ -1,0 +1,322 @@
+"""``LevelSlots``: N environment slots, each playing any level of a list, stepped in one call.
+
+:class:`~torchrl_bc.sim.batch.SimBatch` fixes one level per env and pads to the levels it was
+built with; RL and evaluation need more: a slot switches level at every episode (PPO draws a
+level per episode) and episodes are capped per level. ``LevelSlots`` keeps the stacked state
+arrays itself, grows them when a larger level arrives, and drives the very same compiled kernel
+(``kernel.step_batch``), so the simulation is the simulator's, tick for tick.
+
+Observations: with ``game_state`` / ``action_mask`` only (the mlp config), :meth:`observe` builds
+every slot's row in one compiled call from the stacked arrays, with the arithmetic of
+:meth:`ObservationBuilder._game_state <torchrl_bc.obs.builder.ObservationBuilder>` op for op
+(distances through Python's ``math.hypot``, which the C library's ``hypot`` does not always
+match), so the arrays equal the builder's byte for byte. Other modalities go through one
+:class:`~torchrl_bc.obs.ObservationBuilder` per slot on a :class:`Simulator` bound to the slot's
+rows (the same views the kernel advances).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import numpy as np
+from numba import njit
+
+from torchrl_bc.obs import N_GAME_STATE, ObservationBuilder, ObservationConfig
+from torchrl_bc.obs.raster import LEVEL_H, LEVEL_W
+from torchrl_bc.sim import Simulator
+from torchrl_bc.sim import constants as C
+from torchrl_bc.sim import kernel as K
+from torchrl_bc.sim import layout as L
+from torchrl_bc.sim.batch import ACTION_HOR, ACTION_JUMP
+
+__all__ = ["BULK_MODALITIES", "LevelSlots"]
+
+#: Modalities :meth:`LevelSlots.observe` builds for all slots at once.
+BULK_MODALITIES = frozenset({"game_state", "action_mask"})
+_DIAG = math.hypot(LEVEL_W, LEVEL_H)
+_MAX_FALL_SPEED = 6.0  # as in obs/builder.py
+_TERMINAL = (C.DEAD, C.DYING, C.WON)
+
+
+class _Template:
+    """One level's pristine simulator (never stepped) and what the bulk observer needs."""
+
+    def __init__(self, map_data: bytes, solid_doors: bool) -> None:
+        sim = Simulator(map_data, solid_doors=solid_doors)
+        self.sim = sim
+        self.n_ent = sim.ei.shape[0]
+        self.n_seg = sim._lv[0].shape[0]
+        self.width = sim._scratch.shape[1]
+        self.state = tuple(a.copy() for a in (sim.ninja_state, sim.ei, sim.ef, sim.misc,
+                                              sim.hor_edges, sim.ver_edges))
+        kinds = sim.ei[:, L.EI_KIND]
+        switches = np.flatnonzero(kinds == 4)
+        exits = np.flatnonzero(kinds == 3)
+        # the same choice as ObservationBuilder.bind
+        self.switch = int(switches[0]) if switches.size else -1
+        if self.switch >= 0:
+            self.exit = int(sim.ei[self.switch, L.EI_LINK])
+        else:
+            self.exit = int(exits[0]) if exits.size else -1
+        self.gold_total = int(np.count_nonzero(kinds == 2))
+
+
+@njit(cache=True, nogil=True)
+def _game_state_rows(rows, nin, ei, ef, misc, switch, exit_, gold_total, out, deltas):
+    """``ObservationBuilder._game_state`` for ``rows``, float64 op for op; the two distances
+    are left to the caller (``deltas`` receives switch dx, dy and exit dx, dy)."""
+    for j in range(rows.shape[0]):
+        i = rows[j]
+        a = nin[i]
+        x = a[L.N_X]
+        y = a[L.N_Y]
+        o = out[j]
+        o[0] = x / LEVEL_W * 2 - 1
+        o[1] = y / LEVEL_H * 2 - 1
+        o[2] = a[L.N_VX] / C.MAX_HOR_SPEED
+        o[3] = a[L.N_VY] / _MAX_FALL_SPEED
+        for k in range(10):
+            o[4 + k] = 0.0
+        o[4 + int(a[L.N_STATE])] = 1.0
+        o[14] = a[L.N_AIRBORN]
+        o[15] = a[L.N_WALLED]
+        o[16] = a[L.N_WALL_NORMAL]
+        o[17] = a[L.N_FLOOR_NX]
+        o[18] = a[L.N_FLOOR_NY]
+        o[19] = a[L.N_CEIL_NX]
+        o[20] = a[L.N_CEIL_NY]
+        o[21] = a[L.N_JUMP_BUF] / 5
+        o[22] = a[L.N_FLOOR_BUF] / 5
+        o[23] = a[L.N_WALL_BUF] / 5
+        o[24] = a[L.N_LP_BUF] / 5
+        o[25] = a[L.N_JUMP_OLD]
+        o[26] = a[L.N_JUMP_DURATION] / C.MAX_JUMP_DURATION
+        o[27] = (a[L.N_GRAVITY] - C.GRAVITY_JUMP) / (C.GRAVITY_FALL - C.GRAVITY_JUMP)
+        o[28] = (a[L.N_DRAG] - C.DRAG_SLOW) / (C.DRAG_REGULAR - C.DRAG_SLOW)
+        sw = switch[i]
+        ex = exit_[i]
+        if sw >= 0:
+            o[29] = 1.0 if ef[i, ex, L.F_FLAG] != 0 else 0.0
+        else:
+            hit = 0.0
+            for e in range(ei.shape[1]):
+                if ei[i, e, L.EI_KIND] == 3 and ef[i, e, L.F_FLAG] != 0:
+                    hit = 1.0
+            o[29] = hit
+        if sw >= 0:
+            sdx = ef[i, sw, L.F_X] - x
+            sdy = ef[i, sw, L.F_Y] - y
+            o[30] = sdx / LEVEL_W
+            o[31] = sdy / LEVEL_H
+            deltas[j, 0] = sdx
+            deltas[j, 1] = sdy
+        else:
+            o[30] = 0.0
+            o[31] = 0.0
+            deltas[j, 0] = 0.0
+            deltas[j, 1] = 0.0
+        if ex >= 0:
+            edx = ef[i, ex, L.F_X] - x
+            edy = ef[i, ex, L.F_Y] - y
+            o[33] = edx / LEVEL_W
+            o[34] = edy / LEVEL_H
+            deltas[j, 2] = edx
+            deltas[j, 3] = edy
+        else:
+            o[33] = 0.0
+            o[34] = 0.0
+            deltas[j, 2] = 0.0
+            deltas[j, 3] = 0.0
+        gold = a[L.N_GOLD]
+        o[36] = gold / gold_total[i] if gold_total[i] else 0.0
+        o[37] = gold / 10
+        o[38] = misc[i, L.M_FRAME] / C.MAX_TICKS
+
+
+class LevelSlots:
+    """``n`` slots over ``levels`` (map data); :meth:`load` puts a level's start into a slot.
+
+    ``caps[i]`` is slot ``i``'s episode limit in ticks: a step never runs a slot past it (that
+    slot's last step is shorter, as in ``NppEnv``). Up to ``cache_levels`` parsed levels are
+    kept (least recently used dropped), so memory stays bounded on large level lists.
+    """
+
+    def __init__(self, levels: Sequence[bytes], n: int, config: ObservationConfig, *,
+                 solid_doors: bool = False, cache_levels: int = 512) -> None:
+        if n < 1:
+            raise ValueError(f"need at least one slot, got {n}")
+        if not levels:
+            raise ValueError("LevelSlots needs at least one level")
+        self.levels = [bytes(lv) for lv in levels]
+        self.n = n
+        self.config = config
+        self.solid_doors = solid_doors
+        self.cache_levels = max(cache_levels, 1)
+        self.bulk = set(config.modalities) <= BULK_MODALITIES
+        self._templates: OrderedDict[int, _Template] = OrderedDict()
+        self.level_of = np.full(n, -1, np.int64)
+        self.caps = np.full(n, C.MAX_TICKS, np.int64)
+        self.sims: list[Simulator | None] = [None] * n
+        self.builders = [None if self.bulk else ObservationBuilder(config) for _ in range(n)]
+        self.switch = np.full(n, -1, np.int64)
+        self.exit = np.full(n, -1, np.int64)
+        self.gold_total = np.zeros(n, np.int64)
+        self.n_ent = np.zeros(n, np.int64)
+        first = self._template(0)
+        self._cap_seg, self._cap_ent, self._cap_w = 0, 0, 0
+        lv = first.sim._lv
+        self.cs = np.zeros((n, *lv[1].shape), np.int64)
+        self.cb = np.zeros((n, *lv[2].shape), np.float64)
+        self.nin = np.zeros((n, L.N_COLS), np.float64)
+        self.misc = np.zeros((n, L.M_COLS), np.int64)
+        self.hor = np.zeros((n, *first.sim.hor_edges.shape), np.int64)
+        self.ver = np.zeros((n, *first.sim.ver_edges.shape), np.int64)
+        self._l_seg = lv[0].shape[1]
+        self.segs = np.zeros((n, 0, self._l_seg), np.float64)
+        self.ei = np.zeros((n, 0, L.EI_COLS), np.int64)
+        self.ef = np.zeros((n, 0, L.EF_COLS), np.float64)
+        self.scratch = np.zeros((n, 4, 0), np.int64)
+        self._grow(first.n_seg, first.n_ent, first.width)
+        self._ran = np.zeros(n, np.int64)
+        self._ended = np.zeros(n, np.int64)
+        self._deltas = np.zeros((n, 4), np.float64)
+        self._all = np.arange(n, dtype=np.int64)
+
+    # -- levels ------------------------------------------------------------------------------
+    def _template(self, level: int) -> _Template:
+        t = self._templates.get(level)
+        if t is None:
+            t = self._templates[level] = _Template(self.levels[level], self.solid_doors)
+            while len(self._templates) > self.cache_levels:
+                self._templates.popitem(last=False)
+        else:
+            self._templates.move_to_end(level)
+        return t
+
+    def _grow(self, n_seg: int, n_ent: int, width: int) -> None:
+        """Widen the stacked arrays (rare: a level larger than any loaded so far)."""
+        n_seg, n_ent = max(n_seg, self._cap_seg), max(n_ent, self._cap_ent)
+        width = max(width, self._cap_w)
+        if (n_seg, n_ent, width) == (self._cap_seg, self._cap_ent, self._cap_w):
+            return
+        segs = np.zeros((self.n, n_seg, self._l_seg), np.float64)
+        segs[:, : self.segs.shape[1]] = self.segs
+        ei = np.zeros((self.n, n_ent, L.EI_COLS), np.int64)
+        ei[:, :, L.EI_SEQ] = -1  # padding rows: inactive, kind 0, not in the grid
+        ei[:, : self.ei.shape[1]] = self.ei
+        ef = np.zeros((self.n, n_ent, L.EF_COLS), np.float64)
+        ef[:, : self.ef.shape[1]] = self.ef
+        self.segs, self.ei, self.ef = segs, ei, ef
+        self.scratch = np.zeros((self.n, 4, width), np.int64)
+        self._cap_seg, self._cap_ent, self._cap_w = n_seg, n_ent, width
+        for i, sim in enumerate(self.sims):  # rebind live simulators to the new rows
+            if sim is not None:
+                e = sim.ei.shape[0]
+                sim._adopt(self.nin[i], self.ei[i, :e], self.ef[i, :e], self.misc[i],
+                           self.hor[i], self.ver[i])
+
+    def load(self, slot: int, level: int, cap: int = C.MAX_TICKS) -> None:
+        """Start ``level`` (an index into ``levels``) in ``slot``, capped at ``cap`` ticks."""
+        t = self._template(level)
+        i = slot
+        self.caps[i] = cap
+        if self.level_of[i] == level:  # same level again: copy its start state back
+            e = t.n_ent
+            nin, ei, ef, misc, hor, ver = t.state
+            self.nin[i], self.ei[i, :e], self.ef[i, :e] = nin, ei, ef
+            self.misc[i], self.hor[i], self.ver[i] = misc, hor, ver
+            if self.builders[i] is not None:
+                self.builders[i].bind(self.sims[i])
+            return
+        self._grow(t.n_seg, t.n_ent, t.width)
+        e = t.n_ent
+        self.segs[i, : t.n_seg] = t.sim._lv[0]
+        self.cs[i] = t.sim._lv[1]
+        self.cb[i] = t.sim._lv[2]
+        self.ei[i, e:] = 0
+        self.ei[i, e:, L.EI_SEQ] = -1
+        self.ef[i, e:] = 0.0
+        sim = copy.copy(t.sim)  # shares the static level, gets its own state rows below
+        sim._scratch = np.zeros_like(t.sim._scratch)
+        nin, ei, ef, misc, hor, ver = t.state
+        sim.ninja_state, sim.ei, sim.ef, sim.misc = nin, ei, ef, misc
+        sim.hor_edges, sim.ver_edges = hor, ver
+        sim._adopt(self.nin[i], self.ei[i, :e], self.ef[i, :e], self.misc[i], self.hor[i],
+                   self.ver[i])
+        self.sims[i] = sim
+        self.level_of[i] = level
+        self.switch[i], self.exit[i], self.gold_total[i] = t.switch, t.exit, t.gold_total
+        self.n_ent[i] = e
+        if self.builders[i] is not None:
+            self.builders[i].bind(sim)
+
+    # -- stepping ----------------------------------------------------------------------------
+    @property
+    def states(self) -> np.ndarray:
+        return self.nin[:, L.N_STATE].astype(np.int64)
+
+    @property
+    def frames(self) -> np.ndarray:
+        return self.misc[:, L.M_FRAME].copy()
+
+    def step(self, actions: np.ndarray, ticks: int) -> np.ndarray:
+        """Hold each slot's action (0..5) for up to ``ticks`` ticks in one compiled call; a slot
+        stops after a winning or killing tick or at its cap (0 ticks once over). Returns the
+        ticks each slot ran."""
+        a = np.asarray(actions, np.int64)
+        hors, jumps = ACTION_HOR[a], ACTION_JUMP[a]
+        left = self.caps - self.misc[:, L.M_FRAME]
+        short = np.flatnonzero(left < ticks)
+        saved = self.nin[short, L.N_STATE].copy()
+        self.nin[short, L.N_STATE] = C.DEAD  # the kernel skips terminal slots: hold these
+        K.step_batch(self.segs, self.cs, self.cb, self.nin, self.ei, self.ef, self.misc,
+                     self.hor, self.ver, self.scratch, hors, jumps, int(ticks), self._ran,
+                     self._ended, self.nin, self.ei, self.ef, self.misc, self.hor, self.ver,
+                     False)
+        self.nin[short, L.N_STATE] = saved
+        for i in short.tolist():  # at the cap: fewer ticks, alone (once per episode at most)
+            n = int(max(left[i], 0))
+            sim = self.sims[i]
+            self._ran[i] = 0 if n == 0 or sim.done else \
+                sim.advance(np.full(n, hors[i]), np.full(n, jumps[i]))
+        return self._ran.copy()
+
+    # -- observing ---------------------------------------------------------------------------
+    def observe(self, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Observations of ``rows`` (default: every slot), stacked, in the builder's dtypes."""
+        rows = self._all if rows is None else np.asarray(rows, np.int64)
+        cfg = self.config
+        if not self.bulk:
+            per = [self.builders[i].observe(self.sims[i]) for i in rows.tolist()]
+            return {k: np.stack([o[k] for o in per]) if k != "graph_entity_state" else
+                    _pad_rows([o[k] for o in per]) for k in per[0]} if per else {}
+        out: dict[str, np.ndarray] = {}
+        if cfg.has("game_state"):
+            out["game_state"] = self.game_state(rows)
+        if cfg.has("action_mask"):
+            out["action_mask"] = np.ones((rows.shape[0], 6), dtype=bool)
+        return out
+
+    def game_state(self, rows: np.ndarray) -> np.ndarray:
+        m = rows.shape[0]
+        feats = np.empty((m, N_GAME_STATE), np.float64)
+        deltas = self._deltas[:m]
+        _game_state_rows(rows, self.nin, self.ei, self.ef, self.misc, self.switch, self.exit,
+                         self.gold_total, feats, deltas)
+        d = deltas.T.tolist()
+        feats[:, 32] = np.fromiter(map(math.hypot, d[0], d[1]), np.float64, m) / _DIAG
+        feats[:, 35] = np.fromiter(map(math.hypot, d[2], d[3]), np.float64, m) / _DIAG
+        return feats.astype(np.float32)
+
+    def render(self, slot: int, scale: int = 1) -> np.ndarray:
+        builder = self.builders[slot] or ObservationBuilder(self.config)
+        return builder.render_rgb(self.sims[slot], scale=scale)
+
+
+def _pad_rows(arrays: list[np.ndarray]) -> np.ndarray:
+    m = max(1, max(a.shape[0] for a in arrays))
+    return np.stack([np.pad(a, ((0, m - a.shape[0]), (0, 0))) for a in arrays])
