@@ -137,22 +137,49 @@ def _game_state_rows(rows, nin, ei, ef, misc, switch, exit_, gold_total, out, de
         o[38] = misc[i, L.M_FRAME] / C.MAX_TICKS
 
 
+@njit(cache=True, nogil=True)
+def _step_serial(segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch, hors, jumps, ticks,
+                 out):
+    """``kernel.step_batch`` without threads (and without autoreset): the same ``kernel.tick``
+    per env and tick, in one thread. Numba's worker threads spin after a parallel region and
+    then fight PyTorch's for the cores; between policy forwards one thread is faster."""
+    segs, cs, cb = K._borrow(segs), K._borrow(cs), K._borrow(cb)
+    nin, ei, ef, misc = K._borrow(nin), K._borrow(ei), K._borrow(ef), K._borrow(misc)
+    hor_e, ver_e, scratch = K._borrow(hor_e), K._borrow(ver_e), K._borrow(scratch)
+    for i in range(nin.shape[0]):
+        k = 0
+        s = nin[i, L.N_STATE]
+        if not (s == 6 or s == 7 or s == 8):
+            while k < ticks:
+                K.tick(segs[i], cs[i], cb[i], nin[i], ei[i], ef[i], misc[i], hor_e[i], ver_e[i],
+                       scratch[i], hors[i], jumps[i])
+                k += 1
+                s = nin[i, L.N_STATE]
+                if s == 6 or s == 7 or s == 8:
+                    break
+        out[i] = k
+
+
 class LevelSlots:
     """``n`` slots over ``levels`` (map data); :meth:`load` puts a level's start into a slot.
 
     ``caps[i]`` is slot ``i``'s episode limit in ticks: a step never runs a slot past it (that
     slot's last step is shorter, as in ``NppEnv``). Up to ``cache_levels`` parsed levels are
     kept (least recently used dropped), so memory stays bounded on large level lists.
+    ``parallel=True`` steps through the simulator's multi-threaded ``step_batch`` (numba's
+    threads); the default single-threaded loop is faster when PyTorch shares the cores.
     """
 
     def __init__(self, levels: Sequence[bytes], n: int, config: ObservationConfig, *,
-                 solid_doors: bool = False, cache_levels: int = 512) -> None:
+                 solid_doors: bool = False, cache_levels: int = 512,
+                 parallel: bool = False) -> None:
         if n < 1:
             raise ValueError(f"need at least one slot, got {n}")
         if not levels:
             raise ValueError("LevelSlots needs at least one level")
         self.levels = [bytes(lv) for lv in levels]
         self.n = n
+        self.parallel = parallel
         self.config = config
         self.solid_doors = solid_doors
         self.cache_levels = max(cache_levels, 1)
@@ -273,10 +300,14 @@ class LevelSlots:
         short = np.flatnonzero(left < ticks)
         saved = self.nin[short, L.N_STATE].copy()
         self.nin[short, L.N_STATE] = C.DEAD  # the kernel skips terminal slots: hold these
-        K.step_batch(self.segs, self.cs, self.cb, self.nin, self.ei, self.ef, self.misc,
-                     self.hor, self.ver, self.scratch, hors, jumps, int(ticks), self._ran,
-                     self._ended, self.nin, self.ei, self.ef, self.misc, self.hor, self.ver,
-                     False)
+        if self.parallel:
+            K.step_batch(self.segs, self.cs, self.cb, self.nin, self.ei, self.ef, self.misc,
+                         self.hor, self.ver, self.scratch, hors, jumps, int(ticks), self._ran,
+                         self._ended, self.nin, self.ei, self.ef, self.misc, self.hor,
+                         self.ver, False)
+        else:
+            _step_serial(self.segs, self.cs, self.cb, self.nin, self.ei, self.ef, self.misc,
+                         self.hor, self.ver, self.scratch, hors, jumps, int(ticks), self._ran)
         self.nin[short, L.N_STATE] = saved
         for i in short.tolist():  # at the cap: fewer ticks, alone (once per episode at most)
             n = int(max(left[i], 0))

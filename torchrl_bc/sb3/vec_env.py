@@ -69,7 +69,8 @@ class NppSB3VecEnv(VecEnv):
     def __init__(self, levels: Sequence[Any], config: ObservationConfig,
                  padding: GraphPadding | None = None, reward: RewardConfig | None = None, *,
                  n_envs: int = 1, tick_factor: float = 3.0, max_ticks: int = 5000,
-                 order: str = "random", solid_doors: bool = False) -> None:
+                 order: str = "random", solid_doors: bool = False,
+                 parallel: bool = False) -> None:
         if order not in ("random", "cycle"):
             raise ValueError(f"order must be 'random' or 'cycle', got {order!r}")
         if n_envs < 1:
@@ -83,7 +84,7 @@ class NppSB3VecEnv(VecEnv):
         self.reward_config = reward or RewardConfig()
         self.tick_factor, self.max_ticks, self.order = tick_factor, max_ticks, order
         self.slots = LevelSlots([lv.map_data for lv in self.levels], n_envs, config,
-                                solid_doors=solid_doors)
+                                solid_doors=solid_doors, parallel=parallel)
         self._caps = [lv.cap(tick_factor, max_ticks) for lv in self.levels]
         self._views = [_EnvView(self, i) for i in range(n_envs)]
         self._rngs: list[np.random.Generator | None] = [None] * n_envs

@@ -1,9 +1,11 @@
-"""Closed-loop evaluation: roll the policy out in ``NppEnv`` and count wins.
+"""Closed-loop evaluation: roll the policy out in the simulator and count wins.
 
 Open-loop accuracy says little about whether a cloned policy finishes levels (compounding
-errors), so this is the metric checkpoints are selected on. Levels run in lockstep, one env
-each, with one batched policy forward per step; each episode is capped at ``tick_factor`` x the
-demo length (or ``max_ticks`` without a demo), so a bad policy costs at most that.
+errors), so this is the metric checkpoints are selected on. Levels run in lockstep in one
+:class:`~torchrl_bc.env.slots.LevelSlots` (one compiled call steps them all; the observations
+are the ``NppEnv`` ones byte for byte), with one batched policy forward per step; each
+episode is capped at ``tick_factor`` x the demo length (or ``max_ticks`` without a demo), so a
+bad policy costs at most that.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from torchrl_bc.env.npp_env import NppEnv
+from torchrl_bc.env.slots import LevelSlots
 from torchrl_bc.obs import ObservationConfig
+from torchrl_bc.sim import constants as C
 from torchrl_bc.train.metrics import masked_logits
 from torchrl_bc.train.model import LogitsNet, level_graphs_on
 
@@ -45,24 +48,6 @@ class Rollout:
     ticks: int
     demo_ticks: int
     cap: int
-
-
-def _collate(obs_list: list[dict[str, np.ndarray]], levels: list[int], keys: Sequence[str],
-             device: torch.device) -> dict[str, torch.Tensor]:
-    out: dict[str, torch.Tensor] = {}
-    for k in keys:
-        if k == "graph_level":
-            out[k] = torch.tensor(levels, dtype=torch.int64, device=device)[:, None]
-            continue
-        arrays = [o[k] for o in obs_list]
-        if k == "graph_entity_state":
-            m = max(1, max(a.shape[0] for a in arrays))
-            arrays = [np.pad(a, ((0, m - a.shape[0]), (0, 0))) for a in arrays]
-        arr = np.stack(arrays)
-        if k == "graph_ninja_node":
-            arr = arr.astype(np.int64)
-        out[k] = torch.from_numpy(arr).to(device)
-    return out
 
 
 @torch.no_grad()
@@ -97,40 +82,62 @@ def _rollout_chunk(net: LogitsNet, levels: list[EvalLevel], obs_config: Observat
                    max_ticks: int, restore_graphs: Sequence | None, record: int | None,
                    record_scale: int, device: torch.device
                    ) -> tuple[list[Rollout], list[np.ndarray]]:
+    """Every level of the chunk in one :class:`LevelSlots`: one compiled call steps them all
+    and (for state-only configs) one compiled call observes them; finished levels drop out of
+    the policy batch, exactly as one ``NppEnv`` per level did (same batches, same actions)."""
+    n = len(levels)
     caps = [lv.cap(tick_factor, max_ticks) for lv in levels]
-    envs = [NppEnv(lv.map_data, obs_config, max_ticks=cap, render_scale=record_scale)
-            for lv, cap in zip(levels, caps, strict=True)]
-    obs = [env.reset()[0] for env in envs]
-    graphs = [env.static_graph for env in envs] if obs_config.has("graph") else []
+    slots = LevelSlots([lv.map_data for lv in levels], n, obs_config)
+    for i, cap in enumerate(caps):
+        slots.load(i, i, cap)
+    graphs = [b.static_graph for b in slots.builders] if obs_config.has("graph") else []
     keys = [*net.in_keys, "action_mask"] if obs_config.has("action_mask") else net.in_keys
-    active = list(range(len(envs)))
+    active = np.arange(n, dtype=np.int64)
     outcome: dict[int, tuple[bool, bool, int]] = {}
     frames: list[np.ndarray] = []
     if record is not None:
-        frames.append(envs[record].render())
+        frames.append(slots.render(record, record_scale))
+    actions = np.zeros(n, np.int64)
     with level_graphs_on(net, graphs, restore_graphs):
-        while active:
-            batch = _collate([obs[i] for i in active], active, keys, device)
+        while active.size:
+            batch = _tensors(slots.observe(active), active, keys, device)
             mask = batch.pop("action_mask", None)
             logits = masked_logits(net(batch), mask)
             if greedy:
-                actions = logits.argmax(-1)
+                chosen = logits.argmax(-1)
             else:
                 probs = torch.softmax(logits, -1).cpu()
-                actions = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-            still = []
-            for i, a in zip(active, actions.tolist(), strict=True):
-                obs[i], _, term, trunc, info = envs[i].step(a)
-                if i == record:
-                    frames.append(envs[i].render())
-                if term or trunc:
-                    outcome[i] = (bool(info["won"]), bool(info["died"]), int(info["frame"]))
-                else:
-                    still.append(i)
-            active = still
+                chosen = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            actions[active] = chosen.cpu().numpy()
+            slots.step(actions, obs_config.frame_skip)
+            if record is not None and record in active:
+                frames.append(slots.render(record, record_scale))
+            states = slots.states[active]
+            won = states == C.WON
+            died = (states == C.DEAD) | (states == C.DYING)
+            frame = slots.frames[active]
+            over = won | died | (frame >= slots.caps[active])
+            for j in np.flatnonzero(over).tolist():
+                outcome[int(active[j])] = (bool(won[j]), bool(died[j]), int(frame[j]))
+            active = active[~over]
     results = [Rollout(lv.name, *outcome[i], lv.demo_ticks, caps[i])
                for i, lv in enumerate(levels)]
     return results, frames
+
+
+def _tensors(obs: dict[str, np.ndarray], active: np.ndarray, keys: Sequence[str],
+             device: torch.device) -> dict[str, torch.Tensor]:
+    """The policy's input dict: the stacked observations plus ``graph_level``."""
+    out: dict[str, torch.Tensor] = {}
+    for k in keys:
+        if k == "graph_level":
+            out[k] = torch.from_numpy(active.copy()).to(device)[:, None]
+            continue
+        arr = obs[k]
+        if k == "graph_ninja_node":
+            arr = arr.astype(np.int64)
+        out[k] = torch.from_numpy(arr).to(device)
+    return out
 
 
 def summarise(rollouts: Sequence[Rollout], prefix: str) -> dict[str, float]:
