@@ -261,7 +261,7 @@ def test_bc_checkpoint_is_not_an_export(bc_ckpt):
 # -- end to end ---------------------------------------------------------------------------------
 def test_end_to_end_ppo_learns(export_path, levels):
     export = load_export(export_path)
-    env = make_sb3_env(export, levels, n_envs=2)  # SubprocVecEnv
+    env = make_sb3_env(export, levels, n_envs=2)  # NppSB3VecEnv
     model = PPO("MultiInputPolicy", env, policy_kwargs=make_sb3_policy_kwargs(export),
                 n_steps=64, batch_size=64, n_epochs=2, seed=0, device="cpu")
     load_into(model, export)
@@ -381,7 +381,7 @@ def test_dummy_and_subproc_envs_agree(export_path, levels):
 
     export = load_export(export_path)
     a = make_sb3_env(export, levels, n_envs=2, seed=5, vec_env_cls=DummyVecEnv)
-    b = make_sb3_env(export, levels, n_envs=2, seed=5)
+    b = make_sb3_env(export, levels, n_envs=2, seed=5, vec_env_cls=SubprocVecEnv)
     assert isinstance(b, SubprocVecEnv)
     oa, ob = a.reset(), b.reset()
     for _ in range(3):

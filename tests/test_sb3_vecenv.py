@@ -1,0 +1,154 @@
+"""``NppSB3VecEnv`` (make_sb3_env's default) equals ``make_vec_env(PaddedNppEnv)`` step for step,
+and trains with SB3's ``PPO`` and sb3-contrib's ``MaskablePPO``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+
+from torchrl_bc.obs import ObservationConfig
+from torchrl_bc.sb3 import (
+    export_checkpoint,
+    load_export,
+    load_into,
+    make_sb3_env,
+    make_sb3_policy_kwargs,
+    resolve_levels,
+)
+from torchrl_bc.sb3.vec_env import NppSB3VecEnv
+
+ROOT = Path(__file__).parents[1]
+CORPUS = ROOT / "data" / "sample_corpus"
+STATE_ONLY = ("game_state", "action_mask")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def levels():
+    return resolve_levels(CORPUS)[:10]
+
+
+def _same_steps(a: VecEnv, b: VecEnv, steps: int, seed: int = 0) -> int:
+    """Step both with the same random actions; assert equal observations (bytes and dtype),
+    rewards, dones and end-of-episode infos. Returns the number of episodes that ended."""
+    oa, ob = a.reset(), b.reset()
+    rng = np.random.default_rng(seed)
+    ended = 0
+    for t in range(steps):
+        assert list(oa) == list(ob)
+        for k in oa:
+            assert oa[k].dtype == ob[k].dtype and oa[k].tobytes() == ob[k].tobytes(), (t, k)
+        act = rng.integers(6, size=a.num_envs)
+        oa, ra, da, ia = a.step(act)
+        ob, rb, db, ib = b.step(act)
+        assert ra.dtype == rb.dtype and ra.tobytes() == rb.tobytes(), t
+        assert np.array_equal(da, db), t
+        for x, y in zip(ia, ib, strict=True):
+            assert ("terminal_observation" in x) == ("terminal_observation" in y)
+            if "terminal_observation" not in x:
+                continue
+            ended += 1
+            for k, v in y["terminal_observation"].items():
+                assert np.array_equal(x["terminal_observation"][k], v), k
+            for k in ("TimeLimit.truncated", "is_success", "level", "won", "died", "frame",
+                      "ticks", "level_hash"):
+                assert x[k] == y[k], k
+            ex, ey = dict(x["episode"]), dict(y["episode"])
+            ex.pop("t"), ey.pop("t")
+            assert ex == ey
+    return ended
+
+
+@pytest.mark.parametrize(("frame_skip", "tick_factor", "order"),
+                         [(1, 3.0, "random"), (4, 0.7, "random"), (4, 1.0, "cycle")])
+def test_state_only_equals_per_env_path(levels, frame_skip, tick_factor, order):
+    cfg = ObservationConfig(modalities=STATE_ONLY, frame_skip=frame_skip)
+    kw = dict(n_envs=6, seed=5, max_ticks=200, tick_factor=tick_factor, order=order)
+    old = make_sb3_env(cfg, levels, vec_env_cls=DummyVecEnv, **kw)
+    new = make_sb3_env(cfg, levels, **kw)
+    assert isinstance(new, NppSB3VecEnv)
+    assert new.observation_space == old.observation_space
+    assert _same_steps(new, old, 400 if frame_skip == 1 else 250) >= 6
+    assert [lv.name for lv in new.get_attr("level")] == [lv.name for lv in old.get_attr("level")]
+
+
+def test_all_modalities_equal_per_env_path(levels):
+    """Frames and the padded graph go through the per-slot builders; same arrays."""
+    cfg = ObservationConfig(frame_skip=4)
+    kw = dict(n_envs=3, seed=1, max_ticks=60)
+    old = make_sb3_env(cfg, levels[:4], vec_env_cls=DummyVecEnv, **kw)
+    new = make_sb3_env(cfg, levels[:4], **kw)
+    assert new.observation_space == old.observation_space
+    assert _same_steps(new, old, 40) >= 3
+
+
+def test_levels_switch_to_larger_ones(levels):
+    """A slot that loads a level with more entities than any before widens the arrays."""
+    sizes = sorted(levels, key=lambda lv: len(lv.map_data))
+    cfg = ObservationConfig(modalities=STATE_ONLY, frame_skip=4)
+    kw = dict(n_envs=2, seed=0, max_ticks=40, order="cycle")
+    old = make_sb3_env(cfg, sizes, vec_env_cls=DummyVecEnv, **kw)
+    new = make_sb3_env(cfg, sizes, **kw)
+    assert _same_steps(new, old, 12 * len(sizes), seed=2) >= len(sizes)
+    assert new.slots.ei.shape[1] == max(t.n_ent for t in new.slots._templates.values())
+
+
+def _mlp_export(tmp_path: Path) -> dict:
+    """An untrained mlp-config BC checkpoint, exported (the layout is what matters here)."""
+    from torchrl_bc.models import ObsSpec
+    from torchrl_bc.train import load_config
+    from torchrl_bc.train.checkpoint import FORMAT, save_checkpoint, versions
+    from torchrl_bc.train.model import build_policy
+
+    run = load_config(ROOT / "configs" / "mlp.yaml", [
+        "architecture={preset: mlp, state_hidden: [32], state_dim: 16, features_dim: 16, "
+        "head_hidden: [16]}"])
+    actor, _ = build_policy(run.architecture, run.observation)
+    save_checkpoint(tmp_path / "mlp.pt", {
+        "format": FORMAT, "model": actor.state_dict(), "epoch": 0, "config": run.to_dict(),
+        "obs_signature": run.observation.signature(),
+        "obs_spec": ObsSpec.from_observation_config(run.observation).to_dict(),
+        "frame_skip": run.observation.frame_skip, "versions": versions()})
+    export_checkpoint(tmp_path / "mlp.pt", tmp_path / "mlp_sb3.pt")
+    return load_export(tmp_path / "mlp_sb3.pt")
+
+
+def test_ppo_and_maskable_ppo_train_on_it(levels, tmp_path):
+    from sb3_contrib import MaskablePPO
+    from sb3_contrib.common.maskable.utils import get_action_masks, is_masking_supported
+
+    export = _mlp_export(tmp_path)
+    env = make_sb3_env(export, levels, n_envs=8, seed=0, max_ticks=40, tick_factor=0.2)
+    assert is_masking_supported(env)
+    assert get_action_masks(env).shape == (8, 6) and env.action_masks().all()
+    for algo in (PPO, MaskablePPO):
+        model = algo("MultiInputPolicy", env, policy_kwargs=make_sb3_policy_kwargs(export),
+                     n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu")
+        load_into(model, export)  # checks each env's observation config via get_attr
+        before = {k: v.clone() for k, v in model.policy.state_dict().items()}
+        model.learn(512)
+        assert model.num_timesteps >= 512
+        after = model.policy.state_dict()
+        assert any(not torch.equal(before[k], after[k]) for k in before if "action_net" in k)
+        assert len(model.ep_info_buffer) > 0  # Monitor-style episode stats reached SB3
+        assert {"r", "l", "t"} <= set(model.ep_info_buffer[0])
+
+
+def test_seeding_and_errors(levels):
+    cfg = ObservationConfig(modalities=STATE_ONLY, frame_skip=1)
+    a = make_sb3_env(cfg, levels, n_envs=4, seed=7)
+    b = make_sb3_env(cfg, levels, n_envs=4, seed=7)
+    c = make_sb3_env(cfg, levels, n_envs=4, seed=8)
+    names = [[lv.name for lv in env.get_attr("level")] for env in (a, b, c) if env.reset()]
+    assert names[0] == names[1] != names[2]
+    a.step_async(np.array([0, 1, 2, 6]))
+    with pytest.raises(ValueError, match="actions must be in 0..5"):
+        a.step_wait()
+    with pytest.raises(ValueError, match="order"):
+        NppSB3VecEnv(levels, cfg, order="sorted")
+    assert a.env_is_wrapped(__import__("stable_baselines3").common.monitor.Monitor) == [True] * 4
