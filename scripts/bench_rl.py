@@ -1,0 +1,183 @@
+"""RL throughput: the batched SB3 VecEnv, PPO end to end, and batched closed-loop evaluation.
+
+Figures (one ``name: value`` line each at the end), all with ``configs/mlp.yaml``'s observations
+(``game_state`` + ``action_mask``, frame_skip 1) and, where a policy is involved, its network
+(untrained: speed does not depend on the weights, only episode lengths do):
+
+* ``vecenv_steps_per_s``: ``make_sb3_env`` (the native ``NppSB3VecEnv``), ``--n-envs`` envs over
+  the levels, random actions, env only. ``dummy_vecenv_steps_per_s``: the per-env path
+  (``DummyVecEnv`` of ``PaddedNppEnv``), the same envs.
+* ``ppo_env_steps_per_s``: SB3 ``PPO.learn`` end to end (collection and updates) on the native
+  env, with the fine-tune defaults (``scripts/finetune_ppo.py`` / ``CompareConfig``): n_steps
+  256 per env, batch 256, 4 epochs, lr 3e-4. ``ppo_time_{env,policy,update}_frac`` split its
+  time between env stepping, policy forwards + rollout buffer, and gradient updates.
+  ``dummy_ppo_env_steps_per_s``: the same on the per-env path.
+* ``eval_policy_steps_per_s`` and ``eval_seconds``: ``rollout_levels`` (greedy) on
+  ``--eval-levels`` generated levels capped at ``--eval-ticks`` ticks.
+* ``peak_rss_mb``: the process's peak resident memory.
+
+    python scripts/bench_rl.py [--levels DIR] [--n-envs 64] [--ppo-steps 32768]
+                               [--dummy-ppo-steps 16384] [--eval-levels 420] [--eval-ticks 1200]
+                               [--threads N] [--skip-dummy]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import resource  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PPO_DEFAULTS = dict(n_steps=256, batch_size=256, n_epochs=4, learning_rate=3e-4, gamma=0.99,
+                    ent_coef=0.005)
+
+
+def untrained_export(config: Path, out_dir: Path) -> Path:
+    """A BC checkpoint of ``config``'s architecture at initialisation, exported for SB3."""
+    from torchrl_bc.models import ObsSpec
+    from torchrl_bc.sb3 import export_checkpoint
+    from torchrl_bc.train import load_config
+    from torchrl_bc.train.checkpoint import FORMAT, save_checkpoint, versions
+    from torchrl_bc.train.model import build_policy
+
+    run = load_config(config)
+    actor, _ = build_policy(run.architecture, run.observation)
+    ckpt = save_checkpoint(out_dir / "untrained.pt", {
+        "format": FORMAT, "model": actor.state_dict(), "epoch": 0, "config": run.to_dict(),
+        "obs_signature": run.observation.signature(),
+        "obs_spec": ObsSpec.from_observation_config(run.observation).to_dict(),
+        "frame_skip": run.observation.frame_skip, "versions": versions()})
+    export_checkpoint(ckpt, out_dir / "untrained_sb3.pt")
+    return out_dir / "untrained_sb3.pt"
+
+
+def bench_env(env, steps: int) -> float:
+    env.reset()
+    rng = np.random.default_rng(0)
+    acts = rng.integers(6, size=(steps + 50, env.num_envs))
+    for t in range(50):
+        env.step(acts[t])
+    t0 = time.perf_counter()
+    for t in range(steps):
+        env.step(acts[50 + t])
+    return steps * env.num_envs / (time.perf_counter() - t0)
+
+
+def bench_ppo(export: dict, env, steps: int) -> dict[str, float]:
+    """``PPO.learn(steps)`` (after one warm-up update), with its time split by part."""
+    from stable_baselines3 import PPO
+
+    from torchrl_bc.sb3 import load_into, make_sb3_policy_kwargs
+
+    model = PPO("MultiInputPolicy", env, policy_kwargs=make_sb3_policy_kwargs(export), seed=0,
+                device="cpu", verbose=0, **PPO_DEFAULTS)
+    load_into(model, export)
+    spent = {"env": 0.0, "update": 0.0}
+
+    def timed(fn, key):
+        def run(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[key] += time.perf_counter() - t0
+        return run
+
+    env.step_wait = timed(env.step_wait, "env")
+    model.train = timed(model.train, "update")
+    model.learn(PPO_DEFAULTS["n_steps"] * env.num_envs)  # warm-up: first update, caches
+    spent.update(env=0.0, update=0.0)
+    start = model.num_timesteps
+    t0 = time.perf_counter()
+    model.learn(steps, reset_num_timesteps=False)
+    total = time.perf_counter() - t0
+    done = model.num_timesteps - start
+    return {"steps_per_s": done / total, "env": spent["env"] / total,
+            "update": spent["update"] / total,
+            "policy": 1 - (spent["env"] + spent["update"]) / total, "steps": done}
+
+
+def bench_eval(config: Path, n_levels: int, ticks: int) -> tuple[float, float, int]:
+    import torch
+
+    from torchrl_bc.levels.generator import generate_level
+    from torchrl_bc.train import load_config
+    from torchrl_bc.train.evaluate import EvalLevel, rollout_levels
+    from torchrl_bc.train.model import build_policy
+
+    run = load_config(config)
+    torch.manual_seed(0)
+    _, net = build_policy(run.architecture, run.observation)
+    levels = [EvalLevel(f"gen-{s}", generate_level(s, verify=False).map_data)
+              for s in range(n_levels)]
+    t0 = time.perf_counter()
+    res, _ = rollout_levels(net, levels, run.observation, max_ticks=ticks)
+    secs = time.perf_counter() - t0
+    steps = sum(-(-r.ticks // run.observation.frame_skip) for r in res)
+    return steps / secs, secs, steps
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--levels", default=str(ROOT / "data" / "sample_corpus"))
+    p.add_argument("--config", type=Path, default=ROOT / "configs" / "mlp.yaml")
+    p.add_argument("--n-envs", type=int, default=64)
+    p.add_argument("--env-steps", type=int, default=3000, help="vec steps for the env figure")
+    p.add_argument("--ppo-steps", type=int, default=32768)
+    p.add_argument("--dummy-ppo-steps", type=int, default=16384)
+    p.add_argument("--eval-levels", type=int, default=420)
+    p.add_argument("--eval-ticks", type=int, default=1200)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--skip-dummy", action="store_true", help="skip the per-env path figures")
+    args = p.parse_args()
+
+    import torch
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from torchrl_bc.sb3 import load_export, make_sb3_env, resolve_levels
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    figures: dict[str, str] = {"torch_threads": str(torch.get_num_threads()),
+                               "n_envs": str(args.n_envs)}
+    levels = resolve_levels(args.levels)
+    with tempfile.TemporaryDirectory() as tmp:
+        export = load_export(untrained_export(args.config, Path(tmp)))
+    kw = dict(n_envs=args.n_envs, seed=0)
+    rate = bench_env(make_sb3_env(export, levels, **kw), args.env_steps)
+    figures["vecenv_steps_per_s"] = f"{rate:.0f}"
+    if not args.skip_dummy:
+        dummy = make_sb3_env(export, levels, vec_env_cls=DummyVecEnv, **kw)
+        rate = bench_env(dummy, max(args.env_steps // 20, 20))
+        figures["dummy_vecenv_steps_per_s"] = f"{rate:.0f}"
+    ppo = bench_ppo(export, make_sb3_env(export, levels, **kw), args.ppo_steps)
+    figures["ppo_env_steps_per_s"] = f"{ppo['steps_per_s']:.0f}"
+    for part in ("env", "policy", "update"):
+        figures[f"ppo_time_{part}_frac"] = f"{ppo[part]:.3f}"
+    figures["ppo_hyperparameters"] = " ".join(f"{k}={v}" for k, v in PPO_DEFAULTS.items())
+    if not args.skip_dummy:
+        dummy = make_sb3_env(export, levels, vec_env_cls=DummyVecEnv, **kw)
+        d = bench_ppo(export, dummy, args.dummy_ppo_steps)
+        figures["dummy_ppo_env_steps_per_s"] = f"{d['steps_per_s']:.0f}"
+        figures["dummy_ppo_time_env_frac"] = f"{d['env']:.3f}"
+        figures["ppo_speedup"] = f"{ppo['steps_per_s'] / d['steps_per_s']:.1f}"
+    if args.eval_levels:
+        rate, secs, steps = bench_eval(args.config, args.eval_levels, args.eval_ticks)
+        figures["eval_policy_steps_per_s"] = f"{rate:.0f}"
+        figures["eval_seconds"] = f"{secs:.1f}"
+        figures["eval_policy_steps"] = str(steps)
+    figures["peak_rss_mb"] = f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"
+    for k, v in figures.items():
+        print(f"{k}: {v}")
+
+
+if __name__ == "__main__":
+    main()
