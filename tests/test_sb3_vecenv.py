@@ -95,7 +95,7 @@ def test_levels_switch_to_larger_ones(levels):
     old = make_sb3_env(cfg, sizes, vec_env_cls=DummyVecEnv, **kw)
     new = make_sb3_env(cfg, sizes, **kw)
     assert _same_steps(new, old, 12 * len(sizes), seed=2) >= len(sizes)
-    assert new.slots.ei.shape[1] == max(t.n_ent for t in new.slots._templates.values())
+    assert new.slots.ei.shape[1] >= max(t.n_ent for t in new.slots._templates.values())
 
 
 def _mlp_export(tmp_path: Path) -> dict:

@@ -226,10 +226,12 @@ class LevelSlots:
 
     def _grow(self, n_seg: int, n_ent: int, width: int) -> None:
         """Widen the stacked arrays (rare: a level larger than any loaded so far)."""
-        n_seg, n_ent = max(n_seg, self._cap_seg), max(n_ent, self._cap_ent)
-        width = max(width, self._cap_w)
-        if (n_seg, n_ent, width) == (self._cap_seg, self._cap_ent, self._cap_w):
+        if n_seg <= self._cap_seg and n_ent <= self._cap_ent and width <= self._cap_w:
             return
+        # geometric steps, so loading many levels of rising size costs O(n) copies, not O(n^2)
+        n_seg = max(n_seg, self._cap_seg + self._cap_seg // 4)
+        n_ent = max(n_ent, self._cap_ent + self._cap_ent // 4)
+        width = max(width, self._cap_w + self._cap_w // 4)
         segs = np.zeros((self.n, n_seg, self._l_seg), np.float64)
         segs[:, : self.segs.shape[1]] = self.segs
         ei = np.zeros((self.n, n_ent, L.EI_COLS), np.int64)
