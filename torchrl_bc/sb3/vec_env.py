@@ -31,7 +31,7 @@ from torchrl_bc.sb3.spaces import GraphPadding, observation_space, pad_static_gr
 from torchrl_bc.sim import constants as C
 from torchrl_bc.sim.layout import M_FRAME
 
-__all__ = ["NppSB3VecEnv"]
+__all__ = ["NppSB3VecEnv", "evaluate_sb3"]
 
 
 class _EnvView:
@@ -235,3 +235,39 @@ class NppSB3VecEnv(VecEnv):
 
     def get_images(self) -> list[np.ndarray]:
         return [self.slots.render(i) for i in range(self.num_envs)]
+
+
+def evaluate_sb3(policy: Any, levels: Sequence[Any], config: ObservationConfig,
+                 padding: GraphPadding | None = None, *, deterministic: bool = True,
+                 tick_factor: float = 2.0, max_ticks: int = 5000, batch: int = 256) -> list:
+    """One episode per level with an SB3 policy (``policy.predict``), all levels of a chunk
+    stepped in one compiled call; finished levels drop out of the batch. Returns
+    :class:`~torchrl_bc.train.evaluate.Rollout` per level (``summarise`` gives the rates)."""
+    from torchrl_bc.train.evaluate import Rollout
+
+    out: list = []
+    for start in range(0, len(levels), batch):
+        chunk = list(levels[start:start + batch])
+        env = NppSB3VecEnv(chunk, config, padding, n_envs=len(chunk), tick_factor=tick_factor,
+                           max_ticks=max_ticks)
+        slots = env.slots
+        for i in range(len(chunk)):
+            slots.load(i, i, env._caps[i])
+        active = np.arange(len(chunk), dtype=np.int64)
+        actions = np.zeros(len(chunk), np.int64)
+        outcome: dict[int, tuple[bool, bool, int]] = {}
+        while active.size:
+            chosen, _ = policy.predict(env._observe(active), deterministic=deterministic)
+            actions[active] = np.asarray(chosen).reshape(-1)
+            slots.step(actions, config.frame_skip)
+            states = slots.states[active]
+            won = states == C.WON
+            died = (states == C.DEAD) | (states == C.DYING)
+            frame = slots.frames[active]
+            over = won | died | (frame >= slots.caps[active])
+            for j in np.flatnonzero(over).tolist():
+                outcome[int(active[j])] = (bool(won[j]), bool(died[j]), int(frame[j]))
+            active = active[~over]
+        out += [Rollout(lv.name, *outcome[i], lv.demo_ticks, env._caps[i])
+                for i, lv in enumerate(chunk)]
+    return out

@@ -1,0 +1,205 @@
+"""Fine-tune a BC policy with SB3 PPO on the batched simulator, with held-out evaluation.
+
+    python scripts/finetune_ppo.py CKPT_OR_EXPORT --levels DIR_OR_SUITE [--timesteps 500000]
+        [--eval-levels DIR_OR_SUITE | --holdout 0.15] [--eval-every 100000] [--n-envs 64]
+        [--kl-coef 1.0 --kl-updates 30] [--seed 0] [--threads N] [--out runs/finetune]
+
+CKPT_OR_EXPORT is a BC checkpoint (``best.pt``, exported on the fly) or an SB3 export
+(``torchrl-bc export``). PPO trains on ``--levels`` in the native ``NppSB3VecEnv`` (all envs in
+one compiled call) with the project's fine-tune defaults (n_steps 256 per env, batch 256,
+4 epochs, lr 3e-4, gamma 0.99, ent_coef 0.005; the same as ``train_and_compare.py``).
+Held-out levels (``--eval-levels``, or ``--holdout`` of ``--levels`` set aside by name) are
+played greedily, one episode each, before training, every ``--eval-every`` steps and at the
+end. Writes OUT/finetuned_sb3.pt (an export: ``load_export`` / ``load_into`` read it),
+OUT/ppo.zip (SB3's own save) and OUT/eval.json; the last line is ``success_rate: X`` (held out).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", type=Path, metavar="CKPT_OR_EXPORT")
+    p.add_argument("--levels", required=True, help="training levels: directory or suite")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--eval-levels", help="held-out levels (directory or suite)")
+    g.add_argument("--holdout", type=float, default=0.15,
+                   help="fraction of --levels held out for evaluation (default 0.15)")
+    p.add_argument("--timesteps", type=int, default=500_000)
+    p.add_argument("--eval-every", type=int, default=100_000, help="env steps between evals")
+    p.add_argument("--n-envs", type=int, default=64)
+    p.add_argument("--n-steps", type=int, default=256, help="steps per env per update")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--n-epochs", type=int, default=4)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--gamma", type=float, default=0.99)
+    p.add_argument("--ent-coef", type=float, default=0.005)
+    p.add_argument("--kl-coef", type=float, default=0.0,
+                   help="KL(pi_BC || pi) weight for the first --kl-updates updates (0: off)")
+    p.add_argument("--kl-updates", type=int, default=0)
+    p.add_argument("--tick-factor", type=float, default=3.0, help="training episode cap")
+    p.add_argument("--eval-tick-factor", type=float, default=2.0,
+                   help="evaluation cap, as torchrl-bc evaluate (default 2)")
+    p.add_argument("--max-ticks", type=int, default=5000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--out", type=Path, default=Path("runs/finetune"))
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def _load_source(path: Path) -> dict:
+    """An SB3 export from ``path``: read it, or export a BC checkpoint in memory."""
+    import torch
+
+    from torchrl_bc.sb3 import check_export, export_checkpoint, load_export
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    raw = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(raw, dict) and str(raw.get("format", "")).startswith("torchrl_bc.sb3_export"):
+        return load_export(path)
+    export = export_checkpoint(path)
+    check_export(export, source=str(path))
+    return export
+
+
+def _split(levels: list, holdout: float) -> tuple[list, list]:
+    """Hold out ``holdout`` of the levels, chosen by a hash of their names (stable)."""
+    if not 0 < holdout < 1:
+        raise ValueError(f"--holdout must be in (0, 1), got {holdout}")
+    ranked = sorted(levels, key=lambda lv: hashlib.sha256(lv.name.encode()).hexdigest())
+    n = max(1, round(holdout * len(levels)))
+    if n >= len(levels):
+        raise ValueError(f"{len(levels)} level(s) cannot be split into training and held-out")
+    return ranked[n:], ranked[:n]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import torch
+    from stable_baselines3.common.callbacks import BaseCallback
+    from tqdm import tqdm
+
+    from torchrl_bc.sb3 import (
+        ExportMismatch,
+        make_sb3_env,
+        make_sb3_policy_kwargs,
+        resolve_levels,
+        write_export,
+    )
+    from torchrl_bc.sb3.compare import BCRegularisedPPO
+    from torchrl_bc.sb3.env import obs_config_of
+    from torchrl_bc.sb3.load import build_sb3_policy, load_into
+    from torchrl_bc.sb3.vec_env import evaluate_sb3
+    from torchrl_bc.train.evaluate import summarise
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        export = _load_source(args.source)
+        levels = resolve_levels(args.levels)
+        if args.eval_levels:
+            train_levels, held_out = levels, resolve_levels(args.eval_levels)
+        else:
+            train_levels, held_out = _split(levels, args.holdout)
+    except (FileNotFoundError, ValueError, ExportMismatch) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    config, padding = obs_config_of(export)
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"{args.source}: {export['architecture']['name']}, frame_skip {config.frame_skip}; "
+          f"{len(train_levels)} training level(s), {len(held_out)} held out")
+
+    def evaluate(policy) -> dict[str, float]:
+        policy.set_training_mode(False)
+        res = evaluate_sb3(policy, held_out, config, padding, tick_factor=args.eval_tick_factor,
+                           max_ticks=args.max_ticks)
+        return summarise(res, "")
+
+    env = make_sb3_env(export, train_levels, n_envs=args.n_envs, seed=args.seed,
+                       tick_factor=args.tick_factor, max_ticks=args.max_ticks)
+    bc_policy = None
+    if args.kl_coef > 0:
+        bc_policy = build_sb3_policy(export)
+        bc_policy.load_state_dict(export["policy_state_dict"], strict=True)
+    model = BCRegularisedPPO(
+        "MultiInputPolicy", env, policy_kwargs=make_sb3_policy_kwargs(export), seed=args.seed,
+        n_steps=args.n_steps, batch_size=args.batch_size, n_epochs=args.n_epochs,
+        learning_rate=args.lr, gamma=args.gamma, ent_coef=args.ent_coef, verbose=0,
+        device="cpu", bc_policy=bc_policy, reg_coef=args.kl_coef, reg_updates=args.kl_updates)
+    load_into(model, export)
+    history = [{"step": 0, **evaluate(model.policy)}]
+    print(f"step 0: held-out success {history[0]['success']:.3f}")
+
+    class Progress(BaseCallback):
+        """tqdm over env steps, training success, and the held-out evaluation on schedule."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.bar = tqdm(total=args.timesteps, unit="step", disable=args.no_progress,
+                            dynamic_ncols=True)
+            self.next_eval = args.eval_every
+            self.wins: list[bool] = []
+
+        def _on_step(self) -> bool:
+            self.bar.update(self.training_env.num_envs)
+            for info in self.locals["infos"]:
+                if "episode" in info:
+                    self.wins.append(bool(info["is_success"]))
+            return True
+
+        def _on_rollout_end(self) -> None:
+            recent = self.wins[-500:]
+            post = {"train_success": f"{sum(recent) / len(recent):.3f}"} if recent else {}
+            if history:
+                post["held_out"] = f"{history[-1]['success']:.3f}"
+            self.bar.set_postfix(post)
+            if args.eval_every and self.num_timesteps >= self.next_eval:
+                self.next_eval += args.eval_every
+                stats = evaluate(self.model.policy)
+                self.model.policy.set_training_mode(True)
+                history.append({"step": self.num_timesteps, **stats})
+                self.bar.write(f"step {self.num_timesteps}: held-out success "
+                               f"{stats['success']:.3f}")
+
+    progress = Progress()
+    t0 = time.perf_counter()
+    try:
+        model.learn(args.timesteps, callback=progress)
+    finally:
+        progress.bar.close()
+        env.close()
+    secs = time.perf_counter() - t0
+    final = evaluate(model.policy)
+    history.append({"step": model.num_timesteps, **final})
+    tuned = dict(export)
+    tuned["policy_state_dict"] = {k: v.detach().cpu() for k, v in
+                                  model.policy.state_dict().items()}
+    write_export(tuned, args.out / "finetuned_sb3.pt")
+    model.save(args.out / "ppo.zip")
+    (args.out / "eval.json").write_text(json.dumps({
+        "source": str(args.source), "timesteps": model.num_timesteps, "seconds": secs,
+        "train_levels": [lv.name for lv in train_levels],
+        "held_out_levels": [lv.name for lv in held_out], "history": history}, indent=1))
+    print(f"trained {model.num_timesteps} env steps in {secs:.0f}s "
+          f"({model.num_timesteps / max(secs, 1e-9):.0f} steps/s); wrote {args.out}")
+    print(f"death_rate: {final['death']:.4f}")
+    print(f"success_rate: {final['success']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
