@@ -152,3 +152,49 @@ def test_seeding_and_errors(levels):
     with pytest.raises(ValueError, match="order"):
         NppSB3VecEnv(levels, cfg, order="sorted")
     assert a.env_is_wrapped(__import__("stable_baselines3").common.monitor.Monitor) == [True] * 4
+
+
+def test_evaluate_sb3_matches_bc_evaluator(levels, tmp_path):
+    """The exported policy, played by ``evaluate_sb3``, does what the BC evaluator does."""
+    from torchrl_bc.sb3.load import build_sb3_policy
+    from torchrl_bc.sb3.vec_env import evaluate_sb3
+    from torchrl_bc.train.checkpoint import load_policy
+    from torchrl_bc.train.evaluate import rollout_levels
+
+    export = _mlp_export(tmp_path)
+    policy = build_sb3_policy(export)
+    policy.load_state_dict(export["policy_state_dict"], strict=True)
+    policy.set_training_mode(False)
+    _, net, cfg, _ = load_policy(tmp_path / "mlp.pt")
+    got = evaluate_sb3(policy, levels, cfg.observation, tick_factor=0.5, max_ticks=300,
+                       batch=4)
+    want, _ = rollout_levels(net, levels, cfg.observation, tick_factor=0.5, max_ticks=300,
+                             batch=4)
+    assert [(r.name, r.won, r.died, r.ticks, r.cap) for r in got] == \
+        [(r.name, r.won, r.died, r.ticks, r.cap) for r in want]
+
+
+def test_finetune_script(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("finetune_ppo",
+                                                  ROOT / "scripts" / "finetune_ppo.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    _mlp_export(tmp_path)
+    out = tmp_path / "ft"
+    assert mod.main([str(tmp_path / "mlp.pt"), "--levels", str(CORPUS), "--timesteps", "256",
+                     "--n-envs", "4", "--n-steps", "32", "--batch-size", "64",
+                     "--eval-every", "128", "--max-ticks", "200", "--no-progress",
+                     "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1].startswith("success_rate: ")
+    tuned = load_export(out / "finetuned_sb3.pt")
+    assert set(tuned["policy_state_dict"]) == set(load_export(tmp_path / "mlp_sb3.pt")
+                                                  ["policy_state_dict"])
+    import json
+
+    history = json.loads((out / "eval.json").read_text())["history"]
+    assert [h["step"] for h in history] == [0, 128, 256, 256]
+    assert mod.main([str(tmp_path / "missing.pt"), "--levels", str(CORPUS)]) == 1
+    assert "does not exist" in capsys.readouterr().err
