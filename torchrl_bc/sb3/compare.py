@@ -173,11 +173,11 @@ def _exports(cfg: CompareConfig, arch: str, out: Path, log: Any) -> dict[str, di
 
 def _run_one(cfg: CompareConfig, export: dict, variant: str, seed: int, levels: list
              ) -> tuple[list[tuple[int, bool]], float, float]:
-    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+    from stable_baselines3.common.vec_env import SubprocVecEnv
 
     env = make_sb3_env(export, levels, n_envs=cfg.n_envs, seed=seed,
                        tick_factor=cfg.tick_factor, max_ticks=cfg.max_ticks,
-                       vec_env_cls=SubprocVecEnv if cfg.subproc else DummyVecEnv)
+                       vec_env_cls=SubprocVecEnv if cfg.subproc else None)  # None: native
     bc_policy = None
     if variant != "scratch" and cfg.kl_coef > 0:
         bc_policy = build_sb3_policy(export)

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from stable_baselines3.common.vec_env import DummyVecEnv
 
 from torchrl_bc.sb3.env import make_sb3_env
 from torchrl_bc.sb3.load import build_sb3_policy
@@ -81,7 +80,7 @@ def warmup_critic(export: dict[str, Any], levels: Any = None, *, steps: int = 20
     policy = build_sb3_policy(export)
     policy.load_state_dict(export["policy_state_dict"], strict=True)
     env = make_sb3_env(export, levels, n_envs=n_envs, seed=seed, tick_factor=tick_factor,
-                       max_ticks=max_ticks, vec_env_cls=DummyVecEnv)
+                       max_ticks=max_ticks)
     try:
         x, y, stats = collect_returns(policy, env, steps, gamma)
     finally:
