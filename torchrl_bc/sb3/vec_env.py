@@ -100,7 +100,9 @@ class NppSB3VecEnv(VecEnv):
 
     # -- levels ------------------------------------------------------------------------------
     def current_level(self, i: int):
-        return self.levels[int(self.slots.level_of[i])]
+        """Env ``i``'s level (None before the first reset)."""
+        k = int(self.slots.level_of[i])
+        return self.levels[k] if k >= 0 else None
 
     def _pick(self, i: int) -> int:
         if self.order == "cycle":
