@@ -109,12 +109,16 @@ def test_state_only_evaluator_equals_per_env(greedy):
                                          "head_hidden": [32], "state_fourier": 4})
     net = _net(arch, cfg)
     levels = _levels()
-    got, _ = rollout_levels(net, levels, cfg, greedy=greedy,
-                            generator=torch.Generator().manual_seed(3), tick_factor=1.5,
-                            max_ticks=400, batch=4)
+    got, frames = rollout_levels(net, levels, cfg, greedy=greedy,
+                                 generator=torch.Generator().manual_seed(3), tick_factor=1.5,
+                                 max_ticks=400, batch=4, record=5, record_scale=3)
     want = _reference_rollouts(net, levels, cfg, greedy, torch.Generator().manual_seed(3), 1.5,
                                400, batch=4)
     assert got == want
+    assert len(frames) == got[5].ticks + 1  # the start, then one frame per step
+    env = NppEnv(levels[5].map_data, cfg, render_scale=3)
+    env.reset()
+    assert np.array_equal(frames[0], env.render())
     assert not all(r.won for r in got)
     if greedy:
         assert any(r.won for r in got)

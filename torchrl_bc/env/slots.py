@@ -189,6 +189,7 @@ class LevelSlots:
         self.caps = np.full(n, C.MAX_TICKS, np.int64)
         self.sims: list[Simulator | None] = [None] * n
         self.builders = [None if self.bulk else ObservationBuilder(config) for _ in range(n)]
+        self._renderers: dict[int, ObservationBuilder] = {}
         self.switch = np.full(n, -1, np.int64)
         self.exit = np.full(n, -1, np.int64)
         self.gold_total = np.zeros(n, np.int64)
@@ -346,7 +347,14 @@ class LevelSlots:
         return feats.astype(np.float32)
 
     def render(self, slot: int, scale: int = 1) -> np.ndarray:
-        builder = self.builders[slot] or ObservationBuilder(self.config)
+        """The slot's level in colour (``NppEnv.render``), RGB uint8."""
+        builder = self.builders[slot]
+        if builder is None:  # state-only configs: one drawing builder per slot, on demand
+            builder = self._renderers.get(slot)
+            if builder is None:
+                builder = self._renderers[slot] = ObservationBuilder(self.config)
+        if builder._sim is not self.sims[slot]:
+            builder.bind(self.sims[slot])
         return builder.render_rgb(self.sims[slot], scale=scale)
 
 
