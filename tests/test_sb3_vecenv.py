@@ -198,3 +198,14 @@ def test_finetune_script(tmp_path, capsys):
     assert [h["step"] for h in history] == [0, 128, 256, 256]
     assert mod.main([str(tmp_path / "missing.pt"), "--levels", str(CORPUS)]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_parallel_stepping_equals_serial(levels):
+    """``parallel=True`` (the simulator's multi-threaded ``step_batch``) steps the same way."""
+    cfg = ObservationConfig(modalities=STATE_ONLY, frame_skip=4)
+    kw = dict(n_envs=5, tick_factor=0.8, max_ticks=200)
+    serial = NppSB3VecEnv(levels, cfg, **kw)
+    parallel = NppSB3VecEnv(levels, cfg, parallel=True, **kw)
+    serial.seed(3)
+    parallel.seed(3)
+    assert _same_steps(parallel, serial, 150) >= 5
