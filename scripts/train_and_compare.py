@@ -47,7 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ent-coef", type=float, default=0.005)
     p.add_argument("--tick-factor", type=float, default=3.0)
     p.add_argument("--bins", type=int, default=10)
-    p.add_argument("--subproc", action="store_true", help="SubprocVecEnv instead of DummyVecEnv")
+    p.add_argument("--subproc", action="store_true",
+                   help="per-env SubprocVecEnv instead of the batched NppSB3VecEnv")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--out", default="runs/compare")
     p.add_argument("--wandb", default="offline", choices=["offline", "online", "disabled"])
