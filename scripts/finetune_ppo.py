@@ -65,13 +65,21 @@ def _load_source(path: Path) -> dict:
     import torch
 
     from torchrl_bc.sb3 import check_export, export_checkpoint, load_export
+    from torchrl_bc.train.checkpoint import CheckpointMismatch
 
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
-    raw = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling, truncation, zip errors: all mean "not ours"
+        raise ValueError(f"{path} is not a readable checkpoint or export: "
+                         f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
     if isinstance(raw, dict) and str(raw.get("format", "")).startswith("torchrl_bc.sb3_export"):
         return load_export(path)
-    export = export_checkpoint(path)
+    try:
+        export = export_checkpoint(path)
+    except CheckpointMismatch as exc:
+        raise ValueError(str(exc)) from None
     check_export(export, source=str(path))
     return export
 

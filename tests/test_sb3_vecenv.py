@@ -198,6 +198,10 @@ def test_finetune_script(tmp_path, capsys):
     assert [h["step"] for h in history] == [0, 128, 256, 256]
     assert mod.main([str(tmp_path / "missing.pt"), "--levels", str(CORPUS)]) == 1
     assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    assert mod.main([str(tmp_path / "junk.pt"), "--levels", str(CORPUS)]) == 1
+    err = capsys.readouterr().err
+    assert "junk.pt is not a readable checkpoint or export" in err and len(err.splitlines()) == 1
 
 
 def test_parallel_stepping_equals_serial(levels):
