@@ -312,10 +312,12 @@ class LevelSlots:
             _step_serial(self.segs, self.cs, self.cb, self.nin, self.ei, self.ef, self.misc,
                          self.hor, self.ver, self.scratch, hors, jumps, int(ticks), self._ran)
         self.nin[short, L.N_STATE] = saved
-        for i in short.tolist():  # at the cap: fewer ticks, alone (once per episode at most)
-            n = int(max(left[i], 0))
+        # near the cap: fewer ticks, alone (once per episode at most); slots already at their
+        # cap ran 0 ticks above (held)
+        for i in short[left[short] > 0].tolist():
+            n = int(left[i])
             sim = self.sims[i]
-            self._ran[i] = 0 if n == 0 or sim.done else \
+            self._ran[i] = 0 if sim.done else \
                 sim.advance(np.full(n, hors[i]), np.full(n, jumps[i]))
         return self._ran.copy()
 
