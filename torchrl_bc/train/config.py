@@ -71,7 +71,7 @@ def metric_direction(metric: str, mode: str = "auto") -> str:
 class DataConfig:
     """Where the demonstrations come from and how they are split and sampled."""
 
-    replays: tuple[str, ...] = ("data/sample_corpus",)
+    replays: tuple[str, ...] = ()  # empty = the shipped sample corpus; else each must exist
     val_fraction: float = 0.15  # held out by level (content hash), never by frame
     balance_actions: bool = False  # sample inversely to action frequency
     levels_per_batch: int = 0  # draw each batch from <= this many levels; 0 = plain sampling
