@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         check_out_dir(out, resume=args.resume, overwrite=args.overwrite)
     except RunExists as exc:
         parser.error(one_line(exc))
+    except CheckpointMismatch as exc:
+        print(f"{parser.prog}: error: --resume: {one_line(exc)}", file=sys.stderr)
+        return 1
     try:
         best = pretrain(cfg, out, device=args.device, resume=args.resume,
                         overwrite=args.overwrite)

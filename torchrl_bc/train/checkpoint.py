@@ -92,7 +92,7 @@ def read_torch_file(path: str | Path, what: str = "checkpoint",
         raise CheckpointMismatch(f"{what} {path} is not a file")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except OSError as exc:
+    except PermissionError as exc:
         raise CheckpointMismatch(f"{what} {path}: {exc.strerror or exc}") from None
     except Exception as exc:  # noqa: BLE001 - torch.load has no single failure type
         first = (str(exc).strip().splitlines() or [""])[0][:160]

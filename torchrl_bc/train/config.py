@@ -312,6 +312,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...])
 
     ``architecture.X=...`` on a config naming a preset turns it into ``{preset: name, X: ...}``.
     """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a config must be a mapping, got {type(raw).__name__}")
     raw = _plain(raw)
     for item in overrides:
         key, sep, text = item.partition("=")

@@ -401,11 +401,13 @@ def check_out_dir(out_dir: str | Path, *, resume: bool = False, overwrite: bool 
 
     Training from scratch there would replace a possibly better ``best.pt`` in silence, so it
     needs ``resume`` (continue from ``last.pt``) or ``overwrite`` (start again, replacing it).
+    On resume, ``last.pt`` must be a readable BC checkpoint (:class:`CheckpointMismatch`).
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise RunExists(f"--out {out} is a file, not a directory")
     if resume and (out / "last.pt").exists():
+        load_checkpoint(out / "last.pt")  # damaged or foreign: one line now, not after data prep
         return  # --resume without last.pt starts afresh (preemptible jobs always pass it)
     found = [n for n in ("best.pt", "last.pt") if (out / n).exists()]
     if found and not overwrite:
