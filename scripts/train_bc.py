@@ -1,8 +1,8 @@
 """Behavioural cloning: ``python scripts/train_bc.py --config configs/hgt.yaml``.
 
     python scripts/train_bc.py --config CFG [--data DIR...] [--epochs N] [--out DIR]
-        [--device auto|cpu|cuda] [--wandb offline|disabled|online] [--resume] [--seed S]
-        [--override key=value ...]
+        [--device auto|cpu|cuda] [--wandb offline|disabled|online] [--resume | --overwrite]
+        [--seed S] [--override key=value ...]
 
 Writes ``DIR/best.pt`` and ``DIR/last.pt`` (plus ``plots/``, ``history.json``). Multi-process:
 ``torchrun --nproc_per_node N scripts/train_bc.py ...`` (gloo on CPU, nccl on CUDA).
