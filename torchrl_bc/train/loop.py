@@ -175,7 +175,7 @@ class _Trainer:
         data = self.data or prepare_data(cfg, self.out, info, self.verbose)
         self.data = data
         self.metric, note = selection_metric(cfg, data)
-        if note:
+        if note and info.main:  # said even when not verbose: it changes what best.pt means
             print(f"warning: {note}", file=sys.stderr, flush=True)
         actor, net = build_policy(cfg.architecture, cfg.observation)
         self.train_graphs = as_level_graphs(data.level_graphs) \
