@@ -178,7 +178,7 @@ def _bc_checkpoint(cfg: CompareConfig, arch: str, out: Path, log: Any) -> Path:
 def check_compare_inputs(cfg: CompareConfig) -> None:
     """Everything a comparison needs, checked before any compute: a missing config or
     checkpoint, or an earlier BC run in the way, fails now rather than hours in."""
-    from torchrl_bc.train.loop import check_out_dir
+    from torchrl_bc.train.loop import RunExists, check_out_dir
 
     if not Path(cfg.replay_data_dir).exists():
         raise FileNotFoundError(f"replay_data_dir {cfg.replay_data_dir} does not exist")
@@ -189,7 +189,13 @@ def check_compare_inputs(cfg: CompareConfig) -> None:
                                         f"{cfg.bc_checkpoint[arch]}")
             continue
         bc_config_path(cfg, arch)
-        check_out_dir(Path(cfg.out_dir) / "bc" / arch, overwrite=cfg.overwrite)
+        bc_dir = Path(cfg.out_dir) / "bc" / arch
+        try:
+            check_out_dir(bc_dir, overwrite=cfg.overwrite)
+        except RunExists:
+            raise RunExists(f"{bc_dir} already holds a BC run: reuse it with --bc-checkpoint "
+                            f"{arch}={bc_dir / 'best.pt'}, or pass --overwrite to retrain "
+                            f"it") from None
 
 
 def _exports(cfg: CompareConfig, arch: str, out: Path, log: Any) -> dict[str, dict]:
@@ -380,7 +386,7 @@ _COLOURS = {"scratch": "tab:gray", "bc": "tab:blue", "bc_warm": "tab:green"}
 def markdown_table(results: dict[str, Any]) -> str:
     cfg = results["config"]
     lines = [f"PPO on {results['levels']} levels of `{cfg['replay_data_dir']}`, "
-             f"{cfg['total_timesteps']} steps x seeds {cfg['seeds']}; success of training "
+             f"{cfg['total_timesteps']} steps x seeds {list(cfg['seeds'])}; success of training "
              f"episodes (seed mean) per bin of {cfg['total_timesteps'] // cfg['bins']} steps.",
              "",
              "| arch | variant | early (bin 1) | final bin | all episodes | per-seed early | "
