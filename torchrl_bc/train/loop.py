@@ -266,6 +266,10 @@ class _Trainer:
             ep = next((h["epoch"] for h in history if self.score(h) == best), None)
             self.log(f"best.pt: epoch {int(ep) if ep else '?'} of {len(history)}, "
                      f"{self.metric} = {self._sign() * best[0]:.4f}")
+        elif info.main and history:  # e.g. a length ratio with no win to measure it on
+            print(f"warning: {self.metric} was never measured, so best.pt is simply the first "
+                  f"epoch; use last.pt or select on another train.early_stop.metric",
+                  file=sys.stderr, flush=True)
         return TrainResult(self.out, best_path, last_path, history,
                            None if best is None else self._sign() * best[0], stopped,
                            time.perf_counter() - t_start, self.metric)
@@ -318,7 +322,10 @@ class _Trainer:
     def validate(self, m: dict[str, Any]) -> torch.Tensor:
         acc = ValAccumulator(self.cfg.architecture.n_actions)
         self.net.eval()
-        for batch in self.data.val_batches(max(256, self.cfg.train.batch_size)):
+        size = max(256, self.cfg.train.batch_size)
+        for batch in progress_bar(self.data.val_batches(size), desc="validation", unit="batch",
+                                  total=-(-self.data.n_steps("val") // size),
+                                  enabled=self.progress):
             batch = batch.to(self.info.device)
             logits = self.net({k: batch[k] for k in self.net.in_keys})
             acc.add(logits, batch.get("action_mask", None), batch[EXPERT_KEY])
