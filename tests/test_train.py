@@ -185,3 +185,15 @@ def test_training_into_an_existing_run_is_refused(base, tmp_path):
         pretrain(cfg, tmp_path, device="cpu", verbose=False)
     assert (tmp_path / "best.pt").read_bytes() == before
     train(cfg, tmp_path, device="cpu", verbose=False, overwrite=True)
+
+
+def test_best_on_a_metric_never_measured_is_said(base, tmp_path, capsys):
+    """A length ratio needs a win; with 1-tick episodes there is none, and the run says that
+    best.pt is then only the first epoch instead of presenting it as the best."""
+    cfg = _cfg(base, "train.epochs=2", "eval.val_levels=1", "eval.train_levels=0",
+               "eval.tick_factor=0.001", "train.early_stop.metric=val/closed_loop_length_ratio")
+    res = train(cfg, tmp_path, device="cpu", verbose=False)
+    assert res.best_metric is None
+    assert all("val/closed_loop_length_ratio" not in h for h in res.history)
+    err = capsys.readouterr().err
+    assert "val/closed_loop_length_ratio was never measured" in err and "first epoch" in err
