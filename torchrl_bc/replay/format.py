@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import struct
 from dataclasses import dataclass
 from functools import cached_property
@@ -29,6 +30,9 @@ from torchrl_bc.io import atomic_write
 __all__ = [
     "CURRENT_VERSION",
     "MAX_INPUT",
+    "MAX_INPUTS",
+    "MAX_MAP_LEN",
+    "MAX_REPLAY_BYTES",
     "MIN_MAP_LEN",
     "Replay",
     "ReplayFormatError",
@@ -48,6 +52,17 @@ MAX_INPUT = 7
 #: replays and 72 of the 120 entity replays have map lengths that are not 1235 + 5k), and deeper
 #: entity validation is the simulator's job (``MapFormatError``).
 MIN_MAP_LEN = 1235
+#: Longest map data accepted: the fixed layout plus ``torchrl_bc.sim.mapdata.MAX_ENTITIES``
+#: (1024) records of at most 10 bytes. Kept equal to ``mapdata.MAX_MAP_LEN`` (a test checks it)
+#: without importing the simulator package, which the warm dataset path must not load.
+MAX_MAP_LEN = MIN_MAP_LEN + 10 * 1024
+#: Most input bytes accepted: one hour at 60 Hz, 10.8x the 20000-tick episode limit
+#: (``sim.constants.MAX_TICKS``); the longest shared human replay has 1848.
+MAX_INPUTS = 60 * 60 * 60
+#: Largest replay file read at all: v1 header and flag (13 bytes) + MAX_MAP_LEN + MAX_INPUTS,
+#: about 227 KB. :func:`read_replay` checks the size before reading, so a 3 GB file or a link to
+#: ``/dev/zero`` costs nothing.
+MAX_REPLAY_BYTES = 13 + MAX_MAP_LEN + MAX_INPUTS
 #: First uint32 values below this are format versions; larger ones are v0 map lengths.
 _VERSION_LIMIT = 256
 
@@ -163,6 +178,15 @@ def parse_replay(
         map_len, n_inputs = _V0_HEADER.unpack_from(data, 0)
         version, success, offset = 0, True, _V0_HEADER.size
 
+    if map_len > MAX_MAP_LEN:
+        raise ReplayFormatError(
+            src, f"header declares map_len={map_len}, more than the {MAX_MAP_LEN} bytes a map "
+            "may hold"
+        )
+    if n_inputs > MAX_INPUTS:
+        raise ReplayFormatError(
+            src, f"header declares n_inputs={n_inputs}, more than the {MAX_INPUTS} allowed"
+        )
     expected = offset + map_len + n_inputs
     if size > expected:
         raise ReplayFormatError(
@@ -185,13 +209,43 @@ def parse_replay(
     return Replay(map_data=map_data, inputs=inputs, success=success, version=version, source=src)
 
 
-def read_replay(path: str | os.PathLike[str], *, allow_short_inputs: bool = False) -> Replay:
-    """Read and parse one replay file (see :func:`parse_replay`)."""
+def read_bounded(path: str | os.PathLike[str], limit: int = MAX_REPLAY_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, else :class:`ReplayFormatError`.
+
+    Opened non-blocking (a FIFO would otherwise block ``open`` forever) and checked with
+    ``fstat`` on the open descriptor (no race with a rename), so FIFOs, devices, directories and
+    oversized files are refused before a byte is read. Symlinks to regular files are followed.
+    """
     try:
-        data = Path(path).read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise ReplayFormatError(path, f"cannot read: {exc.strerror or exc}") from exc
-    return parse_replay(data, path, allow_short_inputs=allow_short_inputs)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a directory"
+                    if stat.S_ISDIR(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
+                    or stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
+                    else "not a regular file")
+            raise ReplayFormatError(path, f"not a regular file ({kind}); refusing to read it")
+        if st.st_size > limit:
+            raise ReplayFormatError(
+                path, f"file is {st.st_size} bytes, more than the {limit} a replay can need"
+            )
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(limit + 1)  # the file may have grown since fstat
+    except OSError as exc:
+        raise ReplayFormatError(path, f"cannot read: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise ReplayFormatError(path, f"file grew past {limit} bytes while being read")
+    return data
+
+
+def read_replay(path: str | os.PathLike[str], *, allow_short_inputs: bool = False) -> Replay:
+    """Read (see :func:`read_bounded`) and parse one replay file (see :func:`parse_replay`)."""
+    return parse_replay(read_bounded(path), path, allow_short_inputs=allow_short_inputs)
 
 
 def encode_replay(
