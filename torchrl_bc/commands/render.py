@@ -84,9 +84,11 @@ def run(args: argparse.Namespace) -> int:
     if args.every < 1:
         print("error: --every must be >= 1", file=sys.stderr)
         return 2
+    from torchrl_bc.sim import MapFormatError
+
     try:
         frames, ticks = render_replay(args.replay, args.every, args.scale, args.obs)
-    except ReplayFormatError as exc:
+    except (ReplayFormatError, MapFormatError) as exc:  # both messages name the file
         print(f"error: {exc}", file=sys.stderr)
         return 1
     args.out.parent.mkdir(parents=True, exist_ok=True)

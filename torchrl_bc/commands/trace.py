@@ -30,9 +30,13 @@ def run(args: argparse.Namespace) -> int:
         try:
             replay = read_replay(path, allow_short_inputs=args.allow_short)
             trace = simulate_replay(replay, record_entities=args.entities)
-        except ReplayFormatError as exc:
+        except ReplayFormatError as exc:  # map defects arrive as this too, naming the file
             failed += 1
             print(f"ERROR {exc}", file=sys.stderr)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one file's simulator bug must not stop the run
+            failed += 1
+            print(f"ERROR {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
             continue
         out = save_trace(trace, args.out_dir / f"{path.stem}.npz")
         print(
