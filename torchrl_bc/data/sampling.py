@@ -51,7 +51,7 @@ from torchrl.data import ReplayBuffer
 from torchrl.data.replay_buffers.samplers import Sampler
 from torchrl.data.replay_buffers.storages import TensorStorage
 
-from torchrl_bc.data.manifest import check_store, read_manifest
+from torchrl_bc.data.manifest import StoreCorruptError, check_store, read_manifest
 from torchrl_bc.data.split import SPLITS
 
 __all__ = ["BCDataset", "LevelGroupedSampler", "StepSampler", "StepStorage",
@@ -230,8 +230,11 @@ class BCDataset:
         self.path = Path(path)
         self.manifest = read_manifest(self.path)
         check_store(self.path, self.manifest, full=verify)
-        self.store = TensorDict.load_memmap(self.path / self.manifest["store"],
-                                            allow_pickle=False)
+        store = self.path / self.manifest["store"]
+        try:
+            self.store = TensorDict.load_memmap(store, allow_pickle=False)
+        except RuntimeError as exc:  # tensordict's refusal of pickled nodes, among others
+            raise StoreCorruptError(f"{store}: cannot be loaded safely: {exc}") from exc
         self.steps: TensorDict = self.store["steps"]
         self.episodes: TensorDict = self.store["episodes"]
         self.levels: TensorDict | None = self.store.get("levels", None)
