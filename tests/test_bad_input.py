@@ -416,3 +416,26 @@ def test_non_utf8_names_give_strict_utf8_manifest(tmp_path: Path) -> None:
     assert "\\xff" in skipped["reason"]  # the map error names the file, escaped too
     cache_meta = next((tmp_path / "ds" / "cache" / "episodes").glob("*.json")).read_bytes()
     json.loads(cache_meta.decode("utf-8", errors="strict"))
+
+
+def test_evaluate_level_discovery_skips_bad_levels(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from torchrl_bc.train.evaluate import discover_levels
+
+    src = _copy(tmp_path / "levels", ["corridor-0"])
+    bad = _bad_tile_replay(src / "bad.replay")
+    data = bytearray(_corridor().map_data)
+    data[mapdata.TILES_AT] = 99
+    (src / "bad.map").write_bytes(bytes(data))
+    os.mkfifo(src / "pipe.map")
+    (src / "good.map").write_bytes(_corridor("corridor-40").map_data)
+    levels = discover_levels(str(src))
+    assert sorted(lv.name for lv in levels) == ["corridor-0", "good"]
+    err = capsys.readouterr().err.splitlines()
+    assert sorted(err) == sorted([
+        f"skipping level {src / 'bad.map'}: tile id 99 at column 0, row 0 (byte 184) is not a "
+        "tile (valid ids are 0..37); 1 bad tile byte in all",
+        f"skipping level {bad}: tile id 200 at column 5, row 3 (byte 315) is not a tile (valid "
+        "ids are 0..37); 1 bad tile byte in all",
+        f"skipping level {src / 'pipe.map'}: not a regular file (a FIFO); refusing to read it",
+    ])

@@ -4,6 +4,7 @@ run (or another tool) reads."""
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -47,3 +48,54 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+class FileRejectedError(ValueError):
+    """A file that is not read at all: not a regular file, too big, or unreadable."""
+
+    def __init__(self, path: str | os.PathLike[str], defect: str) -> None:
+        self.path, self.defect = os.fspath(path), defect
+        super().__init__(f"{self.path}: {defect}")
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def read_regular_file(path: str | os.PathLike[str], limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, else :class:`FileRejectedError`.
+
+    Opened non-blocking (a FIFO would otherwise block ``open`` forever) and checked with
+    ``fstat`` on the open descriptor (no race with a rename), so FIFOs, devices, directories and
+    oversized files are refused before a byte is read, and at most ``limit + 1`` bytes are ever
+    read. Symlinks to regular files are followed.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise FileRejectedError(path, f"cannot read: {exc.strerror or exc}") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise FileRejectedError(path, f"not a regular file ({_kind(st.st_mode)}); "
+                                          "refusing to read it")
+        if st.st_size > limit:
+            raise FileRejectedError(path, f"file is {st.st_size} bytes, more than the {limit} "
+                                          "it can need")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(limit + 1)  # the file may have grown since fstat
+    except OSError as exc:
+        raise FileRejectedError(path, f"cannot read: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise FileRejectedError(path, f"file grew past {limit} bytes while being read")
+    return data

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import struct
 from dataclasses import dataclass
 from functools import cached_property
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from torchrl_bc.io import atomic_write
+from torchrl_bc.io import FileRejectedError, atomic_write, read_regular_file
 
 __all__ = [
     "CURRENT_VERSION",
@@ -210,37 +209,12 @@ def parse_replay(
 
 
 def read_bounded(path: str | os.PathLike[str], limit: int = MAX_REPLAY_BYTES) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes, else :class:`ReplayFormatError`.
-
-    Opened non-blocking (a FIFO would otherwise block ``open`` forever) and checked with
-    ``fstat`` on the open descriptor (no race with a rename), so FIFOs, devices, directories and
-    oversized files are refused before a byte is read. Symlinks to regular files are followed.
-    """
+    """The bytes of a regular file of at most ``limit`` bytes (see
+    :func:`torchrl_bc.io.read_regular_file`), else :class:`ReplayFormatError`."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as exc:
-        raise ReplayFormatError(path, f"cannot read: {exc.strerror or exc}") from exc
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a directory"
-                    if stat.S_ISDIR(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
-                    or stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
-                    else "not a regular file")
-            raise ReplayFormatError(path, f"not a regular file ({kind}); refusing to read it")
-        if st.st_size > limit:
-            raise ReplayFormatError(
-                path, f"file is {st.st_size} bytes, more than the {limit} a replay can need"
-            )
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            data = fh.read(limit + 1)  # the file may have grown since fstat
-    except OSError as exc:
-        raise ReplayFormatError(path, f"cannot read: {exc.strerror or exc}") from exc
-    finally:
-        os.close(fd)
-    if len(data) > limit:
-        raise ReplayFormatError(path, f"file grew past {limit} bytes while being read")
-    return data
+        return read_regular_file(path, limit)
+    except FileRejectedError as exc:
+        raise ReplayFormatError(path, exc.defect) from exc
 
 
 def read_replay(path: str | os.PathLike[str], *, allow_short_inputs: bool = False) -> Replay:

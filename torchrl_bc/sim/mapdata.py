@@ -21,7 +21,10 @@ render) gets one error type instead of an ``IndexError`` deep in a raster lookup
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
+
+from torchrl_bc.io import FileRejectedError, read_regular_file
 
 from .constants import GRID_H, GRID_W, MAP_UNITS, TILE
 from .tiles import N_TILE_IDS
@@ -139,3 +142,14 @@ def parse_map(data: bytes | bytearray | memoryview | list[int], source: str = "<
         entities=tuple(records),
         death_ball_count=raw[DEATH_BALL_COUNT_AT],
     )
+
+
+def read_map_file(path: str | os.PathLike[str]) -> bytes:
+    """Raw map data from a file (regular, at most :data:`MAX_MAP_LEN` bytes, parseable), else a
+    :class:`MapFormatError` naming the file; for loaders of ``*.map`` level files."""
+    try:
+        data = read_regular_file(path, MAX_MAP_LEN)
+    except FileRejectedError as exc:
+        raise MapFormatError(str(exc)) from exc
+    parse_map(data, os.fspath(path))
+    return data
