@@ -357,6 +357,28 @@ def test_damaged_cache_entries_are_simulated_again(tmp_path: Path) -> None:
     # garbage metadata: that entry is simulated again, the others are not
     (entries / f"{keys['corridor-16']}.json").write_bytes(b"\xff{not json")
     assert _build(src, ds).simulated == ["corridor-16"]
+    # swapped level graphs: every episode of both levels is simulated again
+    levels = sorted((ds / "cache" / "levels").glob("*.npz"))
+    assert len(levels) == 3
+    tmp = levels[0].read_bytes()
+    levels[0].write_bytes(levels[1].read_bytes())
+    levels[1].write_bytes(tmp)
+    assert len(_build(src, ds, force=True).simulated) == 2
+    BCDataset(ds, verify=True)
+
+
+def test_garbage_manifest_is_refused_then_rewritten(tmp_path: Path) -> None:
+    from torchrl_bc.data import BCDataset
+
+    src = _copy(tmp_path / "replays", ["corridor-0"])
+    ds = tmp_path / "ds"
+    _build(src, ds)
+    (ds / "manifest.json").write_bytes(b"[1, 2")
+    with pytest.raises(ValueError, match=r"manifest.json: not a manifest"):
+        BCDataset(ds)
+    res = _build(src, ds)
+    assert res.store_written and res.simulated == []
+    BCDataset(ds, verify=True)
 
 
 def test_leftover_temp_files_are_cleaned(tmp_path: Path) -> None:

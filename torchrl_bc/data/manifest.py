@@ -102,6 +102,10 @@ def check_store(out_dir: str | Path, manifest: dict[str, Any], *, full: bool = F
     if index is None:
         raise StoreCorruptError(f"{Path(out_dir) / MANIFEST} records no store checksums "
                                 "(written by an older version); run `torchrl-bc prepare` again")
+    if not isinstance(index, dict) or not all(
+            isinstance(r, dict) and isinstance(r.get("size"), int)
+            and isinstance(r.get("sha256"), str) for r in index.values()):
+        raise StoreCorruptError(f"{Path(out_dir) / MANIFEST}: malformed store_files index")
     found = _store_files(store)
     extra = sorted(set(found) - set(index))
     if extra:
@@ -207,7 +211,14 @@ def read_manifest(out_dir: str | Path) -> dict[str, Any]:
     path = Path(out_dir) / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run `torchrl-bc prepare` first")
-    return json.loads(path.read_bytes().decode("utf-8"))
+    try:
+        manifest = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not a manifest ({exc}); run `torchrl-bc prepare` again") \
+            from exc
+    if not isinstance(manifest, dict) or not {"store", "episodes"} <= manifest.keys():
+        raise ValueError(f"{path}: not a manifest; run `torchrl-bc prepare` again")
+    return manifest
 
 
 def summary_table(manifest: dict[str, Any]) -> str:
