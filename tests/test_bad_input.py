@@ -461,3 +461,28 @@ def test_evaluate_level_discovery_skips_bad_levels(tmp_path: Path,
         "ids are 0..37); 1 bad tile byte in all",
         f"skipping level {src / 'pipe.map'}: not a regular file (a FIFO); refusing to read it",
     ])
+
+
+def test_trace_and_verify_print_non_utf8_names(tmp_path: Path) -> None:
+    """Output with a name that is not UTF-8 must not crash a strict UTF-8 stdout."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "replays"
+    src.mkdir()
+    try:
+        name = os.fsdecode(os.fsencode(src) + b"/r\xe9.replay")
+        shutil.copy(CORPUS / "corridor-0.replay", name)
+    except (OSError, UnicodeError) as exc:
+        pytest.skip(f"this filesystem cannot hold a non-UTF-8 name: {exc}")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict", "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+    out = tmp_path / "traces"
+    proc = subprocess.run([sys.executable, "-m", "torchrl_bc.cli", "trace", name, "--out-dir",
+                           str(out)], capture_output=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert b"r\\xe9.npz (" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "torchrl_bc.cli", "verify", str(src),
+                           "--golden", str(out)], capture_output=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert b"OK r\\xe9\n" in proc.stdout

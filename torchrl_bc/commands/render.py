@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from torchrl_bc.io import text
 from torchrl_bc.replay.format import ReplayFormatError, read_replay
 
 HELP = "render a replay as a GIF or MP4 (and optionally one frame as PNG)"
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         frames, ticks = render_replay(args.replay, args.every, args.scale, args.obs)
     except (ReplayFormatError, MapFormatError) as exc:  # both messages name the file
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {text(str(exc))}", file=sys.stderr)
         return 1
     args.out.parent.mkdir(parents=True, exist_ok=True)
     suffix = args.out.suffix.lower()
