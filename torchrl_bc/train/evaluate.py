@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,23 +162,27 @@ def discover_levels(spec: str) -> list[EvalLevel]:
         raise FileNotFoundError(f"--levels {spec!r} is neither a directory nor a suite "
                                 f"({sorted(SUITES)})")
     from torchrl_bc.replay.format import ReplayFormatError, read_replay
-    from torchrl_bc.sim import Simulator
+    from torchrl_bc.sim import MapFormatError, Simulator
+    from torchrl_bc.sim.mapdata import read_map_file
 
     found: dict[str, tuple[EvalLevel, bool]] = {}
     for f in sorted(path.rglob("*")):
-        if f.suffix not in (".map", ".replay") or not f.is_file():
+        if f.suffix not in (".map", ".replay") or f.is_dir():
             continue
         demo, won = 0, False
-        if f.suffix == ".replay":
-            try:  # a replay that lost bytes of its inputs still names its level
+        try:  # one line naming the file per bad level, then the next one
+            if f.suffix == ".replay":
+                # a replay that lost bytes of its inputs still names its level
                 rep = read_replay(f, allow_short_inputs=True)
-            except ReplayFormatError:
-                continue
-            data = rep.map_data
-            won = Simulator(data, source=str(f)).run_inputs(rep.inputs).win_frame == rep.n_ticks
-            demo = rep.n_ticks  # a defective demo's length still caps its level (2x)
-        else:
-            data = f.read_bytes()
+                data = rep.map_data
+                sim = Simulator(data, source=str(f))
+                won = sim.run_inputs(rep.inputs).win_frame == rep.n_ticks
+                demo = rep.n_ticks  # a defective demo's length still caps its level (2x)
+            else:
+                data = read_map_file(f)  # regular, bounded, parseable
+        except (ReplayFormatError, MapFormatError) as exc:
+            print(f"skipping level {exc}", file=sys.stderr)
+            continue
         h = hashlib.sha256(data).hexdigest()
         old = found.get(h)
         better = old is None or (won, -demo if demo else -10**9) > (
