@@ -188,11 +188,12 @@ class LevelScan:
 
 
 def discover_levels(spec: str) -> list[EvalLevel]:
-    """The levels of :func:`scan_levels`; each skipped file is reported on stderr, never
-    dropped in silence."""
+    """The levels of :func:`scan_levels`; each skipped file is one stderr line naming it and
+    the defect, never dropped in silence."""
     scan = scan_levels(spec)
     for s in scan.skipped:
-        print(f"warning: skipped {s.line()}", file=sys.stderr)
+        why = s.detail if s.reason is SkipReason.UNREADABLE else f"{s.reason.value} ({s.detail})"
+        print(f"skipping level {s.path}: {why}", file=sys.stderr)
     return scan.levels
 
 
@@ -216,21 +217,21 @@ def scan_levels(spec: str | Path) -> LevelScan:
         raise FileNotFoundError(f"--levels {spec!r} is neither a directory nor a suite "
                                 f"({sorted(SUITES)})")
     from torchrl_bc.replay.format import ReplayFormatError, read_replay
-    from torchrl_bc.sim import Simulator
+    from torchrl_bc.sim import MapFormatError, Simulator
+    from torchrl_bc.sim.mapdata import read_map_file
 
     won_levels: dict[str, EvalLevel] = {}
     maps: dict[str, EvalLevel] = {}
     losers: dict[str, list[SkippedFile]] = {}
     skipped: list[SkippedFile] = []
     for f in sorted(path.rglob("*")):
-        if f.suffix not in (".map", ".replay") or not f.is_file():
+        if f.suffix not in (".map", ".replay") or f.is_dir():
             continue
         if f.suffix == ".map":
             try:
-                data = f.read_bytes()
-                Simulator(data, source=str(f))
-            except (OSError, ValueError) as exc:
-                skipped.append(SkippedFile(str(f), SkipReason.UNREADABLE, _one_line(exc)))
+                data = read_map_file(f)  # regular, bounded, parseable
+            except (OSError, ValueError) as exc:  # MapFormatError is a ValueError
+                skipped.append(SkippedFile(str(f), SkipReason.UNREADABLE, _one_line(exc, f)))
                 continue
             maps.setdefault(hashlib.sha256(data).hexdigest(), EvalLevel(f.stem, data, 0))
             continue
@@ -246,8 +247,8 @@ def scan_levels(spec: str | Path) -> LevelScan:
                 continue
         try:
             res = Simulator(rep.map_data, source=str(f)).run_inputs(rep.inputs)
-        except ValueError as exc:
-            skipped.append(SkippedFile(str(f), SkipReason.UNREADABLE, _one_line(exc)))
+        except (MapFormatError, ValueError) as exc:
+            skipped.append(SkippedFile(str(f), SkipReason.UNREADABLE, _one_line(exc, f)))
             continue
         h = hashlib.sha256(rep.map_data).hexdigest()
         if res.win_frame > 0:  # the demo reaches the exit (its length: the winning tick)
@@ -271,5 +272,8 @@ def scan_levels(spec: str | Path) -> LevelScan:
     return LevelScan(levels, skipped, sum(1 for h in maps if h not in won_levels))
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+def _one_line(exc: BaseException, path: Path | None = None) -> str:
+    """The defect on one line, without the file name the message may start with."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    prefix = f"{path}: "
+    return text[len(prefix):] if path is not None and text.startswith(prefix) else text
