@@ -1,8 +1,8 @@
 """Behavioural cloning: ``python scripts/train_bc.py --config configs/hgt.yaml``.
 
     python scripts/train_bc.py --config CFG [--data DIR...] [--epochs N] [--out DIR]
-        [--device auto|cpu|cuda] [--wandb offline|disabled|online] [--resume] [--seed S]
-        [--override key=value ...]
+        [--device auto|cpu|cuda] [--wandb offline|disabled|online] [--resume | --overwrite]
+        [--seed S] [--override key=value ...]
 
 Writes ``DIR/best.pt`` and ``DIR/last.pt`` (plus ``plots/``, ``history.json``). Multi-process:
 ``torchrun --nproc_per_node N scripts/train_bc.py ...`` (gloo on CPU, nccl on CUDA).
@@ -20,29 +20,50 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    from torchrl_bc.commands import existing_file, positive_int
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", required=True, type=Path, help="YAML config (configs/*.yaml)")
+    p.add_argument("--config", required=True, type=existing_file,
+                   help="YAML config (configs/*.yaml)")
     p.add_argument("--data", nargs="+", default=None, metavar="DIR",
-                   help="replay directories (default: the config's data.replays, "
-                        "else the shipped data/sample_corpus)")
-    p.add_argument("--epochs", type=int, default=None)
+                   help="replay directories, each must exist and hold *.replay files "
+                        "(default: the config's data.replays, else the shipped "
+                        "data/sample_corpus)")
+    p.add_argument("--epochs", type=positive_int, default=None)
     p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<name>)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--wandb", default=None, choices=("offline", "disabled", "online"))
-    p.add_argument("--resume", action="store_true", help="continue from DIR/last.pt")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--resume", action="store_true", help="continue from DIR/last.pt")
+    g.add_argument("--overwrite", action="store_true",
+                   help="start afresh in a DIR that already holds a run, replacing its "
+                        "best.pt/last.pt (without it, or --resume, such a DIR is refused)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--override", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                    help="dotted config keys, YAML values: train.lr=1e-3 data.mirror=false")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from torchrl_bc.commands import one_line
+    from torchrl_bc.train.batches import replay_dir_problem
+    from torchrl_bc.train.checkpoint import CheckpointMismatch
     from torchrl_bc.train.config import ConfigError, load_config
+    from torchrl_bc.train.loop import RunExists, check_out_dir
     from torchrl_bc.train.pipeline import pretrain
 
+    for d in args.data or []:
+        problem = replay_dir_problem(d)
+        if problem:
+            parser.error(f"--data: {problem}")
     overrides = list(args.override)
     if args.data:
         overrides.append(f"data.replays=[{', '.join(repr(str(d)) for d in args.data)}]")
@@ -54,12 +75,29 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"logging.wandb={args.wandb}")
     try:
         cfg = load_config(args.config, overrides)
-    except (ConfigError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except ConfigError as exc:
+        parser.error(one_line(exc))
+    if not args.data:  # the config's own data.replays: as strict as --data
+        for d in cfg.data.replays:
+            problem = replay_dir_problem(d)
+            if problem:
+                parser.error(f"data.replays in {args.config}: {problem}")
     out = args.out or Path("runs") / (cfg.logging.run_name or args.config.stem)
-    best = pretrain(cfg, out, device=args.device, resume=args.resume)
-    if int(os.environ.get("RANK", "0")) == 0:
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    try:
+        check_out_dir(out, resume=args.resume, overwrite=args.overwrite)
+    except RunExists as exc:
+        parser.error(one_line(exc))
+    except CheckpointMismatch as exc:
+        print(f"{parser.prog}: error: --resume: {one_line(exc)}", file=sys.stderr)
+        return 1
+    try:
+        best = pretrain(cfg, out, device=args.device, resume=args.resume,
+                        overwrite=args.overwrite)
+    except (CheckpointMismatch, ConfigError, FileNotFoundError, RunExists, ValueError) as exc:
+        print(f"{parser.prog}: error: {one_line(exc)}", file=sys.stderr)
+        return 1
+    if rank0:
         print(f"best: {best}")
         print(f"last: {out / 'last.pt'}")
     return 0

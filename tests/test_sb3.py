@@ -298,7 +298,10 @@ def test_cli_export_and_warmup(bc_ckpt, level_dir, tmp_path, capsys):
     assert main(["warmup-critic", str(out), "--levels", str(level_dir), "--steps", "200",
                  "--n-envs", "2", "--max-ticks", "120"]) == 0
     assert load_export(out)["critic"] == "warmed"
-    assert main(["export", str(tmp_path / "missing.pt"), "--out", str(out)]) == 2
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:  # a missing path is an argparse error
+        main(["export", str(tmp_path / "missing.pt"), "--out", str(out)])
+    assert exc.value.code == 2
     assert "does not exist" in capsys.readouterr().err
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from mapkit import build_map, floor_row
 
-from torchrl_bc.sim import Simulator, kernel, parse_map
+from torchrl_bc.sim import MapFormatError, Simulator, kernel, parse_map
 from torchrl_bc.sim.build import build_level
 from torchrl_bc.sim.tiles import FIRST_EMPTY_ID, N_TILE_IDS
 
@@ -111,10 +111,17 @@ def test_ninja_rests_on_flat_tops(tid: int, top: int) -> None:
     assert sim.ninja.state == 0
 
 
-@pytest.mark.parametrize("tid", [0, 34, 35, 36, 37, 40, 255])
-def test_empty_and_unknown_ids_do_not_collide(tid: int) -> None:
+@pytest.mark.parametrize("tid", [0, 34, 35, 36, 37])
+def test_empty_and_glitched_ids_do_not_collide(tid: int) -> None:
     sim = _drop_on(tid)
     assert sim.ninja.ypos > 16 * 24 or sim.ninja.state in (6, 7)
+
+
+@pytest.mark.parametrize("tid", [N_TILE_IDS, 40, 255])
+def test_ids_without_a_shape_are_refused(tid: int) -> None:
+    """Ids >= 38 have no shape to simulate or draw: a MapFormatError naming the cell."""
+    with pytest.raises(MapFormatError, match=rf"tile id {tid} at column \d+, row 14"):
+        _drop_on(tid)
 
 
 def test_slope_floor_normal_is_tilted() -> None:

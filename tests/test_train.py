@@ -154,3 +154,46 @@ def test_ddp_two_cpu_processes(base, tmp_path):
     ckpt = load_checkpoint(out / "last.pt")
     assert ckpt["epoch"] == 1 and (out / "best.pt").is_file()
     assert proc.stdout.count("best: ") == 1  # only rank 0 reports and writes
+
+
+def test_best_without_validation_levels_is_selected_on_training_levels(base, tmp_path, capsys):
+    """No validation levels: best.pt follows the training-level success, and says so, rather
+    than staying at epoch 1 because val/closed_loop_success is never measured."""
+    cfg = _cfg(base, "train.epochs=3", "data.val_fraction=0.0", "eval.train_levels=3",
+               "train.early_stop.metric=val/closed_loop_success")
+    res = train(cfg, tmp_path, device="cpu", verbose=False)
+    assert res.metric == "train/closed_loop_success"
+    assert "no validation levels" in capsys.readouterr().err
+    assert all("val/closed_loop_success" not in h for h in res.history)
+    best = load_checkpoint(tmp_path / "best.pt")
+    assert best["metric"] == "train/closed_loop_success"
+    keys = [(h["train/closed_loop_success"], -h["train/nll"]) for h in res.history]
+    want = max(range(len(keys)), key=lambda i: (keys[i], -i))  # the first best epoch
+    assert best["epoch"] == want + 1
+    assert res.best_metric == keys[want][0]
+
+
+def test_training_into_an_existing_run_is_refused(base, tmp_path):
+    from torchrl_bc.train.loop import RunExists
+
+    cfg = _cfg(base, "train.epochs=1", "eval.val_levels=1", "eval.train_levels=0")
+    train(cfg, tmp_path, device="cpu", verbose=False)
+    before = (tmp_path / "best.pt").read_bytes()
+    with pytest.raises(RunExists, match="--overwrite"):
+        train(cfg, tmp_path, device="cpu", verbose=False)
+    with pytest.raises(RunExists):
+        pretrain(cfg, tmp_path, device="cpu", verbose=False)
+    assert (tmp_path / "best.pt").read_bytes() == before
+    train(cfg, tmp_path, device="cpu", verbose=False, overwrite=True)
+
+
+def test_best_on_a_metric_never_measured_is_said(base, tmp_path, capsys):
+    """A length ratio needs a win; with 1-tick episodes there is none, and the run says that
+    best.pt is then only the first epoch instead of presenting it as the best."""
+    cfg = _cfg(base, "train.epochs=2", "eval.val_levels=1", "eval.train_levels=0",
+               "eval.tick_factor=0.001", "train.early_stop.metric=val/closed_loop_length_ratio")
+    res = train(cfg, tmp_path, device="cpu", verbose=False)
+    assert res.best_metric is None
+    assert all("val/closed_loop_length_ratio" not in h for h in res.history)
+    err = capsys.readouterr().err
+    assert "val/closed_loop_length_ratio was never measured" in err and "first epoch" in err

@@ -1,6 +1,9 @@
 """One module per ``torchrl-bc`` subcommand; each holds argument wiring, not library logic."""
 
 import argparse
+import math
+import sys
+from pathlib import Path
 
 
 def add_replay_reading_options(parser: argparse.ArgumentParser, entities_help: str) -> None:
@@ -11,3 +14,92 @@ def add_replay_reading_options(parser: argparse.ArgumentParser, entities_help: s
         action="store_true",
         help="read files whose input area is shorter than declared as the reference reader does",
     )
+
+
+def existing_file(text: str) -> Path:
+    """argparse type: a path that must be an existing file (usage + ``error:`` otherwise)."""
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text} does not exist")
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text} is a directory, not a file")
+    return path
+
+
+def existing_dir(text: str) -> Path:
+    """argparse type: an existing directory (a typo must not fall back to other data)."""
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text} does not exist")
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a directory")
+    return path
+
+
+def levels_spec(text: str) -> str:
+    """argparse type: an evaluation suite name or an existing, non-empty level directory."""
+    from torchrl_bc.levels.suites import SUITES
+
+    path = Path(text)
+    if not path.exists() and text in SUITES:
+        return text
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text} is neither an existing directory nor a suite "
+                                         f"({', '.join(sorted(SUITES))})")
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a directory of levels")
+    if not any(p.suffix in (".map", ".replay") for p in path.rglob("*")):
+        raise argparse.ArgumentTypeError(f"{text} holds no *.map or *.replay files")
+    return text
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as a single line (library messages may list problems on several)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def fail(prog: str, exc: BaseException | str, code: int = 1) -> int:
+    """Print ``PROG: error: MESSAGE`` on one line to stderr; return ``code`` (never raises)."""
+    msg = exc if isinstance(exc, str) else one_line(exc)
+    print(f"{prog}: error: {msg}", file=sys.stderr)
+    return code
+
+
+def output_file(text: str) -> Path:
+    """argparse type: a file to write, whose folder exists (not a directory itself)."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a directory, not a file")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: folder {path.parent} does not exist")
+    return path
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (NaN, inf, 0 and negatives are misuse)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def discount(text: str) -> float:
+    """argparse type: a discount factor in (0, 1]."""
+    value = positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value

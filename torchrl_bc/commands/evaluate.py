@@ -3,28 +3,38 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
+from torchrl_bc.commands import (
+    existing_file,
+    fail,
+    levels_spec,
+    positive_float,
+    positive_int,
+)
+
+PROG = "torchrl-bc evaluate"
 HELP = "roll a checkpoint's policy out on levels and report the success rate"
 DESCRIPTION = """\
 Load CKPT (best.pt / last.pt of scripts/train_bc.py; weights-only, observation spec checked) and
 play each level of --levels once per episode in NppEnv: a suite name (simple, medium, hard) or a
 directory searched recursively for raw map-data files (*.map) and .replay files (their map data;
 each distinct level counts once, capped at --tick-factor x its shortest winning demo, or
---max-ticks without one). Greedy actions unless --sampled. Ends with `success_rate: X`."""
+--max-ticks without one). Greedy actions unless --sampled. Files that cannot be read, and
+levels whose only demos do not win (e.g. a replay that lost a header byte), are skipped and
+listed with their reason; the success rate's denominator is the levels evaluated.
+Ends with `success_rate: X`."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", type=Path, metavar="CKPT", help="checkpoint file")
-    parser.add_argument("--levels", required=True, metavar="DIR_OR_SUITE",
+    parser.add_argument("checkpoint", type=existing_file, metavar="CKPT", help="checkpoint file")
+    parser.add_argument("--levels", required=True, metavar="DIR_OR_SUITE", type=levels_spec,
                         help="suite name or directory of *.map / *.replay files")
-    parser.add_argument("--episodes", type=int, default=1,
+    parser.add_argument("--episodes", type=positive_int, default=1,
                         help="episodes per level (more only differ with --sampled)")
     parser.add_argument("--sampled", action="store_true", help="sample actions, not argmax")
-    parser.add_argument("--tick-factor", type=float, default=2.0,
+    parser.add_argument("--tick-factor", type=positive_float, default=2.0,
                         help="episode cap as a multiple of the demo length (default 2)")
-    parser.add_argument("--max-ticks", type=int, default=5000,
+    parser.add_argument("--max-ticks", type=positive_int, default=5000,
                         help="cap for levels without a demo (default 5000)")
     parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--seed", type=int, default=0, help="seed for --sampled")
@@ -36,17 +46,17 @@ def run(args: argparse.Namespace) -> int:
 
     from torchrl_bc.train.checkpoint import CheckpointMismatch, load_policy
     from torchrl_bc.train.distributed import resolve_device
-    from torchrl_bc.train.evaluate import discover_levels, rollout_levels, summarise
+    from torchrl_bc.train.evaluate import rollout_levels, scan_levels, summarise
 
-    if args.episodes < 1:
-        print("error: --episodes must be >= 1", file=sys.stderr)
-        return 2
     try:
         _, net, cfg, ckpt = load_policy(args.checkpoint, resolve_device(args.device))
-        levels = discover_levels(args.levels)
     except (FileNotFoundError, ValueError, CheckpointMismatch) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return fail(PROG, exc)
+    try:
+        scan = scan_levels(args.levels)
+    except (FileNotFoundError, ValueError) as exc:
+        return fail(PROG, exc)
+    levels = scan.levels
     gen = torch.Generator().manual_seed(args.seed)
     results = []
     for _ in range(args.episodes):
@@ -60,10 +70,12 @@ def run(args: argparse.Namespace) -> int:
                   f"{r.ticks:>5}/{r.cap} ticks (demo {r.demo_ticks})")
     stats = summarise(results, "")
     print(f"checkpoint: {args.checkpoint} ({cfg.architecture.name}, epoch {ckpt['epoch']})")
-    print(f"levels: {len(levels)}  episodes: {len(results)}  "
-          f"mode: {'sampled' if args.sampled else 'greedy'}")
+    print("\n".join(scan.report()))
+    print(f"episodes: {len(results)}  mode: {'sampled' if args.sampled else 'greedy'}")
     print(f"death_rate: {stats['death']:.4f}")
     if "length_ratio" in stats:
         print(f"length_ratio: {stats['length_ratio']:.3f}")
+    print(f"wins: {sum(r.won for r in results)} of {len(results)} episodes on "
+          f"{len(levels)} levels")
     print(f"success_rate: {stats['success']:.4f}")
     return 0

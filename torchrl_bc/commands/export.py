@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
+from torchrl_bc.commands import existing_file, fail, output_file, positive_int
+
+PROG = "torchrl-bc export"
 HELP = "export a BC checkpoint to SB3 PPO / MaskablePPO (strict policy_state_dict)"
 DESCRIPTION = """\
 Write FILE.pt holding policy_state_dict in SB3's MultiInputPolicy layout (features extractor,
@@ -17,11 +18,12 @@ Load it with torchrl_bc.sb3.load_export / make_sb3_policy_kwargs / make_sb3_env.
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", type=Path, metavar="CKPT", help="BC best.pt / last.pt")
-    parser.add_argument("--out", required=True, type=Path, help="export file (.pt)")
+    parser.add_argument("checkpoint", type=existing_file, metavar="CKPT",
+                        help="BC best.pt / last.pt")
+    parser.add_argument("--out", required=True, type=output_file, help="export file (.pt)")
     parser.add_argument("--separate-critic-extractor", action="store_true",
                         help="give the critic its own features extractor (a copy of the BC one)")
-    parser.add_argument("--max-entities", type=int, default=256,
+    parser.add_argument("--max-entities", type=positive_int, default=256,
                         help="graph padding: entities per level the SB3 space holds")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fresh value head")
 
@@ -39,8 +41,7 @@ def run(args: argparse.Namespace) -> int:
             share_features_extractor=not args.separate_critic_extractor,
             padding=GraphPadding.for_config(obs, args.max_entities), seed=args.seed)
     except (CheckpointMismatch, ExportMismatch, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(PROG, exc)
     n = sum(v.numel() for k, v in export["policy_state_dict"].items()
             if not k.startswith(("pi_features_extractor.", "vf_features_extractor."))
             or not export["policy_kwargs"]["share_features_extractor"])

@@ -20,6 +20,8 @@ desynced and duplicate files, simulate the rest with the config's observation se
 --workers processes, and write OUT/manifest.json plus one memory-mapped store. Simulated
 episodes are cached by content (replay bytes, observation config, simulator/observation
 versions), so a re-run only simulates what changed; a killed build resumes where it stopped.
+Every run re-hashes the existing store against the checksums in the manifest and rewrites it
+if damaged (--force rewrites it anyway); damaged cache entries are simulated again.
 Prints a summary table and the skipped files with their reasons."""
 
 
@@ -36,6 +38,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-replay-fraction", type=float, default=0.0,
                         help="also hold out this fraction of the training levels' replays")
     parser.add_argument("--prune", action="store_true", help="delete unused cache entries")
+    parser.add_argument("--force", action="store_true",
+                        help="rewrite the store from the cache even if it is up to date")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or table")
 
 
@@ -81,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
                       mirror=bool(data["mirror"]), val_fraction=float(data["val_fraction"]),
                       val_replay_fraction=args.val_replay_fraction,
                       split_seed=int(data["split_seed"]), cache_dir=args.cache,
-                      progress=not args.quiet, prune=args.prune, verbose=not args.quiet)
+                      progress=not args.quiet, prune=args.prune, verbose=not args.quiet,
+                      force=args.force)
     except (FileNotFoundError, ValueError) as exc:
         print(f"prepare: {exc}", file=sys.stderr)
         return 1

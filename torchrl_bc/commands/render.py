@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from torchrl_bc.io import text
 from torchrl_bc.replay.format import ReplayFormatError, read_replay
 
 HELP = "render a replay as a GIF or MP4 (and optionally one frame as PNG)"
@@ -84,10 +85,12 @@ def run(args: argparse.Namespace) -> int:
     if args.every < 1:
         print("error: --every must be >= 1", file=sys.stderr)
         return 2
+    from torchrl_bc.sim import MapFormatError
+
     try:
         frames, ticks = render_replay(args.replay, args.every, args.scale, args.obs)
-    except ReplayFormatError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ReplayFormatError, MapFormatError) as exc:  # both messages name the file
+        print(f"error: {text(str(exc))}", file=sys.stderr)
         return 1
     args.out.parent.mkdir(parents=True, exist_ok=True)
     suffix = args.out.suffix.lower()

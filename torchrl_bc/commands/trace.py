@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from torchrl_bc.commands import add_replay_reading_options
+from torchrl_bc.io import text
 from torchrl_bc.replay.format import ReplayFormatError, read_replay
 from torchrl_bc.replay.trace import save_trace, simulate_replay
 
@@ -30,14 +31,17 @@ def run(args: argparse.Namespace) -> int:
         try:
             replay = read_replay(path, allow_short_inputs=args.allow_short)
             trace = simulate_replay(replay, record_entities=args.entities)
-        except ReplayFormatError as exc:
+        except ReplayFormatError as exc:  # map defects arrive as this too, naming the file
             failed += 1
-            print(f"ERROR {exc}", file=sys.stderr)
+            print(f"ERROR {text(str(exc))}", file=sys.stderr)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one file's simulator bug must not stop the run
+            failed += 1
+            print(text(f"ERROR {path}: {type(exc).__name__}: {exc}"), file=sys.stderr)
             continue
         out = save_trace(trace, args.out_dir / f"{path.stem}.npz")
-        print(
-            f"wrote {out} ({trace.ticks} ticks, win {trace.win_frame}, death {trace.death_frame})"
-        )
+        print(f"wrote {text(out)} ({trace.ticks} ticks, win {trace.win_frame}, "
+              f"death {trace.death_frame})")
     if failed:
         print(f"{failed} of {len(args.replays)} replays failed", file=sys.stderr)
     return 1 if failed else 0

@@ -9,6 +9,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from torchrl_bc.commands import add_replay_reading_options
+from torchrl_bc.io import text
 from torchrl_bc.replay.format import ReplayFormatError, read_replay
 from torchrl_bc.replay.trace import compare_trace, load_trace, simulate_replay
 
@@ -66,6 +67,6 @@ def run(args: argparse.Namespace) -> int:
     for path, golden in tqdm(pairs, desc="verify", unit="replay", file=sys.stderr):
         status, line = _verify_one(path, golden, args)
         counts[status] += 1
-        tqdm.write(line, file=sys.stdout)
+        tqdm.write(text(line), file=sys.stdout)  # names may not be UTF-8
     print(f"verified: {counts['ok']} exact, {counts['diff']} differ, {counts['error']} errors")
     return 0 if counts["ok"] == len(pairs) else 1

@@ -9,7 +9,15 @@ Stages, each cheap to skip when its inputs are unchanged:
 3. consolidate the used episodes into one ``TensorDict`` memmap store (:mod:`.store`), unless
    the store for exactly these entries already exists;
 4. split by level and write ``manifest.json`` (:mod:`.manifest`), the commit point: a store is
-   only ever used through the manifest that names it.
+   only ever used through the manifest that names it, and the manifest records every store
+   file's size and sha256.
+
+Bad input never stops a build: unreadable or malformed files, map errors and even a worker that
+fails on one replay are listed in the manifest's ``skipped`` with their reason. Damage is
+detected and repaired: every ``prepare`` re-hashes the existing store (a mismatch, or
+``force``, rewrites it from the cache, replacing the damaged directory), and before a store is
+written each cache entry it uses is checked against its recorded checksum; damaged entries are
+dropped and simulated again. Temp files and directories left by killed runs are removed.
 
 The warm path (nothing changed) imports neither torch nor the simulator kernels' callers, which
 is what keeps a re-run under two seconds.
@@ -34,15 +42,25 @@ import numpy as np
 
 from torchrl_bc.data.cache import (
     DATA_VERSION,
+    STALE_TEMP_SECONDS,
     STORE_VERSION,
+    CacheCorruptError,
     EpisodeCache,
     episode_key,
     obs_signature_hash,
 )
-from torchrl_bc.data.manifest import build_manifest, read_manifest, summary_table, write_manifest
+from torchrl_bc.data.manifest import (
+    StoreCorruptError,
+    build_manifest,
+    check_store,
+    read_manifest,
+    store_index,
+    summary_table,
+    write_manifest,
+)
 from torchrl_bc.data.split import assign_splits
 from torchrl_bc.obs.config import ObservationConfig
-from torchrl_bc.replay.format import ReplayFormatError, parse_replay
+from torchrl_bc.replay.format import ReplayFormatError, read_replay
 
 __all__ = ["BuildResult", "build_dataset", "find_replays"]
 
@@ -70,15 +88,20 @@ class _Job:
     config: ObservationConfig
     cache_dir: str
     trim_idle: bool = False
+    replay_hash: str = ""  # what the parent read; a file changed since must not be cached
 
 
 def find_replays(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Every ``.replay`` under the given directories (recursively) or the files themselves."""
+    """Every ``.replay`` under the given directories (recursively) or the paths themselves.
+
+    A named path that exists but is no regular file (a FIFO, a dangling link) is kept, so the
+    reader reports it as a skipped file instead of the whole build failing.
+    """
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            files.extend(sorted(p.rglob("*.replay")))
-        elif p.is_file():
+            files.extend(q for q in sorted(p.rglob("*.replay")) if not q.is_dir())
+        elif p.exists() or p.is_symlink():
             files.append(p)
         else:
             raise FileNotFoundError(f"replay path {p} does not exist")
@@ -136,6 +159,8 @@ def run_job(job: _Job) -> list[dict[str, Any]]:
         executor = _EXECUTORS[job.config] = ReplayExecutor(job.config)
     sig = obs_signature_hash(job.config)
     replay = read_replay(job.path)
+    if job.replay_hash and replay.content_hash != job.replay_hash:
+        raise ValueError(f"{job.path} changed while the dataset was being built")
     base = {"replay_id": job.replay_id, "file": job.path, "replay_hash": replay.content_hash,
             "data_version": DATA_VERSION}
     if job.trim_idle:
@@ -185,17 +210,26 @@ def run_job(job: _Job) -> list[dict[str, Any]]:
 
 
 # -- parent side -------------------------------------------------------------------------------
-def _run_jobs(jobs: list[_Job], workers: int, progress: bool) -> None:
+def _failure(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def _run_jobs(jobs: list[_Job], workers: int, progress: bool) -> dict[str, str]:
+    """Run the jobs; returns ``{replay_id: reason}`` for jobs that raised (nothing cached)."""
     from tqdm import tqdm
 
+    failed: dict[str, str] = {}
     bar = tqdm(total=len(jobs), desc="simulating", unit="replay", disable=not progress,
                file=sys.stderr)
     try:
         if workers <= 1 or len(jobs) <= 1:
             for job in jobs:
-                run_job(job)
+                try:
+                    run_job(job)
+                except Exception as exc:  # noqa: BLE001 - one replay must not stop the build
+                    failed[job.replay_id] = _failure(exc)
                 bar.update()
-            return
+            return failed
         # forkserver: workers never inherit a parent's torch/OpenMP threads (fork could hang);
         # preloading this module lets each worker start without re-importing the stack.
         ctx = mp.get_context("forkserver")
@@ -203,12 +237,16 @@ def _run_jobs(jobs: list[_Job], workers: int, progress: bool) -> None:
         # Longest first, so the pool does not end waiting on one long replay.
         jobs = sorted(jobs, key=lambda j: -os.path.getsize(j.path))
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futures = [pool.submit(run_job, job) for job in jobs]
+            futures = {pool.submit(run_job, job): job for job in jobs}
             for fut in as_completed(futures):
-                fut.result()
+                try:
+                    fut.result()
+                except Exception as exc:  # noqa: BLE001 - one replay must not stop the build
+                    failed[futures[fut].replay_id] = _failure(exc)
                 bar.update()
     finally:
         bar.close()
+    return failed
 
 
 def _store_key(keys: list[str], config: ObservationConfig) -> str:
@@ -217,11 +255,70 @@ def _store_key(keys: list[str], config: ObservationConfig) -> str:
 
 
 def _clean_out_dir(out: Path, keep: str) -> None:
-    """Remove superseded stores and temp dirs of killed builds (never the one in use)."""
+    """Remove superseded stores, temp dirs of killed builds (never the store in use) and stale
+    temp files (a killed manifest write)."""
+    now = time.time()
     for path in out.iterdir():
         if path.is_dir() and (path.name.startswith(STORE_PREFIX) or path.name.startswith(".tmp"))\
                 and path.name != keep:
             shutil.rmtree(path, ignore_errors=True)
+        elif path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file():
+            try:
+                if now - path.stat().st_mtime > STALE_TEMP_SECONDS:
+                    path.unlink()
+            except FileNotFoundError:
+                pass
+
+
+def _meta_or_none(cache: EpisodeCache, key: str) -> dict[str, Any] | None:
+    """The entry's metadata, or None (after dropping it) when it is absent or corrupt."""
+    if not cache.has(key):
+        return None
+    try:
+        return cache.meta(key)
+    except CacheCorruptError as exc:
+        print(f"cache: {exc}; simulating it again", file=sys.stderr)
+        cache.drop(key)
+        return None
+
+
+def _damaged_entries(cache: EpisodeCache, episodes: list[dict[str, Any]],
+                     config: ObservationConfig) -> set[str]:
+    """Keys of used entries whose arrays or level graph fail their checksums (then dropped)."""
+    bad: set[str] = set()
+    sig = obs_signature_hash(config)
+    levels_bad: set[str] = set()
+    levels_ok: set[str] = set()
+    for ep in episodes:
+        try:
+            cache.check(ep["key"])
+        except CacheCorruptError as exc:
+            print(f"cache: {exc}; simulating it again", file=sys.stderr)
+            bad.add(ep["key"])
+        h = ep["level_hash"]
+        if ep.get("graph_sig") and h not in levels_ok and h not in levels_bad:
+            try:
+                cache.level(h, sig)
+                levels_ok.add(h)
+            except CacheCorruptError as exc:
+                print(f"cache: {exc}; simulating its level again", file=sys.stderr)
+                levels_bad.add(h)
+                cache.level_path(h, sig).unlink(missing_ok=True)
+    for ep in episodes:  # every entry of a level whose graph is gone must re-create it
+        if ep["level_hash"] in levels_bad:
+            bad.add(ep["key"])
+    for key in bad:
+        cache.drop(key)
+    return bad
+
+
+def _replace_store(path: Path, reason: str) -> None:
+    """Move a damaged (or force-rebuilt) store out of the way, so a rewrite replaces it."""
+    print(f"store {path.name}: {reason}; rewriting it from the cache", file=sys.stderr)
+    if path.exists():
+        trash = path.with_name(f".tmp-old-{path.name}-{os.getpid()}")
+        os.rename(path, trash)
+        shutil.rmtree(trash, ignore_errors=True)
 
 
 def build_dataset(replay_dirs: Sequence[str | os.PathLike[str]], obs_config: ObservationConfig,
@@ -229,19 +326,22 @@ def build_dataset(replay_dirs: Sequence[str | os.PathLike[str]], obs_config: Obs
                   val_fraction: float = 0.15, val_replay_fraction: float = 0.0,
                   split_seed: int = 0, cache_dir: str | os.PathLike[str] | None = None,
                   progress: bool = True, prune: bool = False,
-                  verbose: bool = True, trim_idle: bool = False) -> BuildResult:
+                  verbose: bool = True, trim_idle: bool = False,
+                  force: bool = False) -> BuildResult:
     """Build (or bring up to date) the dataset in ``out_dir``; see the module docstring.
 
     ``trim_idle`` cuts each demo's idle opening where it can still win (see
     :mod:`torchrl_bc.replay.trim`), so states are those of a player acting from tick 0.
 
     ``cache_dir`` defaults to ``out_dir/cache``; point several datasets at one cache to share
-    simulated episodes. ``prune`` deletes cache entries this build does not use.
+    simulated episodes. ``prune`` deletes cache entries this build does not use. ``force``
+    rewrites the store from the cache even when the manifest says it is current.
     """
     t0 = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cache = EpisodeCache(cache_dir if cache_dir is not None else out / "cache")
+    cache.clean_temp()
     files = find_replays(replay_dirs)
     stems = [f.stem for f in files]
     skipped: list[dict[str, str]] = []
@@ -250,10 +350,10 @@ def build_dataset(replay_dirs: Sequence[str | os.PathLike[str]], obs_config: Obs
     for f in files:
         rid = f.stem if stems.count(f.stem) == 1 else f"{f.parent.name}/{f.stem}"
         try:
-            replay = parse_replay(f.read_bytes(), f)
-        except (OSError, ReplayFormatError) as exc:
-            defect = getattr(exc, "defect", None) or str(exc)
-            skipped.append({"file": str(f), "kind": "format", "reason": f"format error: {defect}"})
+            replay = read_replay(f)  # regular files of bounded size only
+        except ReplayFormatError as exc:
+            skipped.append({"file": str(f), "kind": "format",
+                            "reason": f"format error: {exc.defect}"})
             continue
         h = replay.content_hash
         if h in seen:
@@ -263,59 +363,101 @@ def build_dataset(replay_dirs: Sequence[str | os.PathLike[str]], obs_config: Obs
         seen[h] = f.name
         replays.append((f, rid, h))
 
-    jobs: list[_Job] = []
     keys: dict[str, tuple[str, str | None]] = {}
-    for f, rid, h in replays:
+    for _f, rid, h in replays:
         key = episode_key(h, obs_config, trim_idle=trim_idle)
         mkey = episode_key(h, obs_config, mirrored=True, trim_idle=trim_idle) if mirror else None
         keys[rid] = (key, mkey)
-        if not cache.has(key) or (mkey is not None and _needs_mirror(cache, key, mkey)):
-            jobs.append(_Job(str(f), rid, key, mkey, obs_config, str(cache.root), trim_idle))
-    if jobs:
-        _run_jobs(jobs, workers, progress)
-    simulated = [j.replay_id for j in jobs]
+    failed: dict[str, str] = {}
+    simulated: list[str] = []
 
-    episodes: list[dict[str, Any]] = []
-    mirror_rejected = 0
-    for f, rid, _ in replays:
-        key, mkey = keys[rid]
-        meta = cache.meta(key)
-        if meta["status"] != "ok":
-            kind = "desynced" if meta["status"] == "desynced" else "map_error"
-            skipped.append({"file": str(f), "kind": kind, "reason": f"{kind}: {meta['reason']}"})
-            continue
-        episodes.append(meta | {"key": key, "file": str(f), "replay_id": rid})
-        if mkey is not None:
-            mmeta = cache.meta(mkey)
-            if mmeta["status"] == "ok":
-                episodes.append(mmeta | {"key": mkey, "file": str(f), "source_level":
-                                         meta["level_hash"], "replay_id": rid + "#mirror"})
-            else:
-                mirror_rejected += 1
-    for ep in episodes:
-        ep.setdefault("source_level", ep["level_hash"])
+    def simulate(only: set[str] | None = None) -> None:
+        jobs: list[_Job] = []
+        for f, rid, h in replays:
+            if rid in failed or (only is not None and rid not in only):
+                continue
+            key, mkey = keys[rid]
+            meta = _meta_or_none(cache, key)
+            mmeta = _meta_or_none(cache, mkey) if mkey is not None else None
+            if meta is None or (mkey is not None and mmeta is None and meta["status"] == "ok"):
+                jobs.append(_Job(str(f), rid, key, mkey, obs_config, str(cache.root), trim_idle,
+                                 h))
+        if jobs:
+            failed.update(_run_jobs(jobs, workers, progress))
+        simulated.extend(j.replay_id for j in jobs if j.replay_id not in simulated)
+
+    def collect() -> tuple[list[dict[str, Any]], list[dict[str, str]], int]:
+        episodes: list[dict[str, Any]] = []
+        bad: list[dict[str, str]] = []
+        rejected = 0
+        for f, rid, _ in replays:
+            key, mkey = keys[rid]
+            meta = None if rid in failed else _meta_or_none(cache, key)
+            if meta is None:
+                why = failed.get(rid, "no cache entry after simulation")
+                bad.append({"file": str(f), "kind": "error", "reason": f"error: {why}"})
+                continue
+            if meta["status"] != "ok":
+                kind = "desynced" if meta["status"] == "desynced" else "map_error"
+                bad.append({"file": str(f), "kind": kind, "reason": f"{kind}: {meta['reason']}"})
+                continue
+            episodes.append(meta | {"key": key, "file": str(f), "replay_id": rid})
+            if mkey is not None:
+                mmeta = _meta_or_none(cache, mkey)
+                if mmeta is not None and mmeta["status"] == "ok":
+                    episodes.append(mmeta | {"key": mkey, "file": str(f), "source_level":
+                                             meta["level_hash"], "replay_id": rid + "#mirror"})
+                else:
+                    rejected += 1
+        for ep in episodes:
+            ep.setdefault("source_level", ep["level_hash"])
+        return episodes, bad, rejected
+
+    simulate()
+    episodes, bad_entries, mirror_rejected = collect()
+    store_key = _store_key([e["key"] for e in episodes], obs_config)
+    store_name = STORE_PREFIX + store_key
+    old = _read_old_manifest(out)
+    store_path = out / store_name
+    store_written = False
+    index = None
+    if old and old.get("store") == store_name and store_path.is_dir() and not force:
+        try:
+            check_store(out, old, full=True)
+            index = old["store_files"]
+        except StoreCorruptError as exc:
+            _replace_store(store_path, str(exc))
+    elif store_path.exists():
+        _replace_store(store_path, "forced rebuild" if force else "not committed by a manifest")
+    if index is None:
+        damaged = _damaged_entries(cache, episodes, obs_config)
+        if damaged:
+            redo = {rid for rid, pair in keys.items() if damaged & set(pair)}
+            simulate(redo)
+            episodes, bad_entries, mirror_rejected = collect()
+            store_key = _store_key([e["key"] for e in episodes], obs_config)
+            store_name = STORE_PREFIX + store_key
+            store_path = out / store_name
+        if not episodes:
+            raise ValueError("no usable episodes: every replay was skipped "
+                             f"({len(skipped) + len(bad_entries)} files); see the reasons "
+                             "above")
+        from torchrl_bc.data.store import write_store
+
+        write_store(store_path, episodes, cache, obs_config, tmp_parent=out)
+        index = store_index(store_path)
+        store_written = True
+    skipped += bad_entries
     splits = assign_splits([e["source_level"] for e in episodes],
                            [e["replay_hash"] for e in episodes], val_fraction=val_fraction,
                            val_replay_fraction=val_replay_fraction, seed=split_seed)
-
-    store_key = _store_key([e["key"] for e in episodes], obs_config)
-    store_name = STORE_PREFIX + store_key
-    old = read_manifest(out) if (out / "manifest.json").is_file() else None
-    store_written = False
-    if not (old and old.get("store") == store_name and (out / store_name).is_dir()):
-        if not episodes:
-            raise ValueError("no usable episodes: every replay was skipped "
-                             f"({len(skipped)} files); see the reasons above")
-        from torchrl_bc.data.store import write_store
-
-        write_store(out / store_name, episodes, cache, obs_config, tmp_parent=out)
-        store_written = True
     manifest = build_manifest(
         store=store_name, episodes=episodes, splits=splits, skipped=skipped,
         files=len(files), mirror_rejected=mirror_rejected, config=obs_config,
         data={"replays": [str(p) for p in replay_dirs], "mirror": mirror, "trim_idle": trim_idle,
               "val_fraction": val_fraction, "val_replay_fraction": val_replay_fraction,
               "split_seed": split_seed, "cache_dir": str(cache.root)})
+    manifest["store_files"] = index
     write_manifest(out, manifest)
     _clean_out_dir(out, store_name)
     if prune:
@@ -331,6 +473,14 @@ def build_dataset(replay_dirs: Sequence[str | os.PathLike[str]], obs_config: Obs
     return result
 
 
-def _needs_mirror(cache: EpisodeCache, key: str, mkey: str) -> bool:
-    """A cached usable episode whose mirror was never tried (mirroring turned on later)."""
-    return not cache.has(mkey) and cache.meta(key)["status"] == "ok"
+def _read_old_manifest(out: Path) -> dict[str, Any] | None:
+    """The previous manifest, or None when absent or unreadable (then the store is rewritten)."""
+    if not (out / "manifest.json").is_file():
+        return None
+    try:
+        old = read_manifest(out)
+    except (OSError, ValueError) as exc:
+        print(f"{out / 'manifest.json'}: unreadable ({exc}); rewriting the dataset",
+              file=sys.stderr)
+        return None
+    return old if isinstance(old, dict) else None

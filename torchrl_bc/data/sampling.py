@@ -51,7 +51,7 @@ from torchrl.data import ReplayBuffer
 from torchrl.data.replay_buffers.samplers import Sampler
 from torchrl.data.replay_buffers.storages import TensorStorage
 
-from torchrl_bc.data.manifest import read_manifest
+from torchrl_bc.data.manifest import StoreCorruptError, check_store, read_manifest
 from torchrl_bc.data.split import SPLITS
 
 __all__ = ["BCDataset", "LevelGroupedSampler", "StepSampler", "StepStorage",
@@ -217,12 +217,24 @@ class StepStorage(TensorStorage):
 
 
 class BCDataset:
-    """A prepared dataset (``out_dir`` of ``build_dataset``), memory-mapped."""
+    """A prepared dataset (``out_dir`` of ``build_dataset``), memory-mapped.
 
-    def __init__(self, path: str | Path) -> None:
+    Opening never executes code from the store: it is first checked against the file list and
+    sizes the manifest recorded at commit (a planted ``other.pickle`` is an unexpected file, so
+    the open is refused with :class:`~torchrl_bc.data.manifest.StoreCorruptError`), and loaded
+    with ``allow_pickle=False`` regardless. ``verify=True`` also re-hashes every byte (slow on
+    big stores; ``prepare`` does it on every run).
+    """
+
+    def __init__(self, path: str | Path, *, verify: bool = False) -> None:
         self.path = Path(path)
         self.manifest = read_manifest(self.path)
-        self.store = TensorDict.load_memmap(self.path / self.manifest["store"])
+        check_store(self.path, self.manifest, full=verify)
+        store = self.path / self.manifest["store"]
+        try:
+            self.store = TensorDict.load_memmap(store, allow_pickle=False)
+        except RuntimeError as exc:  # tensordict's refusal of pickled nodes, among others
+            raise StoreCorruptError(f"{store}: cannot be loaded safely: {exc}") from exc
         self.steps: TensorDict = self.store["steps"]
         self.episodes: TensorDict = self.store["episodes"]
         self.levels: TensorDict | None = self.store.get("levels", None)

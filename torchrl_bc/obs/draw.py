@@ -12,6 +12,7 @@ import math
 import numpy as np
 from numba import njit
 
+from torchrl_bc.sim import jitcache  # noqa: F401  (before any njit: cache keyed on all sources)
 from torchrl_bc.sim import layout as L
 
 _jit = njit(cache=True, nogil=True)

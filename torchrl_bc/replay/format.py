@@ -24,11 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from torchrl_bc.io import atomic_write
+from torchrl_bc.io import FileRejectedError, atomic_write, read_regular_file
 
 __all__ = [
     "CURRENT_VERSION",
     "MAX_INPUT",
+    "MAX_INPUTS",
+    "MAX_MAP_LEN",
+    "MAX_REPLAY_BYTES",
     "MIN_MAP_LEN",
     "Replay",
     "ReplayFormatError",
@@ -48,6 +51,17 @@ MAX_INPUT = 7
 #: replays and 72 of the 120 entity replays have map lengths that are not 1235 + 5k), and deeper
 #: entity validation is the simulator's job (``MapFormatError``).
 MIN_MAP_LEN = 1235
+#: Longest map data accepted: the fixed layout plus ``torchrl_bc.sim.mapdata.MAX_ENTITIES``
+#: (1024) records of at most 10 bytes. Kept equal to ``mapdata.MAX_MAP_LEN`` (a test checks it)
+#: without importing the simulator package, which the warm dataset path must not load.
+MAX_MAP_LEN = MIN_MAP_LEN + 10 * 1024
+#: Most input bytes accepted: one hour at 60 Hz, 10.8x the 20000-tick episode limit
+#: (``sim.constants.MAX_TICKS``); the longest shared human replay has 1848.
+MAX_INPUTS = 60 * 60 * 60
+#: Largest replay file read at all: v1 header and flag (13 bytes) + MAX_MAP_LEN + MAX_INPUTS,
+#: about 227 KB. :func:`read_replay` checks the size before reading, so a 3 GB file or a link to
+#: ``/dev/zero`` costs nothing.
+MAX_REPLAY_BYTES = 13 + MAX_MAP_LEN + MAX_INPUTS
 #: First uint32 values below this are format versions; larger ones are v0 map lengths.
 _VERSION_LIMIT = 256
 
@@ -163,6 +177,15 @@ def parse_replay(
         map_len, n_inputs = _V0_HEADER.unpack_from(data, 0)
         version, success, offset = 0, True, _V0_HEADER.size
 
+    if map_len > MAX_MAP_LEN:
+        raise ReplayFormatError(
+            src, f"header declares map_len={map_len}, more than the {MAX_MAP_LEN} bytes a map "
+            "may hold"
+        )
+    if n_inputs > MAX_INPUTS:
+        raise ReplayFormatError(
+            src, f"header declares n_inputs={n_inputs}, more than the {MAX_INPUTS} allowed"
+        )
     expected = offset + map_len + n_inputs
     if size > expected:
         raise ReplayFormatError(
@@ -185,13 +208,18 @@ def parse_replay(
     return Replay(map_data=map_data, inputs=inputs, success=success, version=version, source=src)
 
 
-def read_replay(path: str | os.PathLike[str], *, allow_short_inputs: bool = False) -> Replay:
-    """Read and parse one replay file (see :func:`parse_replay`)."""
+def read_bounded(path: str | os.PathLike[str], limit: int = MAX_REPLAY_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes (see
+    :func:`torchrl_bc.io.read_regular_file`), else :class:`ReplayFormatError`."""
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise ReplayFormatError(path, f"cannot read: {exc.strerror or exc}") from exc
-    return parse_replay(data, path, allow_short_inputs=allow_short_inputs)
+        return read_regular_file(path, limit)
+    except FileRejectedError as exc:
+        raise ReplayFormatError(path, exc.defect) from exc
+
+
+def read_replay(path: str | os.PathLike[str], *, allow_short_inputs: bool = False) -> Replay:
+    """Read (see :func:`read_bounded`) and parse one replay file (see :func:`parse_replay`)."""
+    return parse_replay(read_bounded(path), path, allow_short_inputs=allow_short_inputs)
 
 
 def encode_replay(

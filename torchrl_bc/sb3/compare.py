@@ -21,14 +21,16 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 
+from torchrl_bc.io import atomic_write
 from torchrl_bc.sb3.critic import warmup_critic
 from torchrl_bc.sb3.env import make_sb3_env, resolve_levels
 from torchrl_bc.sb3.export import export_checkpoint, write_export
 from torchrl_bc.sb3.extractor import make_sb3_policy_kwargs
 from torchrl_bc.sb3.load import build_sb3_policy, load_export, load_into
 
-__all__ = ["BCRegularisedPPO", "CompareConfig", "SuccessRecorder", "run_compare",
-           "steps_to_reach", "success_curve"]
+__all__ = ["BCRegularisedPPO", "CompareConfig", "SuccessRecorder", "bc_config_path",
+           "check_compare_inputs", "markdown_table", "run_compare", "steps_to_reach",
+           "success_curve", "summarise", "write_results"]
 
 VARIANTS: tuple[str, ...] = ("scratch", "bc", "bc_warm")
 
@@ -118,7 +120,11 @@ class CompareConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     total_timesteps: int = 20000
     bc_checkpoint: dict[str, str] = field(default_factory=dict)  # architecture -> best.pt
+    # BC training config per architecture (YAML); else configs_dir/<arch>.yaml. Neither: error.
+    bc_configs: dict[str, str] = field(default_factory=dict)
+    configs_dir: str = ""
     bc_epochs: int = 3
+    overwrite: bool = False  # replace BC runs already under out_dir/bc (else refuse)
     variants: tuple[str, ...] = ("scratch", "bc")
     out_dir: str = "runs/compare"
     # PPO settings, identical for every variant
@@ -141,18 +147,55 @@ class CompareConfig:
     project: str = "torchrl-bc"
 
 
+def bc_config_path(cfg: CompareConfig, arch: str) -> Path:
+    """The YAML that trains ``arch``'s BC policy: ``bc_configs[arch]``, else
+    ``configs_dir/<arch>.yaml``; never a guess relative to the working directory."""
+    if arch in cfg.bc_configs:
+        path = Path(cfg.bc_configs[arch])
+    elif cfg.configs_dir:
+        path = Path(cfg.configs_dir) / f"{arch}.yaml"
+    else:
+        raise ValueError(f"no BC config for architecture {arch!r}: set bc_configs[{arch!r}] or "
+                         f"configs_dir (the project's configs/ folder), or give a BC checkpoint")
+    if not path.is_file():
+        raise FileNotFoundError(f"BC config for architecture {arch!r} not found: {path}")
+    return path
+
+
 def _bc_checkpoint(cfg: CompareConfig, arch: str, out: Path, log: Any) -> Path:
     if arch in cfg.bc_checkpoint:
         return Path(cfg.bc_checkpoint[arch])
     from torchrl_bc.train import load_config, pretrain
 
-    path = Path("configs") / f"{arch}.yaml"
+    path = bc_config_path(cfg, arch)
     overrides = [f"data.replays=[{cfg.replay_data_dir!r}]", f"train.epochs={cfg.bc_epochs}",
-                 f"logging.wandb={cfg.wandb}"]
-    run = load_config(path, overrides) if path.is_file() else \
-        load_config(raw={"architecture": arch}, overrides=overrides)
-    log(f"[{arch}] BC: {cfg.bc_epochs} epochs on {cfg.replay_data_dir}")
-    return pretrain(run, out / "bc" / arch)
+                 f"logging.wandb={cfg.wandb}", f"logging.project={cfg.project!r}"]
+    run = load_config(path, overrides)
+    log(f"[{arch}] BC ({path}): {cfg.bc_epochs} epochs on {cfg.replay_data_dir}")
+    return pretrain(run, out / "bc" / arch, overwrite=cfg.overwrite)
+
+
+def check_compare_inputs(cfg: CompareConfig) -> None:
+    """Everything a comparison needs, checked before any compute: a missing config or
+    checkpoint, or an earlier BC run in the way, fails now rather than hours in."""
+    from torchrl_bc.train.loop import RunExists, check_out_dir
+
+    if not Path(cfg.replay_data_dir).exists():
+        raise FileNotFoundError(f"replay_data_dir {cfg.replay_data_dir} does not exist")
+    for arch in cfg.architectures:
+        if arch in cfg.bc_checkpoint:
+            if not Path(cfg.bc_checkpoint[arch]).is_file():
+                raise FileNotFoundError(f"BC checkpoint for {arch!r} not found: "
+                                        f"{cfg.bc_checkpoint[arch]}")
+            continue
+        bc_config_path(cfg, arch)
+        bc_dir = Path(cfg.out_dir) / "bc" / arch
+        try:
+            check_out_dir(bc_dir, overwrite=cfg.overwrite)
+        except RunExists:
+            raise RunExists(f"{bc_dir} already holds a BC run: reuse it with --bc-checkpoint "
+                            f"{arch}={bc_dir / 'best.pt'}, or pass --overwrite to retrain "
+                            f"it") from None
 
 
 def _exports(cfg: CompareConfig, arch: str, out: Path, log: Any) -> dict[str, dict]:
@@ -225,6 +268,7 @@ def _wandb_log(cfg: CompareConfig, name: str, ends: list[int], rates: list,
 
 def run_compare(cfg: CompareConfig, log: Any = print) -> dict[str, Any]:
     """Run every (architecture, seed, variant); write results.json, curves.png, results.md."""
+    check_compare_inputs(cfg)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     levels = resolve_levels(cfg.replay_data_dir)
@@ -248,11 +292,17 @@ def run_compare(cfg: CompareConfig, log: Any = print) -> dict[str, Any]:
                 (out / "results.partial.json").write_text(json.dumps(results, indent=1))
                 _wandb_log(cfg, f"{arch}-{variant}-s{seed}", ends, rates,
                            {"episodes": len(episodes), "wins": run["wins"]})
-    results["summary"] = summarise(results["runs"], cfg)
-    (out / "results.json").write_text(json.dumps(results, indent=1))
-    plot_curves(results, out / "curves.png")
-    (out / "results.md").write_text(markdown_table(results))
+    write_results(results, cfg, out)
     return results
+
+
+def write_results(results: dict[str, Any], cfg: CompareConfig, out: Path) -> None:
+    """Summarise the runs and write results.json, curves.png and results.md."""
+    results["summary"] = summarise(results["runs"], cfg)
+    atomic_write(out / "results.json", lambda fh: fh.write(json.dumps(results, indent=1)
+                                                           .encode()))
+    plot_curves(results, out / "curves.png")
+    atomic_write(out / "results.md", lambda fh: fh.write(markdown_table(results).encode()))
 
 
 def _mean_curve(runs: list[dict]) -> list[float | None]:
@@ -282,13 +332,20 @@ def summarise(runs: list[dict], cfg: CompareConfig) -> dict[str, Any]:
                                             / max(1, sum(r["episodes"] for r in rs)))}
         scratch = arch_out.get("scratch")
         for v in ("bc", "bc_warm"):
-            if v in arch_out and scratch is not None and arch_out[v]["early"] is not None:
-                first = arch_out[v]["bin_ends"][0]
-                reach = steps_to_reach(scratch["bin_ends"], scratch["mean_curve"],
-                                       arch_out[v]["early"])
-                arch_out[v]["scratch_steps_to_bc_early"] = reach
-                arch_out[v]["step_ratio"] = (reach / first) if reach else None
-                arch_out[v]["step_ratio_lower_bound"] = cfg.total_timesteps / first
+            if v not in arch_out:
+                continue
+            # Always present (None when unknown): no scratch run, or no BC episode ended in
+            # the first bin (a short budget), leaves the ratio undefined, not the key absent.
+            s = arch_out[v]
+            s.update(scratch_steps_to_bc_early=None, step_ratio=None,
+                     step_ratio_lower_bound=None)
+            if scratch is None or s["early"] is None:
+                continue
+            first = s["bin_ends"][0]
+            reach = steps_to_reach(scratch["bin_ends"], scratch["mean_curve"], s["early"])
+            s["scratch_steps_to_bc_early"] = reach
+            s["step_ratio"] = (reach / first) if reach else None
+            s["step_ratio_lower_bound"] = cfg.total_timesteps / first
         out[arch] = arch_out
     return out
 
@@ -329,7 +386,7 @@ _COLOURS = {"scratch": "tab:gray", "bc": "tab:blue", "bc_warm": "tab:green"}
 def markdown_table(results: dict[str, Any]) -> str:
     cfg = results["config"]
     lines = [f"PPO on {results['levels']} levels of `{cfg['replay_data_dir']}`, "
-             f"{cfg['total_timesteps']} steps x seeds {cfg['seeds']}; success of training "
+             f"{cfg['total_timesteps']} steps x seeds {list(cfg['seeds'])}; success of training "
              f"episodes (seed mean) per bin of {cfg['total_timesteps'] // cfg['bins']} steps.",
              "",
              "| arch | variant | early (bin 1) | final bin | all episodes | per-seed early | "
@@ -346,9 +403,14 @@ def markdown_table(results: dict[str, Any]) -> str:
             reach = s.get("scratch_steps_to_bc_early")
             if v == "scratch":
                 reach_s, ratio = "", ""
+            elif s.get("early") is None:
+                reach_s, ratio = "no BC episode ended in bin 1", "-"
+            elif "scratch" not in variants:
+                reach_s, ratio = "no scratch run", "-"
             elif reach is None:
                 reach_s = f"not within {cfg['total_timesteps']}"
-                ratio = f"> {s['step_ratio_lower_bound']:.0f}x"
+                bound = s.get("step_ratio_lower_bound")
+                ratio = f"> {bound:.0f}x" if bound is not None else "-"
             else:
                 reach_s, ratio = str(reach), f"{s['step_ratio']:.1f}x"
             lines.append(f"| {arch} | {v} | {f(s['early'])} | {f(s['final'])} | "

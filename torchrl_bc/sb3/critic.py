@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from torchrl_bc.progress import progress_bar
 from torchrl_bc.sb3.env import make_sb3_env
 from torchrl_bc.sb3.load import build_sb3_policy
 
@@ -30,7 +31,7 @@ def _discounted(rewards: list[float], gamma: float) -> list[float]:
 
 
 @torch.no_grad()
-def collect_returns(policy: Any, env: Any, steps: int, gamma: float
+def collect_returns(policy: Any, env: Any, steps: int, gamma: float, progress: bool = False
                     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
     """Sampled BC rollouts: value-extractor features and discounted returns of whole episodes.
 
@@ -46,7 +47,10 @@ def collect_returns(policy: Any, env: Any, steps: int, gamma: float
     out_y: list[float] = []
     wins = episodes = 0
     obs = env.reset()
+    bar = progress_bar(total=max(1, steps // n) * n, desc="critic warm-up: rollouts",
+                       unit="step", enabled=progress)
     for _ in range(max(1, steps // n)):
+        bar.update(n)
         obs_t, _ = policy.obs_to_tensor(obs)
         f = policy.extract_features(obs_t, policy.vf_features_extractor)
         actions = policy.get_distribution(obs_t).get_actions(deterministic=False)
@@ -60,6 +64,8 @@ def collect_returns(policy: Any, env: Any, steps: int, gamma: float
                 episodes += 1
                 wins += bool(infos[i].get("is_success", False))
                 feats[i], rews[i] = [], []
+        bar.set_postfix(episodes=episodes, wins=wins, refresh=False)
+    bar.close()
     if not out_x:
         raise RuntimeError(f"no episode finished within {steps} steps; raise steps")
     stats = {"episodes": float(episodes), "success": wins / episodes,
@@ -70,11 +76,13 @@ def collect_returns(policy: Any, env: Any, steps: int, gamma: float
 def warmup_critic(export: dict[str, Any], levels: Any = None, *, steps: int = 20000,
                   gamma: float = 0.99, epochs: int = 20, lr: float = 1e-3,
                   batch_size: int = 256, n_envs: int = 8, seed: int = 0,
-                  tick_factor: float = 3.0, max_ticks: int = 5000) -> dict[str, Any]:
+                  tick_factor: float = 3.0, max_ticks: int = 5000,
+                  progress: bool = False) -> dict[str, Any]:
     """A copy of ``export`` whose value head is fitted on BC returns (``critic: "warmed"``).
 
     Use the ``gamma`` (and levels / episode caps) PPO will use: the value head learns
     ``E[sum gamma^t r_t]`` for exactly that setting, recorded in ``critic_info``.
+    ``progress`` shows rate and ETA of the rollouts and the fit on stderr (a TTY only).
     """
     torch.manual_seed(seed)
     policy = build_sb3_policy(export)
@@ -82,7 +90,7 @@ def warmup_critic(export: dict[str, Any], levels: Any = None, *, steps: int = 20
     env = make_sb3_env(export, levels, n_envs=n_envs, seed=seed, tick_factor=tick_factor,
                        max_ticks=max_ticks)
     try:
-        x, y, stats = collect_returns(policy, env, steps, gamma)
+        x, y, stats = collect_returns(policy, env, steps, gamma, progress)
     finally:
         env.close()
 
@@ -102,7 +110,8 @@ def warmup_critic(export: dict[str, Any], levels: Any = None, *, steps: int = 20
         policy.value_net.weight.zero_()
         policy.value_net.bias.fill_(float(y.mean()))
     value.train()
-    for _ in range(epochs):
+    for _ in progress_bar(range(epochs), desc="critic warm-up: fit", unit="epoch",
+                          enabled=progress):
         for idx in torch.randperm(len(y), generator=gen).split(batch_size):
             loss = ((value(x[idx]).squeeze(-1) - y[idx]) ** 2).mean()
             opt.zero_grad()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,17 +50,22 @@ class RLLevel:
 def resolve_levels(levels: Any = None) -> list[RLLevel]:
     """Levels from a suite name, a directory of ``*.map``/``*.replay``, or a list of them.
 
-    ``None`` means the shipped sample corpus. List items may be ``RLLevel``, objects with
-    ``name``/``map_data``/``demo_ticks`` (e.g. ``EvalLevel``), map bytes or map-file paths.
+    ``None`` means the shipped sample corpus. A directory keeps only winnable levels
+    (:func:`torchrl_bc.train.evaluate.scan_levels`); the files it skips are listed on stderr.
+    List items may be ``RLLevel``, objects with ``name``/``map_data``/``demo_ticks`` (e.g.
+    ``EvalLevel``), map bytes or map-file paths.
     """
-    from torchrl_bc.train.evaluate import discover_levels
+    from torchrl_bc.train.evaluate import scan_levels
 
     if levels is None:
         from torchrl_bc.levels.corpus import SAMPLE_CORPUS
 
         levels = str(SAMPLE_CORPUS)
     if isinstance(levels, str | os.PathLike):
-        levels = discover_levels(str(levels))
+        scan = scan_levels(str(levels))
+        if scan.skipped:  # counted and named: a skipped file never vanishes from the count
+            print("\n".join(f"{levels}: {line}" for line in scan.report()), file=sys.stderr)
+        levels = scan.levels
     out: list[RLLevel] = []
     for i, lv in enumerate(levels):
         if isinstance(lv, RLLevel):

@@ -125,7 +125,7 @@ def check_export(export: Any, source: str = "export") -> None:
                      policy_kwargs_spec(arch, spec, pad if arch.uses("graph") else None, share),
                      "policy_kwargs", ("export", "from its architecture"))
     if problems:
-        raise ExportMismatch(f"{source} is inconsistent:\n  " + "\n  ".join(problems))
+        raise ExportMismatch(f"{source} is inconsistent: " + "; ".join(problems))
     _check_state_dict(export["policy_state_dict"], build_sb3_policy(export).state_dict(), source)
 
 
@@ -136,8 +136,8 @@ def _check_state_dict(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor
     problems += [f"{k!r}: shape {tuple(got[k].shape)} vs {tuple(v.shape)} expected"
                  for k, v in want.items() if k in got and got[k].shape != v.shape]
     if problems:
-        raise ExportMismatch(f"{source}: policy_state_dict does not fit its architecture:\n  "
-                             + "\n  ".join(problems[:20]))
+        raise ExportMismatch(f"{source}: policy_state_dict does not fit its architecture: "
+                             + "; ".join(problems[:20]))
 
 
 def load_export(path: str | os.PathLike) -> dict[str, Any]:
@@ -148,22 +148,36 @@ def load_export(path: str | os.PathLike) -> dict[str, Any]:
     ``observation``, ``obs_signature``, ``frame_skip``, ``normalisation``, ``versions``,
     ``critic`` and friends.
     """
+    from torchrl_bc.train.checkpoint import CheckpointMismatch, read_torch_file
+
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"export {path} does not exist")
-    export = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        export = read_torch_file(path, "export")
+    except CheckpointMismatch as exc:
+        raise ExportMismatch(str(exc)) from None
     check_export(export, source=str(path))
     return export
 
 
 def _env_configs(model: Any) -> list[Any]:
+    """Each sub-env's observation config; refuses envs that do not expose one.
+
+    Without it the export's observation layout and ``frame_skip`` cannot be checked against
+    the env, and a mismatch would train on misread observations: wrap the levels with
+    :func:`torchrl_bc.sb3.make_sb3_env` (``PaddedNppEnv`` carries ``config``).
+    """
     env = getattr(model, "get_env", lambda: None)()
     if env is None:
         return []
     try:
-        return list(env.get_attr("config"))
+        configs = list(env.get_attr("config"))
     except AttributeError:
-        return []
+        configs = []
+    if not configs or any(not hasattr(c, "signature") for c in configs):
+        raise ExportMismatch("the model's env does not expose an observation `config` on every "
+                             "sub-env, so the export's observation layout and frame_skip cannot "
+                             "be checked against it: build the env with make_sb3_env(export)")
+    return configs
 
 
 def load_into(model: Any, export: dict[str, Any] | str | os.PathLike) -> Any:
@@ -202,10 +216,9 @@ def load_into(model: Any, export: dict[str, Any] | str | os.PathLike) -> Any:
                         f"{policy.action_space} (model)")
     sig = export["obs_signature"]
     for i, cfg in enumerate(_env_configs(model)):
-        if hasattr(cfg, "signature"):
-            problems += diff(sig, cfg.signature(), f"env[{i}].observation", ("export", "env"))
+        problems += diff(sig, cfg.signature(), f"env[{i}].observation", ("export", "env"))
     if problems:
-        raise ExportMismatch("export does not match the model:\n  " + "\n  ".join(problems))
+        raise ExportMismatch("export does not match the model: " + "; ".join(problems))
     _check_state_dict(export["policy_state_dict"], policy.state_dict(), "export")
     policy.load_state_dict(export["policy_state_dict"], strict=True)
     return model

@@ -21,6 +21,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from . import constants as C
+from . import jitcache  # noqa: F401  (before any njit: cache keyed on all kernel sources)
 from .layout import (
     CAUSE_BALL,
     CAUSE_CRUSH,

@@ -28,11 +28,10 @@ from tensordict import TensorDict
 from torchrl_bc.levels.corpus import SAMPLE_CORPUS
 from torchrl_bc.obs import ObservationConfig
 
-__all__ = ["EXPERT_KEY", "BCData", "LevelInfo", "dataset_dir", "default_replay_dirs",
-           "load_bc_data"]
+__all__ = ["EXPERT_KEY", "BCData", "LevelInfo", "check_replay_dirs", "dataset_dir",
+           "default_replay_dirs", "load_bc_data", "replay_dir_problem"]
 
 EXPERT_KEY = "expert_action"
-SHARED_REPLAYS = Path(__file__).resolve().parents[3] / "shared" / "data" / "replays"
 _OBS_KEYS = ("player_frame", "global_view", "game_state", "action_mask", "graph_ninja_node",
              "graph_entity_state")
 
@@ -144,12 +143,37 @@ class BCData:
 
 
 def default_replay_dirs() -> list[Path]:
-    """The shipped sample corpus, else ``../shared/data/replays``; a clear error otherwise."""
-    for cand in (SAMPLE_CORPUS, SHARED_REPLAYS):
-        if cand.is_dir() and any(cand.glob("*.replay")):
-            return [cand]
-    raise FileNotFoundError(f"no replay data given and neither the sample corpus ({SAMPLE_CORPUS})"
-                            f" nor {SHARED_REPLAYS} exists; pass --data DIR")
+    """The shipped sample corpus: the data when none is given at all (never a stand-in for a
+    path that was given but is wrong)."""
+    if SAMPLE_CORPUS.is_dir() and any(SAMPLE_CORPUS.glob("*.replay")):
+        return [SAMPLE_CORPUS]
+    raise FileNotFoundError(f"no replay data given and the shipped sample corpus "
+                            f"({SAMPLE_CORPUS}) is missing; pass --data DIR")
+
+
+def replay_dir_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot serve as replay data (missing, empty, not a replay), else None."""
+    p = Path(path)
+    if not p.exists():
+        where = "" if p.is_absolute() else f" (relative to {Path.cwd()})"
+        return f"replay directory {str(path)!r} does not exist{where}"
+    if p.is_file():
+        return None if p.suffix == ".replay" else \
+            f"{str(path)!r} is a file, not a directory of *.replay files"
+    if not p.is_dir():
+        return f"{str(path)!r} is not a directory"
+    if next(p.rglob("*.replay"), None) is None:
+        return f"replay directory {str(path)!r} holds no *.replay files"
+    return None
+
+
+def check_replay_dirs(paths: Sequence[str | Path]) -> list[Path]:
+    """Every given replay directory, each checked; the first bad one is an error naming it."""
+    for path in paths:
+        problem = replay_dir_problem(path)
+        if problem:
+            raise FileNotFoundError(problem)
+    return [Path(p) for p in paths]
 
 
 def dataset_dir(root: Path, replay_dirs: Sequence[str | Path], obs: ObservationConfig,

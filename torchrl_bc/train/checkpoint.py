@@ -20,7 +20,7 @@ from torchrl_bc.obs import ObservationConfig
 from torchrl_bc.train.config import RESUMABLE_KEYS, ConfigError, RunConfig, config_diff
 
 __all__ = ["FORMAT", "CheckpointMismatch", "check_compatible", "get_rng_state", "load_checkpoint",
-           "load_policy", "save_checkpoint", "set_rng_state", "versions"]
+           "load_policy", "read_torch_file", "save_checkpoint", "set_rng_state", "versions"]
 
 FORMAT = "torchrl_bc.bc_checkpoint/1"
 
@@ -74,15 +74,45 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     return atomic_write(path, lambda fh: torch.save(payload, fh))
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+#: Keys every BC checkpoint holds; one missing means the file is damaged or of another kind.
+REQUIRED_KEYS: tuple[str, ...] = ("format", "model", "epoch", "config", "obs_signature")
+
+
+def read_torch_file(path: str | Path, what: str = "checkpoint",
+                    map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(weights_only=True)`` whose every failure is one line naming the file.
+
+    A truncated or foreign file makes ``torch.load`` raise any of half a dozen types (zip,
+    pickle, EOF, runtime errors) with multi-line messages; callers get :class:`CheckpointMismatch`.
+    """
     path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {path} does not exist")
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        raise CheckpointMismatch(f"{what} {path} is not a file")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except PermissionError as exc:
+        raise CheckpointMismatch(f"{what} {path}: {exc.strerror or exc}") from None
+    except Exception as exc:  # noqa: BLE001 - torch.load has no single failure type
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        raise CheckpointMismatch(f"{what} {path} is unreadable (truncated, corrupt or not a "
+                                 f"torch file: {type(exc).__name__}: {first})") from None
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a BC checkpoint; any damage or a file of another kind is a one-line error."""
+    path = Path(path)
+    ckpt = read_torch_file(path, "checkpoint", map_location)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointMismatch(f"{path} is not a torchrl_bc BC checkpoint "
-                                 f"(format {ckpt.get('format') if isinstance(ckpt, dict) else '?'}"
-                                 f", expected {FORMAT})")
+        got = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise CheckpointMismatch(f"{path} is not a torchrl_bc BC checkpoint (format {got!r}, "
+                                 f"expected {FORMAT!r})")
+    missing = [k for k in REQUIRED_KEYS if k not in ckpt]
+    if missing:
+        raise CheckpointMismatch(f"{path}: BC checkpoint lacks key(s) {missing}")
+    if not isinstance(ckpt["config"], dict) or not isinstance(ckpt["model"], dict):
+        raise CheckpointMismatch(f"{path}: BC checkpoint has a malformed config or model")
     return ckpt
 
 
@@ -94,7 +124,14 @@ def check_compatible(ckpt: dict[str, Any], cfg: RunConfig | None = None,
     on load only the architecture and the observation config matter.
     """
     problems: list[str] = []
-    now_obs = ObservationConfig(**_obs_kwargs(ckpt["config"]["observation"]))
+    lacking = [k for k in ("architecture", "observation") if k not in ckpt["config"]]
+    if lacking:
+        raise CheckpointMismatch(f"checkpoint config lacks section(s) {lacking}")
+    try:
+        now_obs = ObservationConfig(**_obs_kwargs(ckpt["config"]["observation"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointMismatch(f"checkpoint has an unreadable observation config: "
+                                 f"{type(exc).__name__}: {exc}") from None
     if ckpt["obs_signature"] != now_obs.signature():
         problems += [f"observation signature {d}" for d in
                      config_diff(ckpt["obs_signature"], now_obs.signature())]
@@ -110,7 +147,7 @@ def check_compatible(ckpt: dict[str, Any], cfg: RunConfig | None = None,
         problems.append(f"dataset manifest hash: {ckpt.get('manifest_hash')!r} (checkpoint) vs "
                         f"{manifest_hash!r} (now): the training data changed")
     if problems:
-        raise CheckpointMismatch("checkpoint does not match this run:\n  " + "\n  ".join(problems))
+        raise CheckpointMismatch("checkpoint does not match this run: " + "; ".join(problems))
 
 
 def _with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
@@ -134,10 +171,19 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu"):
     from torchrl_bc.train.model import build_policy
 
     ckpt = load_checkpoint(path)
-    check_compatible(ckpt)
-    cfg = RunConfig.from_dict(ckpt["config"])
+    try:
+        check_compatible(ckpt)
+        cfg = RunConfig.from_dict(ckpt["config"])
+    except (CheckpointMismatch, ConfigError) as exc:
+        raise CheckpointMismatch(f"{path}: {exc}") from None
     actor, net = build_policy(cfg.architecture, cfg.observation)
-    missing, unexpected = actor.load_state_dict(ckpt["model"], strict=False)
+    try:
+        missing, unexpected = actor.load_state_dict(ckpt["model"], strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        first = str(exc).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[1:3]) or first[0]
+        raise CheckpointMismatch(f"{path}: model weights do not fit architecture "
+                                 f"{cfg.architecture.name!r}: {detail}") from None
     if missing or unexpected:
         raise CheckpointMismatch(f"{path}: model weights do not fit architecture "
                                  f"{cfg.architecture.name!r}: missing {missing[:5]}, "

@@ -8,6 +8,8 @@ them (a typo such as ``train.lrr`` must fail loudly, not train with the default)
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -40,11 +42,36 @@ class ConfigError(ValueError):
     """A bad config key or value; the message names the dotted key."""
 
 
+#: Metrics the loop logs that ``train.early_stop.metric`` may select ``best.pt`` on.
+_SPLIT_METRICS = ("nll", "accuracy", "entropy")
+_CLOSED_LOOP = tuple(f"closed_loop_{m}{s}" for m in ("", "sampled_")
+                     for s in ("success", "death", "length_ratio"))
+SELECTABLE_METRICS: tuple[str, ...] = (
+    *(f"train/{m}" for m in ("loss", *_SPLIT_METRICS)),
+    *(f"val/{m}" for m in _SPLIT_METRICS),
+    *(f"{split}/{m}" for split in ("val", "train") for m in _CLOSED_LOOP),
+)
+_PER_ACTION = re.compile(r"^val/(precision|recall)/[A-Z_]+$")
+
+
+def is_selectable_metric(name: str) -> bool:
+    """Whether the loop logs ``name`` (a typo would leave ``best.pt`` at its first epoch)."""
+    return name in SELECTABLE_METRICS or bool(_PER_ACTION.match(name))
+
+
+def metric_direction(metric: str, mode: str = "auto") -> str:
+    """``max`` or ``min``: ``mode`` if explicit, else min for losses and entropies."""
+    if mode in ("max", "min"):
+        return mode
+    return "min" if any(t in metric for t in ("nll", "loss", "entropy", "death",
+                                               "length_ratio")) else "max"
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Where the demonstrations come from and how they are split and sampled."""
 
-    replays: tuple[str, ...] = ("data/sample_corpus",)
+    replays: tuple[str, ...] = ()  # empty = the shipped sample corpus; else each must exist
     val_fraction: float = 0.15  # held out by level (content hash), never by frame
     balance_actions: bool = False  # sample inversely to action frequency
     levels_per_batch: int = 0  # draw each batch from <= this many levels; 0 = plain sampling
@@ -64,9 +91,7 @@ class EarlyStopConfig:
     mode: str = "auto"  # max | min | auto (min for losses, max otherwise)
 
     def direction(self) -> str:
-        if self.mode in ("max", "min"):
-            return self.mode
-        return "min" if any(t in self.metric for t in ("nll", "loss", "entropy")) else "max"
+        return metric_direction(self.metric, self.mode)
 
 
 @dataclass(frozen=True)
@@ -124,9 +149,39 @@ class RunConfig:
         if missing:
             raise ConfigError(f"observation.modalities lacks {missing}, which architecture "
                               f"{self.architecture.name!r} encodes")
-        if self.train.batch_size < 1 or self.train.epochs < 0 or self.train.eval_every < 1:
-            raise ConfigError("train.batch_size and train.eval_every must be >= 1, "
-                              "train.epochs >= 0")
+        tc = self.train
+        for key, value in (("train.epochs", tc.epochs), ("train.batch_size", tc.batch_size),
+                           ("train.eval_every", tc.eval_every)):
+            if value < 1:
+                raise ConfigError(f"{key} must be >= 1, got {value}")
+        for key, value in (("train.warmup", tc.warmup), ("train.threads", tc.threads),
+                           ("train.max_steps_per_epoch", tc.max_steps_per_epoch),
+                           ("train.early_stop.patience", tc.early_stop.patience),
+                           ("data.workers", self.data.workers),
+                           ("data.min_agreement", self.data.min_agreement),
+                           ("eval.val_levels", self.eval.val_levels),
+                           ("eval.train_levels", self.eval.train_levels),
+                           ("eval.gif_every", self.eval.gif_every)):
+            if value < 0:
+                raise ConfigError(f"{key} must be >= 0, got {value}")
+        if not tc.lr > 0:
+            raise ConfigError(f"train.lr must be > 0, got {tc.lr}")
+        for key, value in (("train.weight_decay", tc.weight_decay),
+                           ("train.grad_clip", tc.grad_clip),
+                           ("train.entropy_coef", tc.entropy_coef)):
+            if value < 0:
+                raise ConfigError(f"{key} must be >= 0, got {value}")
+        if not 0.0 <= tc.min_lr_ratio <= 1.0:
+            raise ConfigError(f"train.min_lr_ratio must be in [0, 1], got {tc.min_lr_ratio}")
+        if not self.eval.tick_factor > 0 or self.eval.max_ticks < 1:
+            raise ConfigError(f"eval.tick_factor must be > 0 and eval.max_ticks >= 1, got "
+                              f"{self.eval.tick_factor} and {self.eval.max_ticks}")
+        metric = tc.early_stop.metric
+        if not is_selectable_metric(metric):
+            raise ConfigError(f"train.early_stop.metric {metric!r} is not a metric the loop "
+                              f"logs; choose one of {list(SELECTABLE_METRICS)}")
+        if metric.startswith("train/closed_loop") and self.eval.train_levels == 0:
+            raise ConfigError(f"train.early_stop.metric {metric!r} needs eval.train_levels > 0")
         if not 0.0 <= self.data.val_fraction < 1.0:
             raise ConfigError(f"data.val_fraction must be in [0, 1), got {self.data.val_fraction}")
         if self.data.levels_per_batch < 0:
@@ -222,6 +277,8 @@ def _check(value: Any, typ: Any, key: str) -> Any:
                 raise ConfigError(f"{key} must be a number, got {value!r}") from None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{key} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{key} must be a finite number, got {value!r}")
         return float(value)
     if typ is str:
         if not isinstance(value, str):
@@ -255,12 +312,18 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...])
 
     ``architecture.X=...`` on a config naming a preset turns it into ``{preset: name, X: ...}``.
     """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a config must be a mapping, got {type(raw).__name__}")
     raw = _plain(raw)
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"override {item!r} is not key=value")
-        value = yaml.safe_load(text) if text.strip() else ""
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {item!r}: the value is not valid YAML "
+                              f"({_yaml_problem(exc)})") from None
         parts = key.strip().split(".")
         if parts[0] == "architecture" and len(parts) > 1 and isinstance(raw.get(parts[0]), str):
             raw["architecture"] = {"preset": raw["architecture"]}
@@ -281,9 +344,33 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     if raw is None:
         if path is None:
             raise ConfigError("load_config needs a path or a raw dict")
-        text = Path(path).read_text()
-        raw = yaml.safe_load(text) or {}
-    return RunConfig.from_dict(apply_overrides(raw, list(overrides)))
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config {path} does not exist" if not path.exists()
+                              else f"config {path} is not a file")
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config {path} is not UTF-8 text (byte {exc.start})") from None
+        except OSError as exc:
+            raise ConfigError(f"config {path}: {exc.strerror or exc}") from None
+        try:
+            raw = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config {path} is not valid YAML: {_yaml_problem(exc)}") from None
+    try:
+        return RunConfig.from_dict(apply_overrides(raw, list(overrides)))
+    except ConfigError as exc:
+        if path is None:
+            raise
+        raise ConfigError(f"config {path}: {exc}") from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error on one line: what went wrong and where."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
 
 
 def flatten_leaves(d: Any, prefix: str = "") -> dict[str, Any]:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,8 @@ from torchrl_bc.sim import constants as C
 from torchrl_bc.train.metrics import masked_logits
 from torchrl_bc.train.model import LogitsNet, level_graphs_on
 
-__all__ = ["EvalLevel", "Rollout", "discover_levels", "rollout_levels", "summarise"]
+__all__ = ["EvalLevel", "LevelScan", "Rollout", "SkipReason", "SkippedFile", "discover_levels",
+           "rollout_levels", "scan_levels", "summarise"]
 
 
 @dataclass(frozen=True)
@@ -153,44 +156,131 @@ def summarise(rollouts: Sequence[Rollout], prefix: str) -> dict[str, float]:
     return out
 
 
+class SkipReason(StrEnum):
+    """Why a level file is not evaluated: a damaged file, or a level no demo is known to win."""
+
+    UNREADABLE = "unreadable"
+    NOT_WINNABLE = "not a winnable level"
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: str
+    reason: SkipReason
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.path}: {self.reason.value} ({self.detail})"
+
+
+@dataclass(frozen=True)
+class LevelScan:
+    """What a level directory yields: the levels to evaluate and every file left out, with why.
+
+    The success rate's denominator is ``len(levels)``: levels with a winning demo, plus raw
+    ``*.map`` files (``from_maps``), whose winnability no demo vouches for.
+    """
+
+    levels: list[EvalLevel]
+    skipped: list[SkippedFile] = field(default_factory=list)
+    from_maps: int = 0
+
+    def report(self) -> list[str]:
+        """Human-readable lines: the count, then each skipped file and its reason."""
+        out = [f"levels: {len(self.levels)} evaluated"
+               + (f" ({self.from_maps} from *.map files without a demo)" if self.from_maps
+                  else "") + f", {len(self.skipped)} file(s) skipped"]
+        out += [f"skipped: {s.line()}" for s in self.skipped]
+        return out
+
+
 def discover_levels(spec: str) -> list[EvalLevel]:
+    """The levels of :func:`scan_levels`; each skipped file is one stderr line naming it and
+    the defect, never dropped in silence."""
+    scan = scan_levels(spec)
+    for s in scan.skipped:
+        why = s.detail if s.reason is SkipReason.UNREADABLE else f"{s.reason.value} ({s.detail})"
+        print(f"skipping level {s.path}: {why}", file=sys.stderr)
+    return scan.levels
+
+
+def scan_levels(spec: str | Path) -> LevelScan:
     """A suite name (``torchrl_bc.levels.suites``) or a directory searched recursively for
-    ``*.map`` (raw map data) and ``*.replay`` files; each distinct level (map hash) once, with
-    the shortest winning demo length found for it (else the length of a non-winning replay,
-    else none)."""
+    ``*.map`` (raw map data) and ``*.replay`` files.
+
+    Each distinct level (map hash) counts once, capped by its shortest winning demo. A replay
+    file that cannot be read is skipped as ``UNREADABLE``; a level whose only replays do not
+    win (a demo that dies, stops short, or whose header lost a byte, shifting every field) is
+    skipped as ``NOT_WINNABLE``: it is not a level the policy could be expected to finish.
+    """
     from torchrl_bc.levels.suites import SUITES, load_suite
 
+    spec = str(spec)
     path = Path(spec)
     if not path.exists() and spec in SUITES:
-        return [EvalLevel(lv.level_id, lv.map_data, int(lv.solution.size))
-                for lv in load_suite(spec)]
+        return LevelScan([EvalLevel(lv.level_id, lv.map_data, int(lv.solution.size))
+                          for lv in load_suite(spec)])
     if not path.is_dir():
         raise FileNotFoundError(f"--levels {spec!r} is neither a directory nor a suite "
                                 f"({sorted(SUITES)})")
     from torchrl_bc.replay.format import ReplayFormatError, read_replay
-    from torchrl_bc.sim import Simulator
+    from torchrl_bc.sim import MapFormatError, Simulator
+    from torchrl_bc.sim.mapdata import read_map_file
 
-    found: dict[str, tuple[EvalLevel, bool]] = {}
+    won_levels: dict[str, EvalLevel] = {}
+    maps: dict[str, EvalLevel] = {}
+    losers: dict[str, list[SkippedFile]] = {}
+    skipped: list[SkippedFile] = []
     for f in sorted(path.rglob("*")):
-        if f.suffix not in (".map", ".replay") or not f.is_file():
+        if f.suffix not in (".map", ".replay") or f.is_dir():
             continue
-        demo, won = 0, False
-        if f.suffix == ".replay":
-            try:  # a replay that lost bytes of its inputs still names its level
+        if f.suffix == ".map":
+            try:
+                data = read_map_file(f)  # regular, bounded, parseable
+            except (OSError, ValueError) as exc:  # MapFormatError is a ValueError
+                skipped.append(SkippedFile(str(f), SkipReason.UNREADABLE, _one_line(exc, f)))
+                continue
+            maps.setdefault(hashlib.sha256(data).hexdigest(), EvalLevel(f.stem, data, 0))
+            continue
+        defect = ""
+        try:
+            rep = read_replay(f)
+        except ReplayFormatError as exc:
+            defect = exc.defect
+            try:  # a file that lost bytes may still name a level (the reference reads it)
                 rep = read_replay(f, allow_short_inputs=True)
             except ReplayFormatError:
+                skipped.append(SkippedFile(str(f), SkipReason.UNREADABLE, defect))
                 continue
-            data = rep.map_data
-            won = Simulator(data, source=str(f)).run_inputs(rep.inputs).win_frame == rep.n_ticks
-            demo = rep.n_ticks  # a defective demo's length still caps its level (2x)
+        try:
+            res = Simulator(rep.map_data, source=str(f)).run_inputs(rep.inputs)
+        except (MapFormatError, ValueError) as exc:
+            skipped.append(SkippedFile(str(f), SkipReason.UNREADABLE, _one_line(exc, f)))
+            continue
+        h = hashlib.sha256(rep.map_data).hexdigest()
+        if res.win_frame > 0:  # the demo reaches the exit (its length: the winning tick)
+            old = won_levels.get(h)
+            if old is None or res.win_frame < old.demo_ticks:
+                won_levels[h] = EvalLevel(old.name if old else f.stem, rep.map_data,
+                                          res.win_frame)
         else:
-            data = f.read_bytes()
-        h = hashlib.sha256(data).hexdigest()
-        old = found.get(h)
-        better = old is None or (won, -demo if demo else -10**9) > (
-            old[1], -old[0].demo_ticks if old[0].demo_ticks else -10**9)
-        if better:
-            found[h] = (EvalLevel(old[0].name if old else f.stem, data, demo), won)
-    if not found:
-        raise FileNotFoundError(f"no *.map or *.replay files under {path}")
-    return [lv for lv, _ in found.values()]
+            why = f"its {rep.n_ticks}-tick demo does not win"
+            losers.setdefault(h, []).append(SkippedFile(
+                str(f), SkipReason.NOT_WINNABLE, f"{defect}; {why}" if defect else why))
+    for h, files in losers.items():
+        if h not in won_levels and h not in maps:
+            skipped.extend(files)
+    levels = list(won_levels.values()) + [lv for h, lv in maps.items() if h not in won_levels]
+    if not levels:
+        raise FileNotFoundError(f"no winnable level under {path}: "
+                                + ("no *.map or *.replay files" if not skipped else
+                                   f"{len(skipped)} file(s) skipped, e.g. {skipped[0].line()}"))
+    skipped.sort(key=lambda s: s.path)
+    return LevelScan(levels, skipped, sum(1 for h in maps if h not in won_levels))
+
+
+def _one_line(exc: BaseException, path: Path | None = None) -> str:
+    """The defect on one line, without the file name the message may start with."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    prefix = f"{path}: "
+    return text[len(prefix):] if path is not None and text.startswith(prefix) else text

@@ -18,7 +18,7 @@ import numpy as np
 from torchrl_bc.replay.actions import ACTION_NAMES
 from torchrl_bc.replay.format import atomic_write_bytes
 
-__all__ = ["RunLogger", "console_line"]
+__all__ = ["RunLogger", "console_line", "wandb_kwargs", "wandb_summary"]
 
 
 class RunLogger:
@@ -28,8 +28,10 @@ class RunLogger:
                  config: dict[str, Any], enabled: bool = True, plots: bool = True) -> None:
         self.out = Path(out_dir)
         self.plots = plots and enabled
+        self.mode = mode
         self.wandb = None
         self.logger = None
+        self.run_dir: Path | None = None
         if not enabled or mode == "disabled":
             return
         os.environ.setdefault("WANDB_SILENT", "true")
@@ -38,12 +40,14 @@ class RunLogger:
             from torchrl.record.loggers import get_logger
 
             self.logger = get_logger("wandb", logger_name=str(self.out), experiment_name=run_name,
-                                     project=project, offline=mode == "offline",
-                                     log_env_packages=False)
+                                     wandb_kwargs=wandb_kwargs(project, mode))
             self.logger.log_hparams(config)
             import wandb
 
             self.wandb = wandb
+            run_dir = getattr(self.logger.experiment, "dir", None)
+            # <out>/wandb/offline-run-<date>-<id>/files -> the run folder `wandb sync` takes
+            self.run_dir = Path(run_dir).parent if run_dir else None
         except Exception as exc:  # noqa: BLE001 - logging must never kill a training run
             print(f"warning: W&B logging disabled ({type(exc).__name__}: {exc})", file=sys.stderr)
             self.logger = None
@@ -84,12 +88,35 @@ class RunLogger:
         atomic_write_bytes(self.out / "history.json", json.dumps(history, indent=1).encode())
 
     def close(self) -> None:
-        if self.logger is not None:
-            try:
-                self.logger.experiment.finish()
-            except Exception:  # noqa: BLE001
-                pass
-            self.logger = None
+        """Finish the W&B run and say where it is (and, offline, how to upload it)."""
+        if self.logger is None:
+            return
+        try:
+            self.logger.experiment.finish()
+        except Exception:  # noqa: BLE001
+            pass
+        self.logger = None
+        for line in wandb_summary(self.mode, self.run_dir):
+            print(line, file=sys.stderr, flush=True)
+
+
+def wandb_kwargs(project: str, mode: str) -> dict[str, Any]:
+    """What ``torchrl.record.loggers.get_logger("wandb", ...)`` forwards to ``WandbLogger``.
+
+    ``get_logger`` only reads ``wandb_kwargs``: a bare ``project=`` is swallowed and the run
+    lands in a project named after the script's folder. ``log_env_packages=False`` keeps the
+    whole installed-package list out of the run's config.
+    """
+    return {"project": project, "offline": mode == "offline", "log_env_packages": False}
+
+
+def wandb_summary(mode: str, run_dir: Path | None) -> list[str]:
+    """Where a finished run's W&B data is, and the command that uploads an offline run."""
+    if run_dir is None:
+        return []
+    if mode == "offline":
+        return [f"W&B offline run: {run_dir}", f"upload it with: wandb sync {run_dir}"]
+    return [f"W&B run files: {run_dir}"]
 
 
 _PANELS = (

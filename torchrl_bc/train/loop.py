@@ -21,8 +21,15 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from torchrl_bc.progress import progress_bar
 from torchrl_bc.train import distributed as D
-from torchrl_bc.train.batches import EXPERT_KEY, BCData, default_replay_dirs, load_bc_data
+from torchrl_bc.train.batches import (
+    EXPERT_KEY,
+    BCData,
+    check_replay_dirs,
+    default_replay_dirs,
+    load_bc_data,
+)
 from torchrl_bc.train.checkpoint import (
     FORMAT,
     check_compatible,
@@ -32,7 +39,7 @@ from torchrl_bc.train.checkpoint import (
     set_rng_state,
     versions,
 )
-from torchrl_bc.train.config import RunConfig
+from torchrl_bc.train.config import RunConfig, metric_direction
 from torchrl_bc.train.evaluate import EvalLevel, rollout_levels, summarise
 from torchrl_bc.train.logging import RunLogger, console_line
 from torchrl_bc.train.metrics import (
@@ -43,7 +50,8 @@ from torchrl_bc.train.metrics import (
 )
 from torchrl_bc.train.model import as_level_graphs, build_policy
 
-__all__ = ["TrainResult", "configure_threads", "lr_lambda", "prepare_data", "train"]
+__all__ = ["RunExists", "TrainResult", "check_out_dir", "configure_threads", "lr_lambda",
+           "prepare_data", "selection_metric", "train"]
 
 
 @dataclass
@@ -55,6 +63,7 @@ class TrainResult:
     best_metric: float | None = None
     stopped_early: bool = False
     seconds: float = 0.0
+    metric: str = ""  # what best.pt was selected on (see selection_metric)
 
 
 def configure_threads(threads: int, world: int = 1) -> int:
@@ -86,13 +95,13 @@ def lr_lambda(warmup: int, total: int, min_ratio: float):
 
 def prepare_data(cfg: RunConfig, out_dir: Path, info: D.DistInfo | None = None,
                  verbose: bool = True) -> BCData:
-    """Rank 0 builds (or updates) the dataset; the other ranks open it after a barrier."""
-    dirs = [str(d) for d in cfg.data.replays if Path(d).exists()]
-    if not dirs:
-        if cfg.data.replays:
-            print(f"data: {list(cfg.data.replays)} not found; using the default corpus",
-                  file=sys.stderr)
-        dirs = [str(p) for p in default_replay_dirs()]
+    """Rank 0 builds (or updates) the dataset; the other ranks open it after a barrier.
+
+    Every directory in ``data.replays`` must exist and hold replays (a typo is an error, never
+    a silent switch to other data); only an empty ``data.replays`` means the shipped corpus.
+    """
+    dirs = [str(d) for d in check_replay_dirs(cfg.data.replays)] if cfg.data.replays \
+        else [str(p) for p in default_replay_dirs()]
     root = Path(cfg.data.cache_dir) if cfg.data.cache_dir else out_dir.parent / ".bc_data"
     kw = dict(root=root, val_fraction=cfg.data.val_fraction, mirror=cfg.data.mirror,
               split_seed=cfg.data.split_seed, min_agreement=cfg.data.min_agreement,
@@ -108,6 +117,30 @@ def prepare_data(cfg: RunConfig, out_dir: Path, info: D.DistInfo | None = None,
     return data
 
 
+def selection_metric(cfg: RunConfig, data: BCData) -> tuple[str, str | None]:
+    """The metric ``best.pt`` is chosen on and, when it differs from the configured one, why.
+
+    A ``val/`` metric needs validation data: without validation levels (``val_fraction`` 0, or
+    too few levels to hold any out) it is never logged, and ``best.pt`` would stay the first
+    epoch. Then the same measure on the training levels is used instead, and said so.
+    """
+    metric = cfg.train.early_stop.metric
+    if not metric.startswith("val/"):
+        return metric, None
+    closed_loop = "closed_loop" in metric
+    has_val = bool(data.eval_levels("val")) if closed_loop else data.n_steps("val") > 0
+    if has_val:
+        return metric, None
+    if closed_loop and cfg.eval.train_levels > 0 and data.eval_levels("train"):
+        chosen = "train/" + metric.split("/", 1)[1]
+    elif metric.split("/", 1)[1] in ("nll", "accuracy", "entropy"):
+        chosen = "train/" + metric.split("/", 1)[1]
+    else:
+        chosen = "train/nll"
+    return chosen, (f"no validation levels, so {metric} is never measured: best.pt is selected "
+                    f"on {chosen} (training levels) instead")
+
+
 def _spread(levels: list[EvalLevel], n: int) -> list[EvalLevel]:
     """``n`` levels evenly spread over the list (deterministic), all when n is 0 or larger."""
     if n <= 0 or n >= len(levels):
@@ -118,9 +151,12 @@ def _spread(levels: list[EvalLevel], n: int) -> list[EvalLevel]:
 
 class _Trainer:
     def __init__(self, cfg: RunConfig, out: Path, info: D.DistInfo, resume: bool,
-                 data: BCData | None, verbose: bool, stop_after: int | None = None) -> None:
+                 data: BCData | None, verbose: bool, stop_after: int | None = None,
+                 progress: bool = True) -> None:
         self.cfg, self.out, self.info, self.verbose = cfg, out, info, verbose and info.main
         self.resume = resume
+        self.progress = progress and self.verbose
+        self.metric = cfg.train.early_stop.metric
         self.data = data
         self.stop_after = stop_after
 
@@ -138,6 +174,9 @@ class _Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
         data = self.data or prepare_data(cfg, self.out, info, self.verbose)
         self.data = data
+        self.metric, note = selection_metric(cfg, data)
+        if note and info.main:  # said even when not verbose: it changes what best.pt means
+            print(f"warning: {note}", file=sys.stderr, flush=True)
         actor, net = build_policy(cfg.architecture, cfg.observation)
         self.train_graphs = as_level_graphs(data.level_graphs) \
             if cfg.architecture.uses("graph") else []
@@ -166,7 +205,7 @@ class _Trainer:
             bad = int(ckpt["bad_evals"])
             self.log(f"resuming from {last_path} after epoch {start}")
         elif self.resume:
-            self.log(f"--resume: no {last_path}; starting from scratch")
+            self.log(f"--resume: no {last_path} yet; starting from scratch")
         model = net
         if info.enabled:
             model = DistributedDataParallel(
@@ -215,7 +254,7 @@ class _Trainer:
                 stop = D.broadcast_flag(info, bool(patience and bad >= patience))
                 D.barrier(info)
                 if stop and not is_last:
-                    self.log(f"early stop: {tc.early_stop.metric} did not improve for "
+                    self.log(f"early stop: {self.metric} did not improve for "
                              f"{patience} evaluations")
                     stopped = True
                     break
@@ -223,9 +262,17 @@ class _Trainer:
                     break
         finally:
             logger.close()
+        if info.main and best is not None:
+            ep = next((h["epoch"] for h in history if self.score(h) == best), None)
+            self.log(f"best.pt: epoch {int(ep) if ep else '?'} of {len(history)}, "
+                     f"{self.metric} = {self._sign() * best[0]:.4f}")
+        elif info.main and history:  # e.g. a length ratio with no win to measure it on
+            print(f"warning: {self.metric} was never measured, so best.pt is simply the first "
+                  f"epoch; use last.pt or select on another train.early_stop.metric",
+                  file=sys.stderr, flush=True)
         return TrainResult(self.out, best_path, last_path, history,
-                           None if best is None else best[0], stopped,
-                           time.perf_counter() - t_start)
+                           None if best is None else self._sign() * best[0], stopped,
+                           time.perf_counter() - t_start, self.metric)
 
     # -- pieces --------------------------------------------------------------------------------
     def train_epoch(self, model: torch.nn.Module, opt: torch.optim.Optimizer,
@@ -237,11 +284,16 @@ class _Trainer:
         self.net.train()
         sums: dict[str, float] = {}
         n = 0
-        for batch in data.train_batches(epoch, tc.batch_size, tc.seed,
-                                        balanced=self.cfg.data.balance_actions,
-                                        levels_per_batch=self.cfg.data.levels_per_batch,
-                                        rank=info.rank, world=info.world,
-                                        cap=tc.max_steps_per_epoch):
+        batches = data.train_batches(epoch, tc.batch_size, tc.seed,
+                                     balanced=self.cfg.data.balance_actions,
+                                     levels_per_batch=self.cfg.data.levels_per_batch,
+                                     rank=info.rank, world=info.world,
+                                     cap=tc.max_steps_per_epoch)
+        bar = progress_bar(batches, total=data.steps_per_epoch(tc.batch_size, info.world,
+                                                               tc.max_steps_per_epoch),
+                           desc=f"epoch {epoch + 1}/{tc.epochs}", unit="batch",
+                           enabled=self.progress)
+        for batch in bar:
             batch = batch.to(device, non_blocking=True)
             obs = {k: batch[k] for k in self.net.in_keys}
             with amp:
@@ -259,6 +311,9 @@ class _Trainer:
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + float(v)
             n += 1
+            if n % 10 == 0:
+                bar.set_postfix(loss=f"{sums['loss'] / n:.3f}", refresh=False)
+        bar.close()
         out = {f"train/{k}": v / max(n, 1) for k, v in sums.items()}
         out["train/lr"] = opt.param_groups[0]["lr"]
         return out
@@ -267,7 +322,10 @@ class _Trainer:
     def validate(self, m: dict[str, Any]) -> torch.Tensor:
         acc = ValAccumulator(self.cfg.architecture.n_actions)
         self.net.eval()
-        for batch in self.data.val_batches(max(256, self.cfg.train.batch_size)):
+        size = max(256, self.cfg.train.batch_size)
+        for batch in progress_bar(self.data.val_batches(size), desc="validation", unit="batch",
+                                  total=-(-self.data.n_steps("val") // size),
+                                  enabled=self.progress):
             batch = batch.to(self.info.device)
             logits = self.net({k: batch[k] for k in self.net.in_keys})
             acc.add(logits, batch.get("action_mask", None), batch[EXPERT_KEY])
@@ -305,14 +363,16 @@ class _Trainer:
         m["time/closed_loop_s"] = time.perf_counter() - t0
         return frames
 
+    def _sign(self) -> float:
+        return 1.0 if metric_direction(self.metric, self.cfg.train.early_stop.mode) == "max" \
+            else -1.0
+
     def score(self, m: dict[str, Any]) -> tuple[float, float] | None:
-        """Ordering key for "best": the early-stop metric, ties broken by lower val NLL."""
-        es = self.cfg.train.early_stop
-        if es.metric not in m:
+        """Ordering key for "best": the selection metric, ties broken by lower val NLL."""
+        if self.metric not in m or not math.isfinite(float(m[self.metric])):
             return None
-        sign = 1.0 if es.direction() == "max" else -1.0
         tie = -float(m.get("val/nll", m.get("train/nll", 0.0)))
-        return (sign * float(m[es.metric]), tie)
+        return (self._sign() * float(m[self.metric]), tie)
 
     def payload(self, opt: torch.optim.Optimizer, sched: Any, epoch: int,
                 history: list[dict[str, float]], best: tuple | None, bad: int) -> dict[str, Any]:
@@ -335,23 +395,50 @@ class _Trainer:
             "history": history,
             "best_score": None if best is None else list(best),
             "bad_evals": bad,
-            "metric": cfg.train.early_stop.metric,
+            "metric": self.metric,
         }
+
+
+class RunExists(FileExistsError):
+    """The output folder already holds a run and neither resume nor overwrite was asked for."""
+
+
+def check_out_dir(out_dir: str | Path, *, resume: bool = False, overwrite: bool = False) -> None:
+    """Refuse to train into a folder that holds another run's checkpoints (or is a file).
+
+    Training from scratch there would replace a possibly better ``best.pt`` in silence, so it
+    needs ``resume`` (continue from ``last.pt``) or ``overwrite`` (start again, replacing it).
+    On resume, ``last.pt`` must be a readable BC checkpoint (:class:`CheckpointMismatch`).
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise RunExists(f"--out {out} is a file, not a directory")
+    if resume and (out / "last.pt").exists():
+        load_checkpoint(out / "last.pt")  # damaged or foreign: one line now, not after data prep
+        return  # --resume without last.pt starts afresh (preemptible jobs always pass it)
+    found = [n for n in ("best.pt", "last.pt") if (out / n).exists()]
+    if found and not overwrite:
+        raise RunExists(f"{out} already holds a run ({', '.join(found)}): pass --resume to "
+                        f"continue it or --overwrite to replace it")
 
 
 def train(cfg: RunConfig, out_dir: str | Path, *, device: str = "auto", resume: bool = False,
           data: BCData | None = None, verbose: bool = True,
-          stop_after_epochs: int | None = None) -> TrainResult:
+          stop_after_epochs: int | None = None, overwrite: bool = False,
+          progress: bool = True) -> TrainResult:
     """Train (or ``resume``) BC for ``cfg``, writing ``best.pt``/``last.pt`` under ``out_dir``.
 
     ``stop_after_epochs`` ends this call early as if the job were killed there (time-sliced or
     preemptible jobs, resume tests); the schedule still spans ``train.epochs``. Under
-    ``torchrun`` every rank calls this; only rank 0 writes.
+    ``torchrun`` every rank calls this; only rank 0 writes. A folder that already holds a run
+    needs ``resume`` or ``overwrite`` (:func:`check_out_dir`). ``progress`` draws a per-batch
+    bar with rate and ETA on a terminal.
     """
+    check_out_dir(out_dir, resume=resume, overwrite=overwrite)
     info = D.setup(device)
     try:
         return _Trainer(cfg, Path(out_dir), info, resume, data, verbose,
-                        stop_after_epochs).run()
+                        stop_after_epochs, progress).run()
     finally:
         D.cleanup(info)
 

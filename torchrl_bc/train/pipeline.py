@@ -16,7 +16,7 @@ import torch
 from torchrl_bc.train.batches import EXPERT_KEY, BCData
 from torchrl_bc.train.checkpoint import load_policy
 from torchrl_bc.train.config import RunConfig, load_config
-from torchrl_bc.train.loop import TrainResult, prepare_data, train
+from torchrl_bc.train.loop import TrainResult, check_out_dir, prepare_data, train
 
 __all__ = ["prepare_bc_data", "pretrain", "run_pretraining", "validate_checkpoint"]
 
@@ -57,13 +57,21 @@ def validate_checkpoint(path: str | Path, data: BCData | None = None) -> dict[st
 
 def pretrain(config: RunConfig | str | Path | dict, out_dir: str | Path = "runs/bc", *,
              overrides: list[str] | tuple[str, ...] = (), device: str = "auto",
-             resume: bool = False, verbose: bool = True) -> Path:
-    """Prepare the data, train, validate ``best.pt`` and return its path."""
+             resume: bool = False, verbose: bool = True, overwrite: bool = False,
+             progress: bool = True) -> Path:
+    """Prepare the data, train, validate ``best.pt`` and return its path.
+
+    ``best.pt`` is the epoch best on ``train.early_stop.metric``, or, without validation
+    levels, on the training-level equivalent that :func:`~torchrl_bc.train.loop.
+    selection_metric` names (a warning says so). An ``out_dir`` holding another run needs
+    ``resume`` or ``overwrite``.
+    """
     cfg = _as_config(config, overrides)
     out = Path(out_dir)
+    check_out_dir(out, resume=resume, overwrite=overwrite)
     data = prepare_data(cfg, out, verbose=verbose)
     result: TrainResult = train(cfg, out, device=device, resume=resume, data=data,
-                                verbose=verbose)
+                                verbose=verbose, overwrite=overwrite, progress=progress)
     validate_checkpoint(result.best, data)
     return result.best
 

@@ -1,0 +1,341 @@
+"""No silent fallbacks: wrong data paths, missing validation levels, unreadable or unwinnable
+level files, config lookup from another directory and envs without an observation config are
+each refused or reported, never papered over."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from torchrl_bc.levels.corpus import SAMPLE_CORPUS
+from torchrl_bc.replay.format import read_replay, write_replay
+from torchrl_bc.train.config import DataConfig, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "configs" / "tiny.yaml"
+SHORT_SHARED = ("20251022_151333_train_simple_100001.replay",
+                "20251023_095301_train_complex_100001.replay")
+
+
+def _replays(n: int) -> list[Path]:
+    return sorted(SAMPLE_CORPUS.glob("*.replay"), key=lambda p: p.stat().st_size)[:n]
+
+
+# -- --data / data.replays ----------------------------------------------------------------------
+def test_missing_or_empty_data_dir_is_an_error(tmp_path: Path) -> None:
+    from torchrl_bc.train.loop import prepare_data
+
+    good = tmp_path / "good"
+    good.mkdir()
+    shutil.copy(_replays(1)[0], good)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for dirs, name in (([tmp_path / "typo"], "typo"), ([good, tmp_path / "typo2"], "typo2"),
+                       ([empty], "empty")):
+        cfg = load_config(TINY, [f"data.replays={[str(d) for d in dirs]!r}",
+                                 f"data.cache_dir={str(tmp_path / 'cache')!r}"])
+        with pytest.raises(FileNotFoundError, match=name):
+            prepare_data(cfg, tmp_path / "run", verbose=False)
+    assert not (tmp_path / "cache").exists()  # refused before anything was built
+
+
+def test_shipped_corpus_is_the_default_only_without_data() -> None:
+    from torchrl_bc.train.batches import default_replay_dirs, replay_dir_problem
+
+    assert DataConfig().replays == ()
+    assert default_replay_dirs() == [SAMPLE_CORPUS]
+    assert replay_dir_problem(SAMPLE_CORPUS) is None
+    assert "does not exist" in replay_dir_problem("no/such/dir")
+    import torchrl_bc.train.batches as batches
+
+    assert "parents[3]" not in Path(batches.__file__).read_text()  # no checkout-relative data
+
+
+# -- best.pt without validation levels ----------------------------------------------------------
+class _Data:
+    """The two questions ``selection_metric`` asks of a dataset."""
+
+    def __init__(self, val_levels: int, val_steps: int, train_levels: int = 3) -> None:
+        self.counts = {"val": val_levels, "train": train_levels}
+        self.val_steps = val_steps
+
+    def eval_levels(self, split: str) -> list[int]:
+        return list(range(self.counts[split]))
+
+    def n_steps(self, split: str) -> int:
+        return self.val_steps if split == "val" else 100
+
+
+def test_selection_metric_without_validation_levels() -> None:
+    from torchrl_bc.train.loop import selection_metric
+
+    cfg = load_config(TINY, ["train.early_stop.metric=val/closed_loop_success"])
+    assert selection_metric(cfg, _Data(2, 50)) == ("val/closed_loop_success", None)
+    metric, note = selection_metric(cfg, _Data(0, 0))
+    assert metric == "train/closed_loop_success"
+    assert "no validation levels" in note and "val/closed_loop_success" in note
+    none = load_config(TINY, ["train.early_stop.metric=val/closed_loop_success",
+                              "eval.train_levels=0"])
+    assert selection_metric(none, _Data(0, 0))[0] == "train/nll"
+    nll = load_config(TINY, ["train.early_stop.metric=val/nll"])
+    assert selection_metric(nll, _Data(0, 0))[0] == "train/nll"
+    assert selection_metric(nll, _Data(0, 10)) == ("val/nll", None)
+
+
+# -- level discovery ----------------------------------------------------------------------------
+@pytest.fixture()
+def level_dir(tmp_path: Path) -> Path:
+    """Two winnable levels, one losing demo of a third, one of a won level, and junk."""
+    d = tmp_path / "levels"
+    (d / "sub").mkdir(parents=True)
+    a, b, c = _replays(3)
+    shutil.copy(a, d)
+    shutil.copy(b, d / "sub")
+    rep = read_replay(c)
+    write_replay(d / "loses.replay", rep.map_data, rep.inputs[: rep.n_ticks // 2])
+    rep_a = read_replay(a)
+    write_replay(d / "a_again_loses.replay", rep_a.map_data, np.zeros(3, np.uint8))
+    (d / "junk.replay").write_bytes(b"\x01\x00\x00")
+    (d / "empty.replay").write_bytes(b"")
+    (d / "notes.txt").write_text("ignored: not a level file")
+    return d
+
+
+def test_scan_names_every_skipped_file(level_dir: Path) -> None:
+    from torchrl_bc.train.evaluate import SkipReason, scan_levels
+
+    scan = scan_levels(level_dir)
+    assert len(scan.levels) == 2  # a losing demo of a won level does not remove it
+    assert all(lv.demo_ticks > 0 for lv in scan.levels)
+    reasons = {Path(s.path).name: s.reason for s in scan.skipped}
+    assert reasons == {"loses.replay": SkipReason.NOT_WINNABLE,
+                       "junk.replay": SkipReason.UNREADABLE,
+                       "empty.replay": SkipReason.UNREADABLE}
+    report = scan.report()
+    assert report[0] == "levels: 2 evaluated, 3 file(s) skipped"
+    assert any("loses.replay: not a winnable level" in line for line in report)
+    assert any("empty.replay: unreadable (empty file)" in line for line in report)
+
+
+def test_discover_and_resolve_report_skips_on_stderr(level_dir, capsys) -> None:
+    from torchrl_bc.sb3.env import resolve_levels
+    from torchrl_bc.train.evaluate import discover_levels
+
+    assert len(discover_levels(str(level_dir))) == 2
+    err = capsys.readouterr().err
+    assert err.count("skipping level") == 3 and "junk.replay: truncated header" in err
+    assert "loses.replay: not a winnable level" in err
+    assert len(resolve_levels(level_dir)) == 2
+    err = capsys.readouterr().err
+    assert "3 file(s) skipped" in err and "loses.replay: not a winnable level" in err
+
+
+def test_only_unwinnable_files_is_an_error(tmp_path: Path) -> None:
+    from torchrl_bc.train.evaluate import scan_levels
+
+    rep = read_replay(_replays(1)[0])
+    write_replay(tmp_path / "dies.replay", rep.map_data, rep.inputs[:2])
+    with pytest.raises(FileNotFoundError, match="no winnable level.*dies.replay"):
+        scan_levels(tmp_path)
+
+
+def test_one_byte_short_shared_replays_are_not_winnable(shared_data: Path, tmp_path) -> None:
+    from torchrl_bc.train.evaluate import SkipReason, scan_levels
+
+    for name in SHORT_SHARED:
+        shutil.copy(shared_data / "replays" / name, tmp_path)
+    shutil.copy(_replays(1)[0], tmp_path)
+    scan = scan_levels(tmp_path)
+    assert len(scan.levels) == 1
+    assert sorted(Path(s.path).name for s in scan.skipped) == sorted(SHORT_SHARED)
+    for s in scan.skipped:
+        assert s.reason is SkipReason.NOT_WINNABLE and "1 byte short" in s.detail
+
+
+def test_evaluate_output_counts_levels_and_skips(level_dir, tmp_path, capsys) -> None:
+    from torchrl_bc.cli import main
+
+    ckpt = _fake_checkpoint(tmp_path / "best.pt")
+    assert main(["evaluate", str(ckpt), "--levels", str(level_dir), "--tick-factor",
+                 "0.2"]) == 0
+    out = capsys.readouterr().out
+    assert "levels: 2 evaluated, 3 file(s) skipped" in out
+    assert "skipped: " + str(level_dir / "junk.replay") + ": unreadable" in out
+    assert "of 2 episodes on 2 levels" in out
+    assert out.strip().splitlines()[-1].startswith("success_rate: ")
+
+
+def _fake_checkpoint(path: Path) -> Path:
+    """An untrained BC checkpoint of the tiny config, in the trainer's format."""
+    from torchrl_bc.models import ObsSpec
+    from torchrl_bc.train.checkpoint import FORMAT
+    from torchrl_bc.train.model import build_policy
+
+    cfg = load_config(TINY)
+    actor, _ = build_policy(cfg.architecture, cfg.observation)
+    torch.save({"format": FORMAT, "model": actor.state_dict(), "epoch": 1,
+                "config": cfg.to_dict(), "obs_signature": cfg.observation.signature(),
+                "obs_spec": ObsSpec.from_observation_config(cfg.observation).to_dict(),
+                "frame_skip": cfg.observation.frame_skip, "manifest_hash": "x",
+                "versions": {}, "history": [], "best_score": None, "bad_evals": 0,
+                "metric": "val/nll"}, path)
+    return path
+
+
+# -- SB3 loading --------------------------------------------------------------------------------
+def test_load_into_refuses_env_without_config(tmp_path) -> None:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from torchrl_bc.sb3 import ExportMismatch, export_checkpoint, load_into
+    from torchrl_bc.sb3.env import PaddedNppEnv, obs_config_of, resolve_levels
+    from torchrl_bc.sb3.extractor import make_sb3_policy_kwargs
+
+    export = export_checkpoint(_fake_checkpoint(tmp_path / "best.pt"))
+    config, padding = obs_config_of(export)
+    levels = resolve_levels([read_replay(_replays(1)[0]).map_data])
+
+    class NoConfig(PaddedNppEnv):
+        def __init__(self) -> None:
+            super().__init__(levels, config, padding)
+            del self.config  # an env that cannot say what observations it builds
+
+    env = DummyVecEnv([NoConfig])
+    model = PPO("MultiInputPolicy", env, policy_kwargs=make_sb3_policy_kwargs(export),
+                n_steps=16, batch_size=16, device="cpu")
+    with pytest.raises(ExportMismatch, match="does not expose an observation `config`"):
+        load_into(model, export)
+    env.close()
+    env = DummyVecEnv([lambda: PaddedNppEnv(levels, config, padding)])
+    model = PPO("MultiInputPolicy", env, policy_kwargs=make_sb3_policy_kwargs(export),
+                n_steps=16, batch_size=16, device="cpu")
+    load_into(model, export)  # the same env with its config loads
+    env.close()
+
+
+# -- comparison ---------------------------------------------------------------------------------
+def test_compare_config_lookup_does_not_use_the_cwd(tmp_path, monkeypatch) -> None:
+    from torchrl_bc.sb3.compare import CompareConfig, bc_config_path
+
+    monkeypatch.chdir(tmp_path)  # no configs/ here
+    with pytest.raises(ValueError, match="no BC config for architecture 'mlp'"):
+        bc_config_path(CompareConfig(replay_data_dir="x"), "mlp")
+    cfg = CompareConfig(replay_data_dir="x", configs_dir=str(REPO / "configs"))
+    assert bc_config_path(cfg, "mlp") == REPO / "configs" / "mlp.yaml"
+    with pytest.raises(FileNotFoundError, match="'nope'.*nope.yaml"):
+        bc_config_path(cfg, "nope")
+    other = tmp_path / "mine.yaml"
+    other.write_text("architecture: tiny\n")
+    assert bc_config_path(CompareConfig(replay_data_dir="x", bc_configs={"tiny": str(other)}),
+                          "tiny") == other
+    spec = importlib.util.spec_from_file_location("tac", REPO / "scripts" /
+                                                  "train_and_compare.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    args = script.parse_args(["--replay-data-dir", str(tmp_path)])
+    assert Path(args.configs_dir) == REPO / "configs"
+
+
+def _run(arch: str, variant: str, seed: int, success: list) -> dict:
+    wins = sum(1 for s in success if s)
+    return {"architecture": arch, "seed": seed, "variant": variant, "episodes": 10,
+            "wins": wins, "seconds": 1.0, "param_change_l1": 0.0,
+            "bin_ends": [400 * (i + 1) for i in range(len(success))], "success": success,
+            "critic": "fresh"}
+
+
+@pytest.mark.parametrize("bc_first", [None, 0.5])
+def test_compare_summary_with_a_short_budget(bc_first, tmp_path) -> None:
+    """4000 steps leave BC's first bin empty (no episode ended there): the table says so."""
+    from torchrl_bc.sb3.compare import CompareConfig, write_results
+
+    cfg = CompareConfig(replay_data_dir="levels", architectures=("mlp",), seeds=(0, 1),
+                        total_timesteps=4000, bins=10, out_dir=str(tmp_path))
+    runs = [_run("mlp", "scratch", s, [None, None, 0.0, 0.1, None, 0.2, 0.2, 0.3, 0.3, 0.4])
+            for s in (0, 1)]
+    runs += [_run("mlp", "bc", s, [bc_first, 0.5, 0.6, 0.6, 0.7, 0.7, 0.8, 0.8, 0.9, 0.9])
+             for s in (0, 1)]
+    results = {"config": cfg.__dict__ | {"seeds": list(cfg.seeds)}, "levels": 3, "runs": runs}
+    write_results(results, cfg, tmp_path)
+    md = (tmp_path / "results.md").read_text()
+    bc_row = next(line for line in md.splitlines() if line.startswith("| mlp | bc |"))
+    summary = json.loads((tmp_path / "results.json").read_text())["summary"]["mlp"]["bc"]
+    assert "step_ratio_lower_bound" in summary
+    if bc_first is None:
+        assert "no BC episode ended in bin 1" in bc_row and summary["step_ratio"] is None
+    else:
+        assert "not within 4000" in bc_row and "> 10x" in bc_row
+        assert summary["step_ratio_lower_bound"] == 10.0
+    assert (tmp_path / "curves.png").stat().st_size > 0
+
+
+def test_compare_without_scratch(tmp_path) -> None:
+    from torchrl_bc.sb3.compare import CompareConfig, markdown_table, summarise
+
+    cfg = CompareConfig(replay_data_dir="levels", architectures=("mlp",), seeds=(0,),
+                        variants=("bc",), total_timesteps=4000, bins=2)
+    runs = [_run("mlp", "bc", 0, [0.5, 0.6])]
+    results = {"config": cfg.__dict__, "levels": 3, "runs": runs,
+               "summary": summarise(runs, cfg)}
+    assert "no scratch run" in markdown_table(results)
+
+
+# -- run folders, progress, W&B -----------------------------------------------------------------
+def test_existing_run_needs_resume_or_overwrite(tmp_path) -> None:
+    from torchrl_bc.train.loop import RunExists, check_out_dir
+
+    check_out_dir(tmp_path / "new")
+    (tmp_path / "best.pt").write_bytes(b"x")
+    with pytest.raises(RunExists, match="--overwrite"):
+        check_out_dir(tmp_path)
+    check_out_dir(tmp_path, overwrite=True)
+    with pytest.raises(RunExists):  # --resume with no last.pt would start afresh over best.pt
+        check_out_dir(tmp_path, resume=True)
+    _fake_checkpoint(tmp_path / "last.pt")
+    check_out_dir(tmp_path, resume=True)
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch) -> None:
+    from torchrl_bc import progress
+
+    tty = _Tty()
+    monkeypatch.setattr(progress.sys, "stderr", tty)
+    assert not progress.progress_enabled()  # under pytest: off
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")
+    assert progress.progress_enabled() and not progress.progress_enabled(False)
+    for _ in progress.progress_bar(range(3), desc="epoch 1/2", unit="batch", mininterval=0):
+        pass
+    assert "epoch 1/2" in tty.getvalue() and "batch/s" in tty.getvalue()
+    monkeypatch.setattr(progress.sys, "stderr", io.StringIO())  # a log file: no bar
+    assert not progress.progress_enabled()
+
+
+def test_wandb_project_and_sync_hint(tmp_path, capsys) -> None:
+    from torchrl_bc.train.logging import RunLogger, wandb_kwargs, wandb_summary
+
+    assert wandb_kwargs("my-proj", "offline") == {"project": "my-proj", "offline": True,
+                                                  "log_env_packages": False}
+    logger = RunLogger(tmp_path, "offline", "my-proj", "run1", {"train": {"lr": 0.1}},
+                       plots=False)
+    assert logger.logger is not None, capsys.readouterr().err
+    run = logger.logger.experiment
+    assert run.project == "my-proj"
+    assert "env" not in dict(run.config) and dict(run.config)["train"]["lr"] == 0.1
+    run_dir = logger.run_dir
+    assert run_dir is not None and run_dir.parent == tmp_path / "wandb"
+    logger.close()
+    err = capsys.readouterr().err
+    assert f"wandb sync {run_dir}" in err and run_dir.is_dir()
+    assert wandb_summary("offline", None) == []
