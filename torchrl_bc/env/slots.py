@@ -23,9 +23,10 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
-from numba import njit
 
+from torchrl_bc.env.slots_jit import game_state_rows, step_serial
 from torchrl_bc.obs import N_GAME_STATE, ObservationBuilder, ObservationConfig
+from torchrl_bc.obs.builder import _MAX_FALL_SPEED
 from torchrl_bc.obs.raster import LEVEL_H, LEVEL_W
 from torchrl_bc.sim import Simulator
 from torchrl_bc.sim import constants as C
@@ -38,7 +39,6 @@ __all__ = ["BULK_MODALITIES", "LevelSlots"]
 #: Modalities :meth:`LevelSlots.observe` builds for all slots at once.
 BULK_MODALITIES = frozenset({"game_state", "action_mask"})
 _DIAG = math.hypot(LEVEL_W, LEVEL_H)
-_MAX_FALL_SPEED = 6.0  # as in obs/builder.py
 _TERMINAL = (C.DEAD, C.DYING, C.WON)
 
 
@@ -63,101 +63,6 @@ class _Template:
         else:
             self.exit = int(exits[0]) if exits.size else -1
         self.gold_total = int(np.count_nonzero(kinds == 2))
-
-
-@njit(cache=True, nogil=True)
-def _game_state_rows(rows, nin, ei, ef, misc, switch, exit_, gold_total, out, deltas):
-    """``ObservationBuilder._game_state`` for ``rows``, float64 op for op; the two distances
-    are left to the caller (``deltas`` receives switch dx, dy and exit dx, dy)."""
-    for j in range(rows.shape[0]):
-        i = rows[j]
-        a = nin[i]
-        x = a[L.N_X]
-        y = a[L.N_Y]
-        o = out[j]
-        o[0] = x / LEVEL_W * 2 - 1
-        o[1] = y / LEVEL_H * 2 - 1
-        o[2] = a[L.N_VX] / C.MAX_HOR_SPEED
-        o[3] = a[L.N_VY] / _MAX_FALL_SPEED
-        for k in range(10):
-            o[4 + k] = 0.0
-        o[4 + int(a[L.N_STATE])] = 1.0
-        o[14] = a[L.N_AIRBORN]
-        o[15] = a[L.N_WALLED]
-        o[16] = a[L.N_WALL_NORMAL]
-        o[17] = a[L.N_FLOOR_NX]
-        o[18] = a[L.N_FLOOR_NY]
-        o[19] = a[L.N_CEIL_NX]
-        o[20] = a[L.N_CEIL_NY]
-        o[21] = a[L.N_JUMP_BUF] / 5
-        o[22] = a[L.N_FLOOR_BUF] / 5
-        o[23] = a[L.N_WALL_BUF] / 5
-        o[24] = a[L.N_LP_BUF] / 5
-        o[25] = a[L.N_JUMP_OLD]
-        o[26] = a[L.N_JUMP_DURATION] / C.MAX_JUMP_DURATION
-        o[27] = (a[L.N_GRAVITY] - C.GRAVITY_JUMP) / (C.GRAVITY_FALL - C.GRAVITY_JUMP)
-        o[28] = (a[L.N_DRAG] - C.DRAG_SLOW) / (C.DRAG_REGULAR - C.DRAG_SLOW)
-        sw = switch[i]
-        ex = exit_[i]
-        if sw >= 0:
-            o[29] = 1.0 if ef[i, ex, L.F_FLAG] != 0 else 0.0
-        else:
-            hit = 0.0
-            for e in range(ei.shape[1]):
-                if ei[i, e, L.EI_KIND] == 3 and ef[i, e, L.F_FLAG] != 0:
-                    hit = 1.0
-            o[29] = hit
-        if sw >= 0:
-            sdx = ef[i, sw, L.F_X] - x
-            sdy = ef[i, sw, L.F_Y] - y
-            o[30] = sdx / LEVEL_W
-            o[31] = sdy / LEVEL_H
-            deltas[j, 0] = sdx
-            deltas[j, 1] = sdy
-        else:
-            o[30] = 0.0
-            o[31] = 0.0
-            deltas[j, 0] = 0.0
-            deltas[j, 1] = 0.0
-        if ex >= 0:
-            edx = ef[i, ex, L.F_X] - x
-            edy = ef[i, ex, L.F_Y] - y
-            o[33] = edx / LEVEL_W
-            o[34] = edy / LEVEL_H
-            deltas[j, 2] = edx
-            deltas[j, 3] = edy
-        else:
-            o[33] = 0.0
-            o[34] = 0.0
-            deltas[j, 2] = 0.0
-            deltas[j, 3] = 0.0
-        gold = a[L.N_GOLD]
-        o[36] = gold / gold_total[i] if gold_total[i] else 0.0
-        o[37] = gold / 10
-        o[38] = misc[i, L.M_FRAME] / C.MAX_TICKS
-
-
-@njit(cache=True, nogil=True)
-def _step_serial(segs, cs, cb, nin, ei, ef, misc, hor_e, ver_e, scratch, hors, jumps, ticks,
-                 out):
-    """``kernel.step_batch`` without threads (and without autoreset): the same ``kernel.tick``
-    per env and tick, in one thread. Numba's worker threads spin after a parallel region and
-    then fight PyTorch's for the cores; between policy forwards one thread is faster."""
-    segs, cs, cb = K._borrow(segs), K._borrow(cs), K._borrow(cb)
-    nin, ei, ef, misc = K._borrow(nin), K._borrow(ei), K._borrow(ef), K._borrow(misc)
-    hor_e, ver_e, scratch = K._borrow(hor_e), K._borrow(ver_e), K._borrow(scratch)
-    for i in range(nin.shape[0]):
-        k = 0
-        s = nin[i, L.N_STATE]
-        if not (s == 6 or s == 7 or s == 8):
-            while k < ticks:
-                K.tick(segs[i], cs[i], cb[i], nin[i], ei[i], ef[i], misc[i], hor_e[i], ver_e[i],
-                       scratch[i], hors[i], jumps[i])
-                k += 1
-                s = nin[i, L.N_STATE]
-                if s == 6 or s == 7 or s == 8:
-                    break
-        out[i] = k
 
 
 class LevelSlots:
@@ -309,7 +214,7 @@ class LevelSlots:
                          self._ended, self.nin, self.ei, self.ef, self.misc, self.hor,
                          self.ver, False)
         else:
-            _step_serial(self.segs, self.cs, self.cb, self.nin, self.ei, self.ef, self.misc,
+            step_serial(self.segs, self.cs, self.cb, self.nin, self.ei, self.ef, self.misc,
                          self.hor, self.ver, self.scratch, hors, jumps, int(ticks), self._ran)
         self.nin[short, L.N_STATE] = saved
         # near the cap: fewer ticks, alone (once per episode at most); slots already at their
@@ -341,8 +246,8 @@ class LevelSlots:
         m = rows.shape[0]
         feats = np.empty((m, N_GAME_STATE), np.float64)
         deltas = self._deltas[:m]
-        _game_state_rows(rows, self.nin, self.ei, self.ef, self.misc, self.switch, self.exit,
-                         self.gold_total, feats, deltas)
+        game_state_rows(rows, self.nin, self.ei, self.ef, self.misc, self.switch, self.exit,
+                        self.gold_total, LEVEL_W, LEVEL_H, _MAX_FALL_SPEED, feats, deltas)
         d = deltas.T.tolist()
         feats[:, 32] = np.fromiter(map(math.hypot, d[0], d[1]), np.float64, m) / _DIAG
         feats[:, 35] = np.fromiter(map(math.hypot, d[2], d[3]), np.float64, m) / _DIAG

@@ -27,11 +27,12 @@ JIT_SOURCES: tuple[str, ...] = (
     "sim/constants.py",
     "sim/layout.py",
     "obs/draw.py",
+    "env/slots_jit.py",
     "sim/jitcache.py",
 )
 
 #: The modules that hold compiled functions.
-JIT_MODULES: tuple[str, ...] = ("sim/kernel.py", "obs/draw.py")
+JIT_MODULES: tuple[str, ...] = ("sim/kernel.py", "obs/draw.py", "env/slots_jit.py")
 
 
 @cache
