@@ -9,7 +9,8 @@ from pathlib import Path
 HELP = "roll a checkpoint's policy out on levels and report the success rate"
 DESCRIPTION = """\
 Load CKPT (best.pt / last.pt of scripts/train_bc.py; weights-only, observation spec checked) and
-play each level of --levels once per episode in NppEnv: a suite name (simple, medium, hard) or a
+play each level of --levels once per episode in NppEnv: a suite (suite:NAME, or NAME alone:
+simple, medium, hard, generalist; success is also printed per level family) or a
 directory searched recursively for raw map-data files (*.map) and .replay files (their map data;
 each distinct level counts once, capped at --tick-factor x its shortest winning demo, or
 --max-ticks without one). Greedy actions unless --sampled. Ends with `success_rate: X`."""
@@ -36,7 +37,12 @@ def run(args: argparse.Namespace) -> int:
 
     from torchrl_bc.train.checkpoint import CheckpointMismatch, load_policy
     from torchrl_bc.train.distributed import resolve_device
-    from torchrl_bc.train.evaluate import discover_levels, rollout_levels, summarise
+    from torchrl_bc.train.evaluate import (
+        discover_levels,
+        family_success,
+        rollout_levels,
+        summarise,
+    )
 
     if args.episodes < 1:
         print("error: --episodes must be >= 1", file=sys.stderr)
@@ -63,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"levels: {len(levels)}  episodes: {len(results)}  "
           f"mode: {'sampled' if args.sampled else 'greedy'}")
     print(f"death_rate: {stats['death']:.4f}")
+    for fam, (wins, n) in family_success(levels, results).items():
+        print(f"family {fam}: {wins}/{n} = {wins / n:.3f}")
     if "length_ratio" in stats:
         print(f"length_ratio: {stats['length_ratio']:.3f}")
     print(f"success_rate: {stats['success']:.4f}")

@@ -22,7 +22,8 @@ from torchrl_bc.obs import ObservationConfig
 from torchrl_bc.train.metrics import masked_logits
 from torchrl_bc.train.model import LogitsNet, level_graphs_on
 
-__all__ = ["EvalLevel", "Rollout", "discover_levels", "rollout_levels", "summarise"]
+__all__ = ["EvalLevel", "Rollout", "discover_levels", "family_success", "rollout_levels",
+           "summarise"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class EvalLevel:
     name: str
     map_data: bytes
     demo_ticks: int = 0  # 0: no demo known
+    family: str = ""  # generated suites: the level family, for per-family success
 
     def cap(self, tick_factor: float, max_ticks: int) -> int:
         if self.demo_ticks > 0:
@@ -146,6 +148,19 @@ def summarise(rollouts: Sequence[Rollout], prefix: str) -> dict[str, float]:
     return out
 
 
+def family_success(levels: Sequence[EvalLevel], rollouts: Sequence[Rollout]
+                   ) -> dict[str, tuple[int, int]]:
+    """(wins, episodes) per level family, for levels that carry one (generated suites)."""
+    family = {lv.name: lv.family for lv in levels}
+    out: dict[str, tuple[int, int]] = {}
+    for r in rollouts:
+        fam = family.get(r.name, "")
+        if fam:
+            w, n = out.get(fam, (0, 0))
+            out[fam] = (w + int(r.won), n + 1)
+    return dict(sorted(out.items()))
+
+
 def discover_levels(spec: str) -> list[EvalLevel]:
     """A suite name (``torchrl_bc.levels.suites``) or a directory searched recursively for
     ``*.map`` (raw map data) and ``*.replay`` files; each distinct level (map hash) once, with
@@ -154,9 +169,12 @@ def discover_levels(spec: str) -> list[EvalLevel]:
     from torchrl_bc.levels.suites import SUITES, load_suite
 
     path = Path(spec)
-    if not path.exists() and spec in SUITES:
-        return [EvalLevel(lv.level_id, lv.map_data, int(lv.solution.size))
-                for lv in load_suite(spec)]
+    name = spec.removeprefix("suite:")
+    if spec.startswith("suite:") or (not path.exists() and spec in SUITES):
+        if name not in SUITES:
+            raise FileNotFoundError(f"--levels {spec!r}: no such suite ({sorted(SUITES)})")
+        return [EvalLevel(lv.level_id, lv.map_data, int(lv.solution.size), lv.family)
+                for lv in load_suite(name)]
     if not path.is_dir():
         raise FileNotFoundError(f"--levels {spec!r} is neither a directory nor a suite "
                                 f"({sorted(SUITES)})")
