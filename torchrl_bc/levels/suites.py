@@ -105,15 +105,15 @@ def _read_cache(path: Path, plan: list[tuple[int, str, str]]) -> list[Level] | N
         with np.load(path, allow_pickle=False) as z:
             maps, offs = z["maps"], z["map_offsets"]
             sols, soffs = z["solutions"], z["solution_offsets"]
-            meta = z["meta"]
+            attempts, difficulty = z["attempts"], z["difficulty"]
     except (OSError, KeyError, ValueError):
         return None
-    if len(meta) != len(plan):
+    if not len(attempts) == len(difficulty) == len(plan) == len(offs) - 1 == len(soffs) - 1:
         return None
     out = []
     for i, (seed, family, band) in enumerate(plan):
-        attempt, diff_micro = int(meta[i, 0]), int(meta[i, 1])
-        level = Level(f"{family}-{band}-{seed}", family, seed, diff_micro / 1e6, attempt,
+        level = Level(f"{family}-{band}-{seed}", family, seed, float(difficulty[i]),
+                      int(attempts[i]),
                       maps[offs[i]:offs[i + 1]].tobytes(), sols[soffs[i]:soffs[i + 1]].copy())
         if not _wins(level):
             return None
@@ -130,7 +130,8 @@ def _write_cache(path: Path, levels: list[Level]) -> None:
     np.savez(buf, maps=np.concatenate(maps),
              map_offsets=np.cumsum([0, *map(len, maps)]),
              solutions=np.concatenate(sols), solution_offsets=np.cumsum([0, *map(len, sols)]),
-             meta=np.array([[lv.attempt, round(lv.difficulty * 1e6)] for lv in levels], np.int64))
+             attempts=np.array([lv.attempt for lv in levels], np.int64),
+             difficulty=np.array([lv.difficulty for lv in levels], np.float64))
     try:
         atomic_write(path, lambda fh: fh.write(buf.getvalue()))
     except OSError:  # a read-only home only costs the regeneration next time
