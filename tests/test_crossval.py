@@ -18,7 +18,7 @@ from torchrl_bc.cli import main as cli_main
 from torchrl_bc.levels.corpus import SAMPLE_CORPUS
 from torchrl_bc.replay.format import read_replay
 from torchrl_bc.replay.mirror import mirror_map
-from torchrl_bc.train.crossval import assign_folds, level_group, wilson_interval
+from torchrl_bc.train.crossval import assign_folds, level_group, scan_levels, wilson_interval
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -67,6 +67,17 @@ def test_a_level_and_its_mirror_share_a_group() -> None:
     assert level_group(data) == level_group(mirror_map(data))
     other = read_replay(next(SAMPLE_CORPUS.glob("corridor-*.replay"))).map_data
     assert level_group(data) != level_group(other)
+
+
+def test_scan_ignores_the_output_directory_inside_the_data(tmp_path: Path) -> None:
+    src = next(SAMPLE_CORPUS.glob("corridor-*.replay"))
+    shutil.copy(src, tmp_path / src.name)
+    links = tmp_path / "cv" / "fold-0" / "replays"
+    links.mkdir(parents=True)
+    (links / src.name).symlink_to(tmp_path / src.name)
+    assert len(scan_levels([tmp_path]).levels[0].files) == 2
+    (level,) = scan_levels([tmp_path], exclude=tmp_path / "cv").levels
+    assert level.files == (str(tmp_path / src.name),)
 
 
 def test_wilson_interval_brackets_the_rate() -> None:

@@ -23,6 +23,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -71,8 +72,9 @@ def level_group(map_data: bytes) -> str:
     return min(a, b)
 
 
-def scan_levels(dirs: Sequence[str | Path]) -> LevelScan:
-    """Read every ``*.replay`` under ``dirs``, re-simulate it and group files by map.
+def scan_levels(dirs: Sequence[str | Path], exclude: Path | None = None) -> LevelScan:
+    """Read every ``*.replay`` under ``dirs`` (but not under ``exclude``, the output
+    directory with its per-fold links), re-simulate it and group files by map.
 
     A file that cannot be read is skipped with its defect; a map none of whose replays wins
     on its last input is skipped file by file. Nothing is dropped without a reason."""
@@ -82,7 +84,10 @@ def scan_levels(dirs: Sequence[str | Path]) -> LevelScan:
 
     skipped: list[tuple[str, str]] = []
     by_map: dict[str, dict[str, Any]] = {}
+    skip_root = Path(os.path.abspath(exclude)) if exclude is not None else None
     for f in find_replays(dirs):
+        if skip_root is not None and Path(os.path.abspath(f)).is_relative_to(skip_root):
+            continue
         try:
             rep = read_replay(f)
             won = Simulator(rep.map_data, source=str(f)).run_inputs(rep.inputs).win_frame \
@@ -163,9 +168,13 @@ def _link_training_files(levels: Sequence[HumanLevel], dest: Path) -> int:
     return n
 
 
-def _fold_config(cfg: RunConfig, replays: Path) -> RunConfig:
+def _fold_config(cfg: RunConfig, replays: Path, cache: Path) -> RunConfig:
+    """The run config of one fold: its own replays; one episode cache shared by all folds
+    (keyed by replay bytes, so each demo is simulated once) unless the config names one."""
     raw = cfg.to_dict()
     raw["data"]["replays"] = [str(replays)]
+    if not raw["data"]["cache_dir"]:
+        raw["data"]["cache_dir"] = str(cache)
     return RunConfig.from_dict(raw)
 
 
@@ -201,7 +210,7 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
         raise ValueError(f"select must be one of {SELECT}, got {select!r}")
     out = Path(out)
     t_start = time.perf_counter()
-    scan = scan_levels([Path(d) for d in data_dirs])
+    scan = scan_levels([Path(d) for d in data_dirs], exclude=out)
     for f, why in scan.skipped:
         say(f"skipped {Path(f).name}: {why}")
     if not scan.levels:
@@ -235,8 +244,8 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
         n_files = _link_training_files(trained, fold_dir / "replays")
         say(f"fold {k + 1}/{folds}: training on {len(trained)} levels ({n_files} replays), "
             f"holding out {len(test)}")
-        result = train(_fold_config(cfg, fold_dir / "replays"), fold_dir / "run", device=device,
-                       resume=resume, verbose=verbose)
+        result = train(_fold_config(cfg, fold_dir / "replays", out / ".bc_data"),
+                       fold_dir / "run", device=device, resume=resume, verbose=verbose)
         ckpt = result.best if effective == "best" else result.last
         _, net, run_cfg, _ = load_policy(ckpt, dev)
         res, _ = rollout_levels(net, [ev(lv) for lv in test], run_cfg.observation,
