@@ -27,7 +27,7 @@ FAMILIES: tuple[str, ...] = (
 #: Families built for evaluation suites only (never in the corpus seed cycle of ``FAMILIES``,
 #: so adding them changed no corpus level).
 SUITE_FAMILIES: tuple[str, ...] = (
-    "drones", "thwumps", "switches", "maze", "long_chambers", "precise_jumps",
+    "drones", "thwumps", "switches", "maze", "long_chambers", "precise_jumps", "tiny_room",
 )
 
 # Ramp tile ids (surface rising/falling to the right); found by rasterising the tile shapes.
@@ -534,11 +534,28 @@ def precise_jumps(c: Canvas, rng: np.random.Generator, d: float) -> None:
     c.exit((WIDTH - 1, y), (end + 1, y))
 
 
+
+def tiny_room(c: Canvas, rng: np.random.Generator, d: float) -> None:
+    """A closet of a level, as in the "very simple" human sets: spawn, switch and door within a
+    few tiles of each other in a small room (wider and taller with difficulty)."""
+    w = _ri(rng, 2, _span(d, 3, 6))
+    h = _ri(rng, 1, _span(d, 1, 2))
+    x0 = _ri(rng, 0, WIDTH - w)
+    floor = _ri(rng, h, HEIGHT - 1)
+    c.carve(x0, floor - h + 1, x0 + w - 1, floor)
+    # spawn, switch, door in order along the room (harder: the door back past the spawn)
+    xs = sorted(int(v) for v in rng.integers(x0, x0 + w, size=3))
+    if rng.random() < 0.5 * d:
+        xs = [xs[1], xs[2], xs[0]]
+    c.spawn(xs[0], floor)
+    c.exit((xs[2], floor), (xs[1], floor))
+
+
 FAMILY_BUILDERS: dict[str, Callable[[Canvas, np.random.Generator, float], None]] = {
     "corridor": corridor, "gaps": gaps, "shaft": shaft, "slopes": slopes, "mines": mines,
     "switch_first": switch_first, "locked_doors": locked_doors, "multi_chamber": multi_chamber,
     "drones": drones, "thwumps": thwumps, "switches": switches, "maze": maze,
-    "long_chambers": long_chambers, "precise_jumps": precise_jumps,
+    "long_chambers": long_chambers, "precise_jumps": precise_jumps, "tiny_room": tiny_room,
 }
 
 
