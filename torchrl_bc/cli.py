@@ -17,7 +17,7 @@ from torchrl_bc import __version__
 #: Subcommands in the order ``--help`` lists them (planned: render, prepare, evaluate, solve,
 #: make-corpus, export, warmup-critic).
 COMMANDS: tuple[str, ...] = ("trace", "verify", "render", "solve", "make-corpus", "prepare",
-                             "evaluate", "export", "warmup-critic")
+                             "evaluate", "crossval", "export", "warmup-critic")
 
 
 def _module_name(command: str) -> str:

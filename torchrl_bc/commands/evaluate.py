@@ -16,7 +16,8 @@ PROG = "torchrl-bc evaluate"
 HELP = "roll a checkpoint's policy out on levels and report the success rate"
 DESCRIPTION = """\
 Load CKPT (best.pt / last.pt of scripts/train_bc.py; weights-only, observation spec checked) and
-play each level of --levels once per episode in NppEnv: a suite name (simple, medium, hard) or a
+play each level of --levels once per episode in NppEnv: a suite (suite:NAME, or NAME alone:
+simple, medium, hard, generalist; success is also printed per level family) or a
 directory searched recursively for raw map-data files (*.map) and .replay files (their map data;
 each distinct level counts once, capped at --tick-factor x its shortest winning demo, or
 --max-ticks without one). Greedy actions unless --sampled. Files that cannot be read, and
@@ -46,7 +47,12 @@ def run(args: argparse.Namespace) -> int:
 
     from torchrl_bc.train.checkpoint import CheckpointMismatch, load_policy
     from torchrl_bc.train.distributed import resolve_device
-    from torchrl_bc.train.evaluate import rollout_levels, scan_levels, summarise
+    from torchrl_bc.train.evaluate import (
+        family_success,
+        rollout_levels,
+        scan_levels,
+        summarise,
+    )
 
     try:
         _, net, cfg, ckpt = load_policy(args.checkpoint, resolve_device(args.device))
@@ -73,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     print("\n".join(scan.report()))
     print(f"episodes: {len(results)}  mode: {'sampled' if args.sampled else 'greedy'}")
     print(f"death_rate: {stats['death']:.4f}")
+    for fam, (wins, n) in family_success(levels, results).items():
+        print(f"family {fam}: {wins}/{n} = {wins / n:.3f}")
     if "length_ratio" in stats:
         print(f"length_ratio: {stats['length_ratio']:.3f}")
     print(f"wins: {sum(r.won for r in results)} of {len(results)} episodes on "

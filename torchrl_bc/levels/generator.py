@@ -18,9 +18,16 @@ import numpy as np
 
 from .mapwriter import GOLD, HEIGHT, LOCKED_DOOR, MINE, WIDTH, Door, LevelMap, tile_center
 
+ZAP_DRONE, THWUMP = 14, 20
+
 GENERATOR_VERSION = "1"
 FAMILIES: tuple[str, ...] = (
     "corridor", "gaps", "shaft", "slopes", "mines", "switch_first", "locked_doors", "multi_chamber",
+)
+#: Families built for evaluation suites only (never in the corpus seed cycle of ``FAMILIES``,
+#: so adding them changed no corpus level).
+SUITE_FAMILIES: tuple[str, ...] = (
+    "drones", "thwumps", "switches", "maze", "long_chambers", "precise_jumps", "tiny_room",
 )
 
 # Ramp tile ids (surface rising/falling to the right); found by rasterising the tile shapes.
@@ -77,6 +84,16 @@ class Canvas:
         x, y = tile_center(tx, ty)
         self.lm.entities.append((MINE, x + dx, y + dy, 0, 0))
 
+    def drone(self, tx: int, ty: int, direction: int, mode: int) -> None:
+        """A zap drone at a cell centre; direction 0 right, 1 down, 2 left, 3 up; mode 0/1
+        follows walls (clockwise / anticlockwise), 2/3 wanders."""
+        self.lm.entities.append((ZAP_DRONE, *tile_center(tx, ty), 2 * direction, mode))
+
+    def thwump(self, tx: int, ty: int, direction: int) -> None:
+        """A thwump filling tile (tx, ty) that charges in ``direction`` (0 right, 1 down, 2 left,
+        3 up) when the ninja comes into line with it, then slowly returns."""
+        self.lm.entities.append((THWUMP, *tile_center(tx, ty), 2 * direction, 0))
+
     def gold(self, tx: int, ty: int) -> None:
         self.lm.entities.append((GOLD, *tile_center(tx, ty), 0, 0))
 
@@ -100,9 +117,19 @@ class Canvas:
 
         lm.spawn = (fx(lm.spawn[0]), lm.spawn[1])
         lm.exits = [(fx(a), b, fx(c), d) for a, b, c, d in lm.exits]
-        lm.entities = [(t, fx(x), y, o, m) for t, x, y, o, m in lm.entities]
+        lm.entities = [_mirror_entity(t, fx(x), y, o, m) for t, x, y, o, m in lm.entities]
         lm.doors = [Door(d.kind, fx(d.x), d.y, d.orientation, fx(d.switch_x), d.switch_y)
                     for d in lm.doors]
+
+
+def _mirror_entity(t: int, x: int, y: int, o: int, m: int) -> tuple[int, int, int, int, int]:
+    """Directed entities reflect their direction (right <-> left); drones also swap the hand
+    of their wall following. Mines and gold carry no direction."""
+    if t in (ZAP_DRONE, THWUMP):
+        o = (4 - o) % 8
+    if t == ZAP_DRONE:
+        m ^= 1
+    return t, x, y, o, m
 
 
 def _ri(rng: np.random.Generator, lo: int, hi: int) -> int:
@@ -301,9 +328,234 @@ def multi_chamber(c: Canvas, rng: np.random.Generator, d: float) -> None:
     c.gold(_ri(rng, 1, WIDTH - 2), upper - 1)
 
 
+# -- suite families: what people build (hazards, switches, mazes, long levels, precise jumps) --
+def drones(c: Canvas, rng: np.random.Generator, d: float) -> None:
+    """A hall patrolled by zap drones that follow its walls; pillars to hop over."""
+    h = _ri(rng, 4, 6)
+    floor = _ri(rng, h + 2, HEIGHT - 2)
+    top = floor - h + 1
+    c.carve(0, top, WIDTH - 1, floor)
+    c.spawn(0, floor)
+    for _ in range(_span(d, 0, 3)):  # pillars: drones turn at them, the ninja jumps them
+        px = _ri(rng, 6, WIDTH - 6)
+        c.carve(px, floor - _ri(rng, 0, 1), px, floor, tile=1)
+    n = _span(d, 1, 4) + _ri(rng, 0, 1)
+    xs = sorted(rng.choice(np.arange(9, WIDTH - 3), size=n, replace=False).tolist())
+    for x in xs:
+        y = top if rng.random() < 0.5 else _ri(rng, top, floor - 2)
+        if c.t[x, y] == 0:
+            c.drone(x, y, _ri(rng, 0, 3), _ri(rng, 0, 1))
+    sw = _ri(rng, WIDTH // 2, WIDTH - 3)
+    c.exit((WIDTH - 1, floor), (sw, floor))
+
+
+def thwumps(c: Canvas, rng: np.random.Generator, d: float) -> None:
+    """A corridor under ceiling thwumps that slam down when the ninja is below: run through
+    before they land, or wait for them to rise again. Harder: lower ceilings, more of them,
+    side thwumps guarding a step."""
+    h = _ri(rng, 3, 5) if d < 0.5 else _ri(rng, 3, 4)
+    floor = _ri(rng, h + 3, HEIGHT - 2)
+    top = floor - h + 1
+    c.carve(0, top - 1, WIDTH - 1, floor)
+    c.carve(0, top - 1, WIDTH - 1, top - 1, tile=1)  # a solid ceiling row to hang from
+    c.spawn(0, floor)
+    x = _ri(rng, 6, 9)
+    n = _span(d, 1, 5)
+    for _ in range(n):
+        if x > WIDTH - 5:
+            break
+        c.thwump(x, top, 1)
+        if rng.random() < 0.4 * d and x + 3 < WIDTH - 4:  # a step with a side thwump
+            c.carve(x + 3, floor, x + 3, floor, tile=1)
+        x += _ri(rng, 4, 8 - int(3 * d))
+    c.exit((WIDTH - 1, floor), (_ri(rng, WIDTH - 6, WIDTH - 2), floor))
+
+
+def switches(c: Canvas, rng: np.random.Generator, d: float) -> None:
+    """Chambers behind locked doors, each door's switch on a ledge of the chamber before it,
+    and the exit switch on a platform in the last chamber while the exit door waits back near
+    the start (at higher difficulty behind the spawn)."""
+    h = _ri(rng, 5, 7)
+    floor = _ri(rng, h + 2, HEIGHT - 2)
+    top = floor - h + 1
+    c.carve(0, top, WIDTH - 1, floor)
+    start = _ri(rng, 3, 6)
+    c.spawn(start, floor)
+    n = _span(d, 1, 4)
+    span = (WIDTH - 12 - (start + 4)) // n
+    prev = start + 1
+    for i in range(n):
+        wx = start + 4 + (i + 1) * span - _ri(rng, 0, 2)
+        c.carve(wx, top, wx, floor - 1, tile=1)  # wall with a one-tile doorway at the floor
+        lx = _ri(rng, prev + 2, max(prev + 2, wx - 4))
+        ly = floor - 3  # the switch rests on a small ledge the ninja can walk under
+        c.carve(lx, ly + 1, lx + 1, ly + 1, tile=1)
+        c.locked_door(wx, floor, (lx, ly))
+        prev = wx
+    # the exit switch on a floating platform in the last chamber (>= 10 tiles wide)
+    high = d > 0.5
+    px = _ri(rng, prev + 4, WIDTH - 5)
+    py = floor - 2 - int(high)
+    c.carve(px, py, px + 2, py, tile=1)
+    if high:  # a one-tile step to climb from
+        c.carve(px - 2, floor, px - 2, floor, tile=1)
+    door_x = _ri(rng, 0, start - 2) if high else _ri(rng, start + 2, prev - 1)
+    c.exit((door_x, floor), (px + 1, py - 1))
+
+
+def maze(c: Canvas, rng: np.random.Generator, d: float) -> None:
+    """A maze of 3-wide, 2-tall cells, carved by a seeded depth-first search: the exit switch
+    sits in the cell farthest from the spawn (exploration), the door in another deep cell.
+    Passages between storeys are 2-wide holes, a 3-tile jump up."""
+    cols = min(_span(d, 3, 8), (WIDTH - 1) // 4)
+    rows = min(_span(d, 2, 5), (HEIGHT - 1) // 3)
+    x0 = _ri(rng, 0, WIDTH - 1 - 4 * cols)
+    y0 = _ri(rng, 0, HEIGHT - 1 - 3 * rows)
+
+    def cell(i: int, j: int) -> tuple[int, int, int, int]:
+        ax, ay = x0 + 4 * i + 1, y0 + 3 * j + 1
+        return ax, ay, ax + 2, ay + 1
+
+    for i in range(cols):
+        for j in range(rows):
+            c.carve(*cell(i, j))
+    start = (0, rows - 1)
+    seen = {start}
+    stack = [start]
+    parent = {start: start}
+    while stack:
+        i, j = stack[-1]
+        nxt = [(i + di, j + dj) for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1))
+               if 0 <= i + di < cols and 0 <= j + dj < rows and (i + di, j + dj) not in seen]
+        if not nxt:
+            stack.pop()
+            continue
+        ni, nj = nxt[_ri(rng, 0, len(nxt) - 1)]
+        ax, ay, bx, by = cell(i, j)
+        if nj == j:  # knock out the wall column between horizontal neighbours
+            wx = bx + 1 if ni > i else ax - 1
+            c.carve(wx, ay, wx, by)
+        else:  # a 2-wide hole in the floor/ceiling row, at the cell's left or right side
+            wy = by + 1 if nj > j else ay - 1
+            hx = ax if rng.random() < 0.5 else ax + 1
+            c.carve(hx, wy, hx + 1, wy)
+        seen.add((ni, nj))
+        parent[(ni, nj)] = (i, j)
+        stack.append((ni, nj))
+    # extra loops at higher difficulty make the maze less of a tree (more wrong turns)
+    for _ in range(_span(d, 0, cols)):
+        i, j = _ri(rng, 0, cols - 2), _ri(rng, 0, rows - 1)
+        ax, ay, bx, by = cell(i, j)
+        c.carve(bx + 1, by - 1, bx + 1, by)
+
+    def depth(p: tuple[int, int]) -> int:
+        k = 0
+        while parent[p] != p:
+            p = parent[p]
+            k += 1
+        return k
+
+    cells = sorted(seen, key=lambda p: (-depth(p), p))
+    far = cells[0]
+    door = cells[_ri(rng, 1, max(1, len(cells) // 3))]
+    sx, _, _, sy = cell(*start)
+    c.spawn(sx, sy)
+    fx, _, _, fy = cell(*far)
+    dx, _, _, dy = cell(*door)
+    c.exit((dx + 1, dy), (fx + 1, fy))
+
+
+def long_chambers(c: Canvas, rng: np.random.Generator, d: float) -> None:
+    """Storeys stacked and joined at alternating ends by wall-jump shafts, so the route snakes
+    right, up, left, up, ...; each storey has its own obstacle (pit, floor mines, a thwump).
+    The exit switch waits at the end of the top storey and the door back along it."""
+    n = _span(d, 2, 4)
+    sh = 4  # storey height (empty rows)
+    bottom = HEIGHT - 1
+    floors = [bottom - i * (sh + 1) for i in range(n)]
+    for f in floors:
+        c.carve(1, f - sh + 1, WIDTH - 2, f)
+    for i in range(n - 1):  # a chimney from storey i up into storey i+1
+        right = i % 2 == 0
+        sx = WIDTH - 3 if right else 1  # two tiles wide, against the outer wall
+        px = sx - 1 if right else sx + 2  # a hanging pillar forms its other wall
+        c.carve(sx, floors[i + 1] + 1, sx + 1, floors[i] - sh + 1)
+        c.carve(px, floors[i] - sh + 1, px, floors[i] - 2, tile=1)
+    for i, f in enumerate(floors):
+        right = i % 2 == 0
+        lo, hi = (6, WIDTH - 8) if right else (7, WIDTH - 7)
+        kind = rng.random()
+        x = _ri(rng, lo, hi)
+        if kind < 0.4:
+            c.carve(x, f + 1, x + _ri(rng, 0, 1), f + 1)  # a one-deep pit
+            if i > 0 and rng.random() < d:
+                c.mine(x, f + 1, 0, 1)
+        elif kind < 0.75:
+            for k in range(_ri(rng, 1, _span(d, 1, 3))):
+                c.mine(x + k, f, 0, 1)
+        else:
+            c.thwump(x, f - sh + 1, 1)
+    c.spawn(2, floors[0])
+    top_right = (n - 1) % 2 == 0
+    end = WIDTH - 3 if top_right else 2
+    door = _ri(rng, 8, WIDTH - 9)
+    c.exit((door, floors[-1]), (end, floors[-1]))
+
+
+def precise_jumps(c: Canvas, rng: np.random.Generator, d: float) -> None:
+    """Narrow platforms over a mine-lined pit, some reached off a launch ramp: a jump taken too
+    early, too late or too long lands in the mines."""
+    pit_floor = HEIGHT - 1
+    top = _ri(rng, 2, 6)
+    c.carve(0, top, WIDTH - 1, pit_floor)
+    base = _ri(rng, pit_floor - 9, pit_floor - 5)  # the row the platforms' tops sit on
+    ledge = _ri(rng, 3, 5)
+    c.carve(0, base + 1, ledge - 1, pit_floor, tile=1)  # start ledge
+    c.spawn(0, base)
+    for x in range(ledge, WIDTH - 4):  # mines along the pit floor
+        if (x - ledge) % 2 == 0:
+            c.mine(x, pit_floor, 0, 1)
+    x = ledge
+    y = base
+    while True:
+        gap = _ri(rng, 2, _span(d, 3, 6))
+        width = _ri(rng, _span(d, 3, 1), _span(d, 4, 2))
+        if x + gap + width >= WIDTH - 5:
+            break
+        x += gap
+        y = int(np.clip(y + _ri(rng, -2, 2), top + 4, pit_floor - 3))
+        c.carve(x, y + 1, x + width - 1, pit_floor, tile=1)
+        if width >= 2 and rng.random() < 0.3 + 0.4 * d:  # a ramp launching the next jump
+            c.t[x + width - 1, y] = UP45
+        x += width
+    end = WIDTH - 4
+    y = int(np.clip(y + _ri(rng, -1, 1), top + 4, pit_floor - 3))
+    c.carve(end, y + 1, WIDTH - 1, pit_floor, tile=1)
+    c.exit((WIDTH - 1, y), (end + 1, y))
+
+
+
+def tiny_room(c: Canvas, rng: np.random.Generator, d: float) -> None:
+    """A closet of a level, as in the "very simple" human sets: spawn, switch and door within a
+    few tiles of each other in a small room (wider and taller with difficulty)."""
+    w = _ri(rng, 2, _span(d, 3, 6))
+    h = _ri(rng, 1, _span(d, 1, 2))
+    x0 = _ri(rng, 0, WIDTH - w)
+    floor = _ri(rng, h, HEIGHT - 1)
+    c.carve(x0, floor - h + 1, x0 + w - 1, floor)
+    # spawn, switch, door in order along the room (harder: the door back past the spawn)
+    xs = sorted(int(v) for v in rng.integers(x0, x0 + w, size=3))
+    if rng.random() < 0.5 * d:
+        xs = [xs[1], xs[2], xs[0]]
+    c.spawn(xs[0], floor)
+    c.exit((xs[2], floor), (xs[1], floor))
+
+
 FAMILY_BUILDERS: dict[str, Callable[[Canvas, np.random.Generator, float], None]] = {
     "corridor": corridor, "gaps": gaps, "shaft": shaft, "slopes": slopes, "mines": mines,
     "switch_first": switch_first, "locked_doors": locked_doors, "multi_chamber": multi_chamber,
+    "drones": drones, "thwumps": thwumps, "switches": switches, "maze": maze,
+    "long_chambers": long_chambers, "precise_jumps": precise_jumps, "tiny_room": tiny_room,
 }
 
 
@@ -326,7 +578,7 @@ GENERATOR_VERSION_INT = int(GENERATOR_VERSION)
 def build_candidate(seed: int, family: str, difficulty: float, attempt: int = 0) -> bytes:
     """Map data of one unverified candidate; pure function of its arguments."""
     if family not in FAMILY_BUILDERS:
-        raise ValueError(f"unknown family {family!r}; choose from {FAMILIES}")
+        raise ValueError(f"unknown family {family!r}; choose from {sorted(FAMILY_BUILDERS)}")
     rng = _rng(seed, family, attempt)
     c = Canvas()
     FAMILY_BUILDERS[family](c, rng, float(np.clip(difficulty, 0.0, 1.0)))

@@ -28,7 +28,7 @@ from torchrl_bc.train.metrics import masked_logits
 from torchrl_bc.train.model import LogitsNet, level_graphs_on
 
 __all__ = ["EvalLevel", "LevelScan", "Rollout", "SkipReason", "SkippedFile", "discover_levels",
-           "rollout_levels", "scan_levels", "summarise"]
+           "family_success", "rollout_levels", "scan_levels", "summarise"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class EvalLevel:
     name: str
     map_data: bytes
     demo_ticks: int = 0  # 0: no demo known
+    family: str = ""  # generated suites: the level family, for per-family success
 
     def cap(self, tick_factor: float, max_ticks: int) -> int:
         if self.demo_ticks > 0:
@@ -194,6 +195,19 @@ class LevelScan:
         return out
 
 
+def family_success(levels: Sequence[EvalLevel], rollouts: Sequence[Rollout]
+                   ) -> dict[str, tuple[int, int]]:
+    """(wins, episodes) per level family, for levels that carry one (generated suites)."""
+    family = {lv.name: lv.family for lv in levels}
+    out: dict[str, tuple[int, int]] = {}
+    for r in rollouts:
+        fam = family.get(r.name, "")
+        if fam:
+            w, n = out.get(fam, (0, 0))
+            out[fam] = (w + int(r.won), n + 1)
+    return dict(sorted(out.items()))
+
+
 def discover_levels(spec: str) -> list[EvalLevel]:
     """The levels of :func:`scan_levels`; each skipped file is one stderr line naming it and
     the defect, never dropped in silence."""
@@ -217,9 +231,12 @@ def scan_levels(spec: str | Path) -> LevelScan:
 
     spec = str(spec)
     path = Path(spec)
-    if not path.exists() and spec in SUITES:
-        return LevelScan([EvalLevel(lv.level_id, lv.map_data, int(lv.solution.size))
-                          for lv in load_suite(spec)])
+    name = spec.removeprefix("suite:")
+    if spec.startswith("suite:") or (not path.exists() and spec in SUITES):
+        if name not in SUITES:
+            raise FileNotFoundError(f"--levels {spec!r}: no such suite ({sorted(SUITES)})")
+        return LevelScan([EvalLevel(lv.level_id, lv.map_data, int(lv.solution.size), lv.family)
+                          for lv in load_suite(name)])
     if not path.is_dir():
         raise FileNotFoundError(f"--levels {spec!r} is neither a directory nor a suite "
                                 f"({sorted(SUITES)})")

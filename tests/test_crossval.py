@@ -1,0 +1,147 @@
+"""Level-disjoint cross-validation on a tiny config: 2 folds over six short sample levels.
+
+The central property: no level (nor its mirror image) is both trained on and scored as
+held-out by one fold's policy, checked against the dataset each fold actually trained on.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from torchrl_bc.cli import main as cli_main
+from torchrl_bc.levels.corpus import SAMPLE_CORPUS
+from torchrl_bc.replay.format import read_replay
+from torchrl_bc.replay.mirror import mirror_map
+from torchrl_bc.train.crossval import assign_folds, level_group, scan_levels, wilson_interval
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "configs" / "tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six short sample levels of different families, one duplicated under a second name, one
+    unreadable file and one replay that does not win."""
+    src = sorted(SAMPLE_CORPUS.glob("*.replay"), key=lambda p: p.stat().st_size)
+    picked: dict[str, Path] = {}
+    for p in src:
+        picked.setdefault(p.stem.split("-")[0], p)
+    out = tmp_path_factory.mktemp("cv_corpus")
+    chosen = list(picked.values())[:6]
+    for p in chosen:
+        shutil.copy(p, out / p.name)
+    shutil.copy(chosen[0], out / "zz-duplicate.replay")  # same level, second file
+    (out / "broken.replay").write_bytes(b"\x01\x00\x00\x00garbage")
+    from torchrl_bc.replay.format import write_replay
+
+    rep = read_replay(chosen[1])  # a truncated demo of a new map: never wins
+    raw = bytearray(rep.map_data)
+    raw[0] ^= 1  # header byte: the simulator ignores it, but the map hash differs
+    write_replay(out / "loser.replay", bytes(raw), rep.inputs[:5], False)
+    return out
+
+
+def test_folds_are_balanced_deterministic_and_seeded() -> None:
+    groups = [f"g{i}" for i in range(11)]
+    a = assign_folds(groups, 3, seed=0)
+    assert a == assign_folds(list(reversed(groups)), 3, seed=0)
+    sizes = sorted(list(a.values()).count(k) for k in range(3))
+    assert sizes == [3, 4, 4]
+    assert a != assign_folds(groups, 3, seed=1)
+    with pytest.raises(ValueError, match="exceeds"):
+        assign_folds(groups[:2], 3)
+    with pytest.raises(ValueError, match=">= 2"):
+        assign_folds(groups, 1)
+
+
+def test_a_level_and_its_mirror_share_a_group() -> None:
+    data = read_replay(next(SAMPLE_CORPUS.glob("gaps-*.replay"))).map_data
+    assert level_group(data) == level_group(mirror_map(data))
+    other = read_replay(next(SAMPLE_CORPUS.glob("corridor-*.replay"))).map_data
+    assert level_group(data) != level_group(other)
+
+
+def test_scan_ignores_the_output_directory_inside_the_data(tmp_path: Path) -> None:
+    src = next(SAMPLE_CORPUS.glob("corridor-*.replay"))
+    shutil.copy(src, tmp_path / src.name)
+    links = tmp_path / "cv" / "fold-0" / "replays"
+    links.mkdir(parents=True)
+    (links / src.name).symlink_to(tmp_path / src.name)
+    assert len(scan_levels([tmp_path]).levels[0].files) == 2
+    (level,) = scan_levels([tmp_path], exclude=tmp_path / "cv").levels
+    assert level.files == (str(tmp_path / src.name),)
+
+
+def test_wilson_interval_brackets_the_rate() -> None:
+    lo, hi = wilson_interval(0, 10)
+    assert lo == 0.0 and 0.2 < hi < 0.35
+    lo, hi = wilson_interval(5, 10)
+    assert lo < 0.5 < hi and hi - 0.5 == pytest.approx(0.5 - lo)
+    lo, hi = wilson_interval(30, 100)
+    assert (round(lo, 3), round(hi, 3)) == (0.219, 0.396)  # textbook values
+
+
+def test_crossval_two_folds_level_disjoint(corpus: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "cv"
+    cache = tmp_path / "bc_data"
+    code = cli_main([
+        "crossval", "--config", str(TINY), "--data", str(corpus), "--folds", "2",
+        "--out", str(out), "--epochs", "1", "--device", "cpu", "--random-episodes", "2",
+        "--override", f"data.cache_dir={str(cache)!r}", "data.workers=1", "data.mirror=false",
+        "data.val_fraction=0.34", "train.batch_size=16", "train.max_steps_per_epoch=2",
+        "train.threads=1", "eval.train_levels=0", "eval.val_levels=1", "eval.sampled=false",
+        "logging.wandb=disabled", "logging.plots=false"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    lines = captured.out.strip().splitlines()
+    assert lines[-1].startswith("heldout_success_rate: ")
+    rate = float(lines[-1].split(": ")[1])
+    # both bad files are reported by name, never silently dropped
+    assert "broken.replay" in captured.err and "loser.replay" in captured.err
+
+    summary = json.loads((out / "summary.json").read_text())
+    rows = json.loads((out / "per_level.json").read_text())
+    assert summary["heldout_success_rate"] == pytest.approx(rate, abs=1e-4)
+    assert summary["levels"] == 6 == len(rows)  # the duplicate file is the same level
+    assert {Path(s["file"]).name for s in summary["skipped"]} == {"broken.replay",
+                                                                    "loser.replay"}
+    assert summary["checkpoint"] == "best"
+    assert sorted({r["fold"] for r in rows}) == [0, 1]
+    assert all(isinstance(r["heldout_won"], bool) for r in rows)
+    assert sum(r["heldout_won"] for r in rows) == summary["heldout"]["wins"]
+    # every level is scored on the training side by exactly the one fold that trained on it
+    assert all(r["train_evals"] == 1 for r in rows)
+    assert all(r["random_episodes"] == 2 for r in rows)
+    lo, hi = summary["heldout"]["ci95"]
+    assert lo <= rate <= hi
+    with (out / "per_level.csv").open() as fh:
+        assert [r["name"] for r in csv.DictReader(fh)] == [r["name"] for r in rows]
+
+    for k in (0, 1):
+        held = {r["map_hash"] for r in rows if r["fold"] == k}
+        held_groups = {r["group"] for r in rows if r["fold"] == k}
+        # what the fold's dataset actually holds (manifest of the prepared store)
+        run = out / f"fold-{k}" / "run"
+        assert (run / "best.pt").is_file()
+        manifests = list(cache.glob("ds-*/manifest.json"))
+        trained_hashes: set[str] = set()
+        for f in (out / f"fold-{k}" / "replays").iterdir():
+            trained_hashes.add(hashlib.sha256(read_replay(f).map_data).hexdigest())
+        assert trained_hashes and not trained_hashes & held
+        assert not {level_group(read_replay(f).map_data)
+                    for f in (out / f"fold-{k}" / "replays").iterdir()} & held_groups
+        used = set()
+        for m in manifests:
+            man = json.loads(m.read_text())
+            files = {Path(e["file"]).parent for e in man["episodes"]}
+            if files == {out / f"fold-{k}" / "replays"}:
+                used = {e["level_hash"] for e in man["episodes"]}
+        assert used and not used & held, f"fold {k} trained on a held-out level"
