@@ -33,8 +33,8 @@ __all__ = ["EXPERT_KEY", "BCData", "LevelInfo", "dataset_dir", "default_replay_d
 
 EXPERT_KEY = "expert_action"
 SHARED_REPLAYS = Path(__file__).resolve().parents[3] / "shared" / "data" / "replays"
-_OBS_KEYS = ("player_frame", "global_view", "game_state", "action_mask", "graph_ninja_node",
-             "graph_entity_state")
+_OBS_KEYS = ("player_frame", "global_view", "game_state", "local_view", "objective",
+             "action_mask", "graph_ninja_node", "graph_entity_state")
 
 
 @dataclass(frozen=True)
