@@ -170,6 +170,7 @@ class RunConfig:
         out: dict[str, Any] = {"architecture": self.architecture.to_dict()}
         obs = dataclasses.asdict(self.observation)
         obs["modalities"] = list(self.observation.modalities)
+        obs["state_zero"] = list(self.observation.state_zero)
         out["observation"] = obs
         for name in ("data", "train", "eval", "logging", "dagger"):
             out[name] = _plain(dataclasses.asdict(getattr(self, name)))

@@ -163,11 +163,13 @@ def _to_td(pairs: list[tuple[dict[str, np.ndarray], int]], keys: list[str]) -> T
     return td
 
 
-def _spread(levels: list[EvalLevel], n: int, offset: int) -> list[EvalLevel]:
-    """``n`` training levels, a different slice each round so rounds cover more levels."""
+def _spread(levels: list[EvalLevel], n: int, offset: int, seed: int) -> list[EvalLevel]:
+    """``n`` training levels, a different slice of one seeded shuffle each round, so rounds
+    cover more levels and human and generated levels mix (names sort them apart)."""
     if n <= 0 or n >= len(levels):
         return levels
-    return [levels[(offset * n + i) % len(levels)] for i in range(n)]
+    order = np.random.default_rng(seed).permutation(len(levels))
+    return [levels[order[(offset * n + i) % len(levels)]] for i in range(n)]
 
 
 def _log(msg: str, verbose: bool) -> None:
@@ -179,12 +181,16 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCData, checkpoint: st
                verbose: bool = True) -> list[DaggerRound]:
     """``cfg.dagger.rounds`` rounds starting from ``checkpoint`` (the BC ``best.pt``).
 
-    Writes ``dagger.json`` (per-round costs and success) and ``dagger_last.pt``; overwrites
-    ``best.pt`` whenever held-out success improves on the best so far (the BC best included).
+    Writes ``dagger.json`` (per-round costs and success), ``dagger_last.pt`` and a copy of the
+    BC checkpoint as ``bc_best.pt``; overwrites ``best.pt`` whenever held-out success improves
+    on the best so far (the BC best included).
     """
     dc, tc, ec = cfg.dagger, cfg.train, cfg.eval
     out = Path(out_dir)
     ckpt = load_checkpoint(checkpoint)
+    # Keep the BC policy: best.pt may be replaced below, and BC vs DAgger is worth comparing.
+    raw = Path(checkpoint).read_bytes()
+    atomic_write(out / "bc_best.pt", lambda fh: fh.write(raw))
     actor, net = build_policy(cfg.architecture, cfg.observation)
     actor.load_state_dict(ckpt["model"])
     if cfg.architecture.uses("graph"):
@@ -213,7 +219,7 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCData, checkpoint: st
     for r in range(dc.rounds):
         t0 = time.perf_counter()
         stats = DaggerRound(r + 1)
-        levels = _spread(train_levels, dc.levels, r)
+        levels = _spread(train_levels, dc.levels, r, tc.seed)
         eps = _student_rollouts(net, levels, cfg, dc.label_every)
         stats.train_success = sum(e.won for e in eps) / max(len(eps), 1)
         pairs = label_failures(eps, cfg, stats)
