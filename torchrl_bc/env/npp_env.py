@@ -21,6 +21,7 @@ import numpy as np
 from gymnasium import spaces
 
 from torchrl_bc.obs import N_GAME_STATE, ObservationBuilder, ObservationConfig, StaticGraph
+from torchrl_bc.obs.config import LOCAL_CHANNELS, N_OBJECTIVE
 from torchrl_bc.obs.reward import RewardConfig
 from torchrl_bc.replay.actions import ACTION_TO_HOR, ACTION_TO_JUMP, N_ACTIONS
 from torchrl_bc.sim import INPUT_DECODE, Simulator
@@ -86,6 +87,11 @@ class NppEnv(gym.Env):
             parts["game_state"] = spaces.Box(-np.inf, np.inf, (N_GAME_STATE,), np.float32)
         if cfg.has("action_mask"):
             parts["action_mask"] = spaces.MultiBinary(N_ACTIONS)
+        if cfg.has("local_view"):
+            n = cfg.local_size
+            parts["local_view"] = spaces.Box(0, 255, (LOCAL_CHANNELS, n, n), np.uint8)
+        if cfg.has("objective"):
+            parts["objective"] = spaces.Box(-np.inf, np.inf, (N_OBJECTIVE,), np.float32)
         if cfg.has("graph"):
             parts["graph_ninja_node"] = spaces.Box(0, np.iinfo(np.int32).max, (1,), np.int32)
             parts["graph_entity_state"] = spaces.Box(-np.inf, np.inf, (n_entities, 4),

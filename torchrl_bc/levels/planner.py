@@ -84,6 +84,7 @@ class Planner:
         self.sim = Simulator(self.map_data, solid_doors=solid_doors, source=source)
         self._prepare_goals()
         self._door = self.door
+        self._start: SimSnapshot | None = None
 
     def _prepare_goals(self) -> None:
         """Pick the exit whose switch-then-door route is shortest and build its two fields.
@@ -154,18 +155,28 @@ class Planner:
         return bytes([byte]) * k
 
     def solve(self, budget_s: float = DEFAULT_BUDGET_S, max_ticks: int = 20000,
-              max_expansions: int | None = None) -> PlanResult:
+              max_expansions: int | None = None, start: SimSnapshot | None = None,
+              last_input: int = 0) -> PlanResult:
         """Search until a win, the time budget, ``max_expansions`` (a machine-independent
-        budget, so acceptance decisions are reproducible) or an exhausted frontier."""
+        budget, so acceptance decisions are reproducible) or an exhausted frontier.
+
+        ``start`` searches from a snapshot of this level instead of the spawn (DAgger asks the
+        planner what to do from a state the student reached); ``last_input`` is the input byte
+        held on the tick before it, so a jump is re-pressed when needed. The inputs returned
+        then win from ``start``."""
         t0 = time.perf_counter()
         sim = self.sim
-        sim.reset()
+        if start is None:
+            sim.reset()
+        else:
+            sim.restore(start)
         self._door = self.door
+        self._start = start
         durations = self.params["durations"]
         cut = set(durations)
         weight = float(self.params["weight"])
         change = float(self.params["change_cost"])
-        root = _Node(None, -1, b"", 0, 0.0)
+        root = _Node(None, -1, b"" if start is None else bytes([last_input & 7]), 0, 0.0)
         root.snap = sim.snapshot()
         seen: dict[tuple, float] = {self._key(): 0.0}
         counter = itertools.count()
@@ -237,6 +248,21 @@ class Planner:
 
     def _result(self, path: bytes, ticks: int, expansions: int, t0: float) -> PlanResult:
         inputs = np.frombuffer(path, np.uint8).copy()
+        if self._start is not None:  # re-simulate from the snapshot
+            sim = Simulator(self.map_data, solid_doors=self.solid_doors, source=self.source)
+            sim.restore(self._start)
+            for b in inputs[:-1].tolist():
+                sim.tick_input(b)
+                if sim.ninja.state in (WON, DEAD, DYING):
+                    break
+            ok = sim.ninja.state not in (WON, DEAD, DYING)
+            if ok:
+                sim.tick_input(int(inputs[-1]))
+                ok = sim.ninja.state == WON
+            return PlanResult(ok, inputs if ok else np.zeros(0, np.uint8), ticks, expansions,
+                              time.perf_counter() - t0,
+                              "" if ok else "re-simulation from the start state did not win "
+                                            "on the last input")
         trace = Simulator(self.map_data, solid_doors=self.solid_doors,
                           source=self.source).run_inputs(inputs)
         ok = trace.win_frame == len(inputs)

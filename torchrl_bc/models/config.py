@@ -19,13 +19,16 @@ __all__ = [
 ]
 
 #: Modalities that have an encoder. ``action_mask`` is consumed by the distribution, not encoded.
-ENCODER_MODALITIES: tuple[str, ...] = ("player_frame", "global_view", "game_state", "graph")
+ENCODER_MODALITIES: tuple[str, ...] = ("player_frame", "global_view", "game_state", "graph",
+                                        "local_view", "objective")
+#: The default set (every encoder but the opt-in, level-relative ``local_view``/``objective``).
+_CLASSIC: tuple[str, ...] = ("player_frame", "global_view", "game_state", "graph")
 ACTIVATIONS: tuple[str, ...] = ("relu", "gelu", "silu", "tanh", "elu")
 GRAPH_ENCODERS: tuple[str, ...] = ("hgt", "gat")
 FUSIONS: tuple[str, ...] = ("concat", "attention")
 
 _TUPLE_FIELDS = ("modalities", "frame_channels", "global_channels", "state_hidden",
-                 "head_hidden", "value_hidden")
+                 "head_hidden", "value_hidden", "local_channels", "objective_hidden")
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class ArchitectureConfig:
     """
 
     name: str = "custom"
-    modalities: tuple[str, ...] = ENCODER_MODALITIES
+    modalities: tuple[str, ...] = _CLASSIC
     activation: str = "relu"
     dropout: float = 0.0
     # player_frame CNN (uint8 [1, 84, 84])
@@ -68,6 +71,12 @@ class ArchitectureConfig:
     head_hidden: tuple[int, ...] = (256,)
     value_hidden: tuple[int, ...] = (256,)
     n_actions: int = 6
+    # local_view CNN (uint8 [2, 16, 16]): 3x3 convs, the first at stride 1, the rest stride 2
+    local_channels: tuple[int, ...] = (16, 32)
+    local_dim: int = 128
+    # objective MLP (float32 [8])
+    objective_hidden: tuple[int, ...] = (64,)
+    objective_dim: int = 64
 
     def __post_init__(self) -> None:
         for name in _TUPLE_FIELDS:
@@ -100,7 +109,7 @@ class ArchitectureConfig:
             fail("fusion", f"must be one of {list(FUSIONS)}, got {self.fusion!r}")
         if not 0.0 <= self.dropout < 1.0:
             fail("dropout", f"must be in [0, 1), got {self.dropout}")
-        for key in ("frame_channels", "global_channels"):
+        for key in ("frame_channels", "global_channels", "local_channels"):
             chans = getattr(self, key)
             if not chans or len(chans) > 4:
                 fail(key, f"must list 1 to 4 conv widths, got {list(chans)}")
@@ -110,7 +119,7 @@ class ArchitectureConfig:
                 fail(key, f"must hold positive ints, got {list(getattr(self, key))}")
         for key in ("frame_pool", "global_pool", "frame_dim", "global_dim", "state_dim",
                     "graph_hidden", "graph_layers", "graph_heads", "graph_dim", "fusion_dim",
-                    "fusion_heads", "features_dim", "n_actions"):
+                    "fusion_heads", "features_dim", "n_actions", "local_dim", "objective_dim"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 fail(key, f"must be a positive int, got {value!r}")
@@ -162,7 +171,7 @@ class ArchitectureConfig:
 
 
 def _presets() -> dict[str, ArchitectureConfig]:
-    all_mods = ENCODER_MODALITIES
+    all_mods = _CLASSIC
     vision_state = ("player_frame", "global_view", "game_state")
     return {
         "hgt": ArchitectureConfig(

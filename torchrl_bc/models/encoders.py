@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["FrameCNN", "StateMLP", "activation", "conv_schedule", "mlp"]
+__all__ = ["FrameCNN", "GridCNN", "StateMLP", "activation", "conv_schedule", "mlp"]
 
 # (kernel, stride) per conv layer: the Atari schedule, then 3x3 stride-1 refinements.
 _SCHEDULE: tuple[tuple[int, int], ...] = ((8, 4), (4, 2), (3, 1), (3, 1))
@@ -70,6 +70,36 @@ class FrameCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.proj[0].weight.dtype) * (1.0 / 255.0)
         return self.proj(self.pool(self.convs(x)).flatten(1))
+
+
+class GridCNN(nn.Module):
+    """3x3 convs over a small egocentric grid (``local_view``), then a linear projection.
+
+    The first conv keeps the resolution (a cell is half a tile: a one-cell gap matters), the
+    later ones halve it; no pooling, so where things are relative to the ninja survives into
+    the projection. Inputs are 0..255 like ``FrameCNN``'s and divided by 255 here.
+    """
+
+    def __init__(self, in_shape: Sequence[int], channels: Sequence[int], out_dim: int,
+                 act: str = "relu") -> None:
+        super().__init__()
+        in_ch, h, w = in_shape
+        layers: list[nn.Module] = []
+        width = in_ch
+        for i, out_ch in enumerate(channels):
+            stride = 1 if i == 0 else 2
+            layers += [nn.Conv2d(width, out_ch, kernel_size=3, stride=stride, padding=1),
+                       activation(act)]
+            h, w = (h - 1) // stride + 1, (w - 1) // stride + 1
+            width = out_ch
+        self.convs = nn.Sequential(*layers)
+        self.proj = nn.Sequential(nn.Linear(width * h * w, out_dim), activation(act))
+        self.in_shape = tuple(in_shape)
+        self.out_dim = out_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.proj[0].weight.dtype) * (1.0 / 255.0)
+        return self.proj(self.convs(x).flatten(1))
 
 
 class StateMLP(nn.Module):

@@ -14,17 +14,21 @@ import torch
 from torch import nn
 
 from torchrl_bc.models.config import ArchitectureConfig
-from torchrl_bc.models.encoders import FrameCNN, StateMLP
+from torchrl_bc.models.encoders import FrameCNN, GridCNN, StateMLP
 from torchrl_bc.models.fusion import make_fusion
 from torchrl_bc.models.graph import GraphEncoder, LevelGraphBank, PackedGraphs
 from torchrl_bc.models.spec import ObsSpec
 
-__all__ = ["MultimodalExtractor", "extractor_in_keys"]
+__all__ = ["DENSE_KEYS", "MultimodalExtractor", "extractor_in_keys"]
+
+#: Modalities that are one dense array per sample (read straight from the observation).
+DENSE_KEYS: tuple[str, ...] = ("player_frame", "global_view", "game_state", "local_view",
+                               "objective")
 
 
 def extractor_in_keys(cfg: ArchitectureConfig) -> list[str]:
     """Observation keys the extractor reads for ``cfg`` (TensorDict in_keys)."""
-    keys = [m for m in ("player_frame", "global_view", "game_state") if cfg.uses(m)]
+    keys = [m for m in DENSE_KEYS if cfg.uses(m)]
     if cfg.uses("graph"):
         keys += ["graph_level", "graph_ninja_node", "graph_entity_state"]
     return keys
@@ -60,6 +64,13 @@ class MultimodalExtractor(nn.Module):
                 cfg.dropout, cfg.state_fourier)
         if cfg.uses("graph"):
             self.encoders["graph"] = GraphEncoder(cfg, spec)
+        if cfg.uses("local_view"):
+            self.encoders["local_view"] = GridCNN(spec.local_view_shape, cfg.local_channels,
+                                                  cfg.local_dim, cfg.activation)
+        if cfg.uses("objective"):
+            self.encoders["objective"] = StateMLP(spec.objective_dim, cfg.objective_hidden,
+                                                  cfg.objective_dim, cfg.activation,
+                                                  cfg.dropout)
         dims = [enc.out_dim for enc in self.encoders.values()]
         self.fusion = make_fusion(cfg.fusion, dims, cfg.features_dim, cfg.activation,
                                   cfg.fusion_dim, cfg.fusion_heads, cfg.dropout)
@@ -76,7 +87,8 @@ class MultimodalExtractor(nn.Module):
         self._node_cache.clear()
 
     def _batch_shape(self, obs: Mapping[str, torch.Tensor]) -> torch.Size:
-        for key, tail in (("game_state", 1), ("player_frame", 3), ("global_view", 3)):
+        for key, tail in (("game_state", 1), ("player_frame", 3), ("global_view", 3),
+                          ("local_view", 3), ("objective", 1)):
             if key in obs:
                 return obs[key].shape[:-tail]
         level = obs["graph_level"]

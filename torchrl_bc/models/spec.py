@@ -14,6 +14,7 @@ __all__ = ["GRAPH_KEYS", "ObsSpec"]
 
 #: Per-sample graph keys in a batch (see ``torchrl_bc.models.graph`` for the contract).
 GRAPH_KEYS: tuple[str, ...] = ("graph_level", "graph_ninja_node", "graph_entity_state")
+_SHAPE_KEYS = ("player_frame_shape", "global_view_shape", "local_view_shape")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class ObsSpec:
     player_frame_shape: tuple[int, int, int] = (1, 84, 84)
     global_view_shape: tuple[int, int, int] = (1, 100, 176)
     game_state_dim: int = 39
+    local_view_shape: tuple[int, int, int] = (2, 16, 16)
+    objective_dim: int = 8
     n_actions: int = 6
     node_types: int = 2
     edge_types: int = 3
@@ -35,7 +38,7 @@ class ObsSpec:
     entity_state_dim: int = 4
 
     def __post_init__(self) -> None:
-        for key in ("player_frame_shape", "global_view_shape"):
+        for key in _SHAPE_KEYS:
             shape = tuple(int(v) for v in getattr(self, key))
             if len(shape) != 3 or min(shape) < 1:
                 raise ValueError(f"ObsSpec.{key} must be (C, H, W) with positive sides, "
@@ -52,6 +55,7 @@ class ObsSpec:
     def from_observation_config(cls, config: Any) -> ObsSpec:
         """The spec the ``torchrl_bc.obs`` builder makes for ``config`` (an ObservationConfig)."""
         from torchrl_bc.obs import EDGE_TYPES, N_ACTIONS, N_GAME_STATE, NODE_TYPES
+        from torchrl_bc.obs.config import LOCAL_CHANNELS, N_OBJECTIVE
         from torchrl_bc.obs.raster import LEVEL_H, LEVEL_W
 
         size = config.player_frame_size
@@ -60,6 +64,8 @@ class ObsSpec:
             player_frame_shape=(1, size, size),
             global_view_shape=(1, LEVEL_H // scale, LEVEL_W // scale),
             game_state_dim=N_GAME_STATE,
+            local_view_shape=(LOCAL_CHANNELS, config.local_size, config.local_size),
+            objective_dim=N_OBJECTIVE,
             n_actions=N_ACTIONS,
             node_types=len(NODE_TYPES),
             edge_types=len(EDGE_TYPES),
@@ -75,6 +81,6 @@ class ObsSpec:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        for key in ("player_frame_shape", "global_view_shape"):
+        for key in _SHAPE_KEYS:
             out[key] = list(out[key])
         return out

@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from torchrl_bc.obs.config import ObservationConfig
+from torchrl_bc.obs.config import LOCAL_CHANNELS, N_OBJECTIVE, ObservationConfig
+from torchrl_bc.obs.distance import NX, NY, STEP
 from torchrl_bc.obs.draw import draw_entities, stamp_disc, value_table
 from torchrl_bc.obs.graph import StaticGraph, build_static_graph
+from torchrl_bc.obs.objective import ObjectiveFields, build_objective_fields, node_centre
 from torchrl_bc.obs.raster import (
     LEVEL_H,
     LEVEL_W,
@@ -94,6 +96,8 @@ class _LevelStatic:
     tiles: np.ndarray  # intp [44, 25] (x, y)
     layers: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
     graph: StaticGraph | None = None
+    objective: ObjectiveFields | None = None
+    objective_built: bool = False
 
     def tile_layer(self, scale: int, pad: int) -> np.ndarray:
         """Tile intensities at ``scale``, padded by ``pad`` solid pixels (outside = wall)."""
@@ -170,6 +174,15 @@ class ObservationBuilder:
         else:
             self._exit = int(exits[0]) if exits.size else -1
         self._gold_total = int(np.count_nonzero(kinds == 2))
+        self._zero = np.array([i for i, (name, _) in enumerate(GAME_STATE_FEATURES)
+                               if name in cfg.state_zero], dtype=np.intp)
+        level = self._level
+        if (cfg.has("local_view") or cfg.has("objective")) and not level.objective_built:
+            m = sim.map
+            level.objective = build_objective_fields(
+                sim.tiles, kinds, sim.ef[:, [SL.F_X, SL.F_Y]], self._switch, self._exit,
+                (m.spawn_x * 6.0, m.spawn_y * 6.0))
+            level.objective_built = True
         self._flags: bytes | None = None
         self._layers: dict[tuple[int, int], np.ndarray] = {}
 
@@ -212,7 +225,7 @@ class ObservationBuilder:
         cfg = self.config
         out: dict[str, np.ndarray] = {}
         ninja = sim.ninja
-        if cfg.has("player_frame") or cfg.has("global_view"):
+        if cfg.has("player_frame") or cfg.has("global_view") or cfg.has("local_view"):
             self._check_flags()
         if cfg.has("player_frame"):
             out["player_frame"] = self._player_frame(ninja)
@@ -227,6 +240,76 @@ class ObservationBuilder:
             node = self._level.graph.node_at(ninja.xpos, ninja.ypos, cfg.graph_cell)
             out["graph_ninja_node"] = np.array([node], dtype=np.int32)
             out["graph_entity_state"] = self._entity_state()
+        if cfg.has("local_view"):
+            out["local_view"] = self._local_view()
+        if cfg.has("objective"):
+            out["objective"] = self._objective()
+        return out
+
+    def _stage(self) -> int:
+        """0 while the objective is the exit switch, 1 once it is hit (or there is none)."""
+        sim = self._sim
+        if self._switch < 0:
+            return 1
+        return int(sim.ef[self._exit, SL.F_FLAG] != 0)
+
+    def _local_view(self) -> np.ndarray:
+        """uint8 [2, n, n] around the ninja (it sits at cell [n/2, n/2]).
+
+        Channel 0: the level picture at ``local_cell`` px per cell (tiles by coverage, every
+        entity class by its ``VALUES`` intensity, outside the level solid), without the ninja.
+        Channel 1: how much closer each cell is to the current objective than the ninja's cell,
+        ``128 + 127 * (d_cell - d_ninja) / radius`` clipped to 1..255 (radius = half the view in
+        px; lower = closer), 0 where the field has no finite value or outside the level.
+        """
+        cfg = self.config
+        s, size = cfg.local_cell, cfg.local_size
+        half = size // 2
+        layer = self._entity_layer(s, half)
+        nx, ny = self._ninja_xy()
+        cx = min(max(int(math.floor(nx / s)), 0), LEVEL_W // s - 1)
+        cy = min(max(int(math.floor(ny / s)), 0), LEVEL_H // s - 1)
+        out = np.zeros((LOCAL_CHANNELS, size, size), np.uint8)
+        frame = layer[cy:cy + size, cx:cx + size].copy()
+        self._draw(frame, self._moving_rows, s, cx - half, cy - half, cull=16 / s)
+        out[0] = frame
+        obj = self._level.objective
+        if obj is not None:
+            dist = obj.fields[self._stage()]
+            xs = (cx - half + np.arange(size) + 0.5) * s
+            ys = (cy - half + np.arange(size) + 0.5) * s
+            ix = np.clip((xs // STEP).astype(np.intp), 0, NX - 1)
+            iy = np.clip((ys // STEP).astype(np.intp), 0, NY - 1)
+            here = dist[min(max(int(nx // STEP), 0), NX - 1), min(max(int(ny // STEP), 0), NY - 1)]
+            cells = dist[ix[None, :], iy[:, None]]  # [y, x]
+            with np.errstate(invalid="ignore"):
+                enc = np.rint(128.0 + (cells - here) * (127.0 / (half * s)))
+            ok = np.isfinite(enc) & ((xs >= 0) & (xs < LEVEL_W))[None, :] \
+                & ((ys >= 0) & (ys < LEVEL_H))[:, None]
+            out[1] = np.where(ok, np.clip(np.where(ok, enc, 0.0), 1, 255), 0).astype(np.uint8)
+        return out
+
+    def _objective(self) -> np.ndarray:
+        """float32 [8]: stage, path length / 1000 (2 when unreachable), the unit direction of
+        the straight line to the objective, and of the path NEAR_HOPS and FAR_HOPS lattice
+        steps ahead (24 and 96 px). All zeros for a level without an exit."""
+        out = np.zeros(N_OBJECTIVE, np.float32)
+        obj = self._level.objective
+        if obj is None:
+            return out
+        stage = self._stage()
+        nx, ny = self._ninja_xy()
+        ix = min(max(int(nx // STEP), 0), NX - 1)
+        iy = min(max(int(ny // STEP), 0), NY - 1)
+        d = float(obj.fields[stage][ix, iy])
+        node = ix * NY + iy
+        gx, gy = obj.goals[stage]
+        vals = [float(stage), min(d / 1000.0, 2.0) if math.isfinite(d) else 2.0,
+                *_unit(gx - nx, gy - ny)]
+        for table in (obj.near, obj.far):
+            wx, wy = node_centre(table[stage][node])
+            vals += _unit(wx - nx, wy - ny)
+        out[:] = vals
         return out
 
     def _player_frame(self, ninja) -> np.ndarray:
@@ -273,7 +356,7 @@ class ObservationBuilder:
         else:
             exit_ = [0.0, 0.0, 0.0]
         if self._switch >= 0:
-            switch_hit = float(ef[self._exit, SL.F_FLAG] != 0)
+            switch_hit = float(self._stage())
         else:
             switch_hit = float(sim.switch_hit)
         gold = a[SL.N_GOLD]
@@ -293,7 +376,9 @@ class ObservationBuilder:
             gold / self._gold_total if self._gold_total else 0.0, gold / 10,
             sim.frame / C.MAX_TICKS,
         ]
-        return np.array(feats, dtype=np.float32)
+        out = np.array(feats, dtype=np.float32)
+        out[self._zero] = 0.0
+        return out
 
     def _entity_state(self) -> np.ndarray:
         sim = self._sim
@@ -319,3 +404,9 @@ class ObservationBuilder:
         nx, ny = self._ninja_xy()
         stamp_disc(img, nx / scale, ny / scale, C.NINJA_RADIUS / scale, NINJA_VALUE)
         return PALETTE[img]
+
+
+def _unit(dx: float, dy: float) -> list[float]:
+    """(dx, dy) scaled to length 1; zeros when shorter than a pixel (already there)."""
+    n = math.hypot(dx, dy)
+    return [dx / n, dy / n] if n >= 1.0 else [0.0, 0.0]

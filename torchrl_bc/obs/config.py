@@ -8,15 +8,26 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-__all__ = ["ALL_MODALITIES", "OBS_VERSION", "ObservationConfig"]
+__all__ = ["ALL_MODALITIES", "LOCAL_CHANNELS", "N_OBJECTIVE", "OBS_VERSION", "OPT_IN_MODALITIES",
+           "ObservationConfig"]
 
 #: Bump whenever the content or layout of any observation array changes.
 OBS_VERSION = "1"
 
 #: Every modality the builder knows, in the order observation dicts list them.
 ALL_MODALITIES: tuple[str, ...] = (
-    "player_frame", "global_view", "game_state", "action_mask", "graph",
+    "player_frame", "global_view", "game_state", "action_mask", "graph", "local_view",
+    "objective",
 )
+
+#: Modalities left out of the default (all-modality) config: they cost a distance field per
+#: level and older checkpoints were built without them.
+OPT_IN_MODALITIES: tuple[str, ...] = ("local_view", "objective")
+
+#: Channels of ``local_view`` (uint8 [LOCAL_CHANNELS, local_size, local_size]).
+LOCAL_CHANNELS = 2
+#: Length of the ``objective`` vector.
+N_OBJECTIVE = 8
 
 
 @dataclass(frozen=True)
@@ -27,15 +38,25 @@ class ObservationConfig:
     sees a different state distribution at another; both consumers read it from this config.
     ``crop_scale`` is world pixels per ``player_frame`` pixel (an integer, so the tile layer
     downsamples by exact block means): 2 shows 168x168 world pixels, 7x7 tiles.
+
+    ``local_view`` is an egocentric ``local_size`` x ``local_size`` grid of ``local_cell`` px
+    cells (16 x 12 px: 192 px, 8 tiles a side); ``objective`` reads a per-level distance field.
+    Both describe the level relative to the ninja, so they mean the same on every level.
+    ``state_zero`` names ``game_state`` features written as 0 (e.g. ``elapsed``, which lets a
+    policy index a demo by time); the layout stays the same so every model still loads.
     """
 
-    modalities: tuple[str, ...] = ALL_MODALITIES
+    modalities: tuple[str, ...] = tuple(m for m in ALL_MODALITIES
+                                        if m not in OPT_IN_MODALITIES)
     frame_skip: int = 4
     crop_scale: int = 2
     player_frame_size: int = 84
     global_scale: int = 6
     graph_cell: int = 12
     static_cache_levels: int = 64
+    local_size: int = 16
+    local_cell: int = 12
+    state_zero: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.modalities if m not in ALL_MODALITIES]
@@ -51,6 +72,23 @@ class ObservationConfig:
             raise ValueError("graph_cell must divide the 24 px tile")
         if self.player_frame_size < 2 or self.player_frame_size % 2:
             raise ValueError("player_frame_size must be an even number >= 2")
+        if self.local_size < 2 or self.local_size % 2:
+            raise ValueError("local_size must be an even number >= 2")
+        if self.local_cell < 1 or 24 % self.local_cell:
+            raise ValueError("local_cell must be a positive divisor of the 24 px tile")
+        if isinstance(self.state_zero, str):
+            raise ValueError(f"state_zero must be a list of feature names, got {self.state_zero!r}")
+        object.__setattr__(self, "state_zero", tuple(self.state_zero))
+        if self.state_zero:
+            from torchrl_bc.obs.builder import GAME_STATE_FEATURES
+
+            names = [name for name, _ in GAME_STATE_FEATURES]
+            bad = [n for n in self.state_zero if n not in names]
+            if bad:
+                raise ValueError(f"state_zero names unknown game_state features {bad}; "
+                                 f"known: {names}")
+            object.__setattr__(self, "state_zero", tuple(n for n in names
+                                                         if n in self.state_zero))
         # Keep the tuple canonical so equal configs hash and compare equal.
         object.__setattr__(self, "modalities", tuple(m for m in ALL_MODALITIES
                                                      if m in self.modalities))
@@ -62,6 +100,15 @@ class ObservationConfig:
         """Everything that determines the observation arrays, plus ``OBS_VERSION``."""
         sig = asdict(self)
         sig.pop("static_cache_levels", None)  # a memory knob, not content
+        # Fields added after version 1 appear only when they matter, so older datasets and
+        # checkpoints keep their signatures.
+        if not self.has("local_view"):
+            sig.pop("local_size")
+            sig.pop("local_cell")
+        if self.state_zero:
+            sig["state_zero"] = list(self.state_zero)
+        else:
+            sig.pop("state_zero")
         sig["modalities"] = list(self.modalities)
         sig["obs_version"] = OBS_VERSION
         return sig

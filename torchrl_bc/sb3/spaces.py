@@ -18,6 +18,7 @@ import numpy as np
 from gymnasium import spaces
 
 from torchrl_bc.obs import N_ACTIONS, N_GAME_STATE, ObservationConfig
+from torchrl_bc.obs.config import LOCAL_CHANNELS, N_OBJECTIVE
 from torchrl_bc.obs.graph import StaticGraph
 from torchrl_bc.obs.raster import LEVEL_H, LEVEL_W
 
@@ -97,6 +98,11 @@ def observation_space(config: ObservationConfig, padding: GraphPadding | None = 
         parts["game_state"] = spaces.Box(-np.inf, np.inf, (N_GAME_STATE,), np.float32)
     if config.has("action_mask"):
         parts["action_mask"] = spaces.MultiBinary(N_ACTIONS)
+    if config.has("local_view"):
+        n = config.local_size
+        parts["local_view"] = spaces.Box(0, 255, (LOCAL_CHANNELS, n, n), np.uint8)
+    if config.has("objective"):
+        parts["objective"] = spaces.Box(-np.inf, np.inf, (N_OBJECTIVE,), np.float32)
     if config.has("graph"):
         pad = padding or GraphPadding.for_config(config)
         n, e, m = pad.max_nodes, pad.max_edges, pad.max_entities

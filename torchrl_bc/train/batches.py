@@ -32,8 +32,8 @@ __all__ = ["EXPERT_KEY", "BCData", "LevelInfo", "check_replay_dirs", "dataset_di
            "default_replay_dirs", "load_bc_data", "replay_dir_problem"]
 
 EXPERT_KEY = "expert_action"
-_OBS_KEYS = ("player_frame", "global_view", "game_state", "action_mask", "graph_ninja_node",
-             "graph_entity_state")
+_OBS_KEYS = ("player_frame", "global_view", "game_state", "local_view", "objective",
+             "action_mask", "graph_ninja_node", "graph_entity_state")
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from torchrl_bc.models.config import ArchitectureConfig
 from torchrl_bc.obs.config import ObservationConfig
 
 __all__ = [
+    "DaggerConfig",
     "DataConfig",
     "EarlyStopConfig",
     "EvalConfig",
@@ -82,6 +83,8 @@ class DataConfig:
     split_seed: int = 0
     cache_dir: str = ""  # prepared datasets + episode cache; "" = <out>/../.bc_data
     workers: int = 0  # simulation processes when preparing; 0 = min(4, CPUs)
+    generated: int = 0  # procedural levels solved by the planner and added (0 = none)
+    generated_seed: int = 0  # first generator seed of those levels
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,23 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class DaggerConfig:
+    """DAgger after BC with the planner as the expert (``torchrl_bc.train.dagger``)."""
+
+    rounds: int = 0  # 0 = plain BC
+    levels: int = 64  # training levels rolled out per round (spread over the train split)
+    label_every: int = 30  # query the planner every this many steps of a failed rollout
+    queries_per_level: int = 8  # planner queries per failed rollout at most
+    horizon: int = 30  # steps of each expert plan labelled (recovery from the student's state)
+    max_expansions: int = 4000  # planner budget per query (machine-independent)
+    budget_s: float = 5.0  # and wall-clock cap per query
+    steps: int = 600  # optimiser steps per round
+    mix: float = 0.5  # share of each batch drawn from the aggregated DAgger labels
+    lr: float = 3.0e-4
+    max_ticks: int = 1200  # rollout cap per level
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     wandb: str = "offline"  # offline | online | disabled
     project: str = "torchrl-bc"
@@ -143,6 +163,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    dagger: DaggerConfig = field(default_factory=DaggerConfig)
 
     def __post_init__(self) -> None:
         missing = [m for m in self.architecture.modalities if not self.observation.has(m)]
@@ -192,6 +213,10 @@ class RunConfig:
         if self.logging.wandb not in ("offline", "online", "disabled"):
             raise ConfigError(f"logging.wandb must be offline|online|disabled, "
                               f"got {self.logging.wandb!r}")
+        if self.dagger.rounds < 0 or not 0.0 <= self.dagger.mix <= 1.0:
+            raise ConfigError("dagger.rounds must be >= 0 and dagger.mix in [0, 1]")
+        if self.data.generated < 0:
+            raise ConfigError(f"data.generated must be >= 0, got {self.data.generated}")
         if self.train.early_stop.mode not in ("auto", "max", "min"):
             raise ConfigError("train.early_stop.mode must be auto|max|min")
 
@@ -200,8 +225,9 @@ class RunConfig:
         out: dict[str, Any] = {"architecture": self.architecture.to_dict()}
         obs = dataclasses.asdict(self.observation)
         obs["modalities"] = list(self.observation.modalities)
+        obs["state_zero"] = list(self.observation.state_zero)
         out["observation"] = obs
-        for name in ("data", "train", "eval", "logging"):
+        for name in ("data", "train", "eval", "logging", "dagger"):
             out[name] = _plain(dataclasses.asdict(getattr(self, name)))
         return out
 
@@ -224,7 +250,7 @@ class RunConfig:
         kwargs: dict[str, Any] = {"architecture": arch_cfg}
         for name, typ in (("observation", ObservationConfig), ("data", DataConfig),
                           ("train", TrainConfig), ("eval", EvalConfig),
-                          ("logging", LoggingConfig)):
+                          ("logging", LoggingConfig), ("dagger", DaggerConfig)):
             if name in raw:
                 kwargs[name] = _build(typ, raw[name] or {}, name)
         return cls(**kwargs)

@@ -8,6 +8,9 @@ cannot be used fails here rather than later.
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,8 @@ from torchrl_bc.train.checkpoint import load_policy
 from torchrl_bc.train.config import RunConfig, load_config
 from torchrl_bc.train.loop import TrainResult, check_out_dir, prepare_data, train
 
-__all__ = ["prepare_bc_data", "pretrain", "run_pretraining", "validate_checkpoint"]
+__all__ = ["prepare_bc_data", "pretrain", "run_pretraining", "validate_checkpoint",
+           "with_generated_levels"]
 
 
 def _as_config(config: RunConfig | str | Path | dict[str, Any],
@@ -69,11 +73,38 @@ def pretrain(config: RunConfig | str | Path | dict, out_dir: str | Path = "runs/
     cfg = _as_config(config, overrides)
     out = Path(out_dir)
     check_out_dir(out, resume=resume, overwrite=overwrite)
+    cfg = with_generated_levels(cfg, out, verbose=verbose)
     data = prepare_data(cfg, out, verbose=verbose)
     result: TrainResult = train(cfg, out, device=device, resume=resume, data=data,
                                 verbose=verbose, overwrite=overwrite, progress=progress)
+    if cfg.dagger.rounds > 0 and int(os.environ.get("RANK", "0")) == 0:
+        from torchrl_bc.train.dagger import run_dagger
+
+        run_dagger(cfg, out, data, result.best, verbose=verbose)
     validate_checkpoint(result.best, data)
     return result.best
+
+
+def with_generated_levels(cfg: RunConfig, out_dir: Path, verbose: bool = True) -> RunConfig:
+    """``cfg`` with ``data.generated`` planner-solved levels added to its replay dirs.
+
+    The corpus is made once into the data cache (``generated-<n>-<seed>``; its manifest,
+    written last, marks it complete) and reused by every later run."""
+    n = cfg.data.generated
+    if n <= 0:
+        return cfg
+    from torchrl_bc.levels.corpus import MANIFEST, load_manifest, make_corpus
+
+    root = Path(cfg.data.cache_dir) if cfg.data.cache_dir else out_dir.parent / ".bc_data"
+    seed = cfg.data.generated_seed
+    corpus = root / f"generated-{n}-{seed}"
+    done = (corpus / MANIFEST).is_file() and load_manifest(corpus).get("n_levels") == n
+    if not done:
+        if verbose:
+            print(f"data: generating and solving {n} levels into {corpus}", file=sys.stderr)
+        make_corpus(corpus, n, seed=seed, progress=verbose)
+    replays = tuple(cfg.data.replays) + (str(corpus),)
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, replays=replays))
 
 
 run_pretraining = pretrain

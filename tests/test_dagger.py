@@ -1,0 +1,120 @@
+"""DAgger with the planner as expert: plans from snapshots, planner labels, a 2-round loop."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from torchrl_bc.levels.planner import Planner
+from torchrl_bc.obs import ObservationBuilder
+from torchrl_bc.replay.actions import INPUT_TO_ACTION
+from torchrl_bc.replay.format import read_replay
+from torchrl_bc.sim import Simulator
+from torchrl_bc.sim.constants import WON
+from torchrl_bc.train import load_config
+from torchrl_bc.train.dagger import DaggerRound, _Episode, label_failures
+from torchrl_bc.train.evaluate import EvalLevel
+
+ROOT = Path(__file__).parents[1]
+CORPUS = ROOT / "data" / "sample_corpus"
+LEVELS = ("corridor-0", "switch_first-5", "gaps-1")
+
+
+def _config(tmp_path: Path, levels: Path):
+    path = tmp_path / "dagger.yaml"
+    path.write_text(yaml.safe_dump({
+        "architecture": {"preset": "mlp", "modalities": ["game_state", "local_view",
+                                                         "objective"],
+                         "state_hidden": [16], "state_dim": 16, "local_channels": [4, 8],
+                         "local_dim": 16, "objective_hidden": [8], "objective_dim": 8,
+                         "features_dim": 16, "head_hidden": [16], "value_hidden": [16]},
+        "observation": {"frame_skip": 1, "state_zero": ["elapsed"],
+                        "modalities": ["game_state", "local_view", "objective", "action_mask"]},
+        "data": {"replays": [str(levels)], "val_fraction": 0.0, "mirror": False,
+                 "cache_dir": str(tmp_path / "cache")},
+        "train": {"epochs": 1, "batch_size": 32, "max_steps_per_epoch": 2, "warmup": 0,
+                  "early_stop": {"metric": "train/nll", "patience": 0}},
+        "eval": {"train_levels": 1, "sampled": False},
+        "dagger": {"rounds": 2, "levels": 3, "label_every": 40, "queries_per_level": 2,
+                   "horizon": 8, "max_expansions": 400, "budget_s": 10.0, "steps": 4,
+                   "max_ticks": 150},
+        "logging": {"wandb": "disabled", "plots": False},
+    }))
+    return load_config(path)
+
+
+def test_planner_plans_from_a_snapshot() -> None:
+    rep = read_replay(CORPUS / "corridor-0.replay")
+    sim = Simulator(rep.map_data)
+    for b in rep.inputs[:40].tolist():
+        sim.tick_input(b)
+    snap = sim.snapshot()
+    res = Planner(rep.map_data, style="human").solve(10.0, max_expansions=2000, start=snap,
+                                                     last_input=int(rep.inputs[39]))
+    assert res.solved and len(res.inputs) > 0
+    sim.restore(snap)
+    for b in res.inputs.tolist():
+        sim.tick_input(b)
+    assert sim.ninja.state == WON  # wins from the snapshot, on the last input
+
+
+def test_labels_are_the_planners_actions(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, CORPUS)
+    rep = read_replay(CORPUS / "corridor-0.replay")
+    sim = Simulator(rep.map_data)
+    snaps = []
+    for t, b in enumerate([0] * 30 + [4] * 30):  # idle, then run left: away from the exit
+        if t % 20 == 0:
+            snaps.append((t, sim.snapshot(), 0 if t <= 30 else 4))
+        sim.tick_input(b)
+    ep = _Episode(EvalLevel("corridor-0", rep.map_data), won=False, steps=60, snaps=snaps)
+    stats = DaggerRound(1)
+    pairs = label_failures([ep], cfg, stats)
+    assert stats.failed == 1 and stats.queries == 2 and stats.solved == 2
+    assert len(pairs) == stats.labels == 2 * (cfg.dagger.horizon + 1)
+    # The latest snapshot is queried first; its labels are that plan's first actions, and the
+    # observations are those of the states along the plan.
+    t, snap, last = snaps[-1]
+    plan = Planner(rep.map_data, style="human").solve(
+        cfg.dagger.budget_s, max_expansions=cfg.dagger.max_expansions, start=snap,
+        last_input=last)
+    h = cfg.dagger.horizon + 1
+    assert [a for _, a in pairs[:h]] == INPUT_TO_ACTION[plan.inputs[:h]].tolist()
+    check = Simulator(rep.map_data)
+    check.restore(snap)
+    builder = ObservationBuilder(cfg.observation)
+    builder.bind(check)
+    for i in range(h):
+        o = builder.observe(check)
+        assert all(np.array_equal(o[k], pairs[i][0][k]) for k in o)
+        check.tick_input(int(plan.inputs[i]))
+
+
+def test_dagger_loop_two_rounds(tmp_path: Path) -> None:
+    from torchrl_bc.train import pretrain
+    from torchrl_bc.train.checkpoint import load_checkpoint
+
+    levels = tmp_path / "levels"
+    levels.mkdir()
+    for name in LEVELS:
+        (levels / f"{name}.replay").write_bytes((CORPUS / f"{name}.replay").read_bytes())
+    cfg = _config(tmp_path, levels)
+    torch.manual_seed(0)
+    best = pretrain(cfg, tmp_path / "run", verbose=False)
+    rounds = json.loads((tmp_path / "run" / "dagger.json").read_text())
+    assert [r["round"] for r in rounds] == [1, 2]
+    # The untrained student fails, the planner is queried and its labels aggregate.
+    assert rounds[0]["failed"] > 0 and rounds[0]["queries"] > 0 and rounds[0]["solved"] > 0
+    assert rounds[0]["labels"] > 0 and rounds[0]["aggregate"] == rounds[0]["labels"]
+    assert rounds[1]["aggregate"] == rounds[0]["aggregate"] + rounds[1]["labels"]
+    assert rounds[1]["aggregate"] > rounds[0]["aggregate"]
+    last = load_checkpoint(tmp_path / "run" / "dagger_last.pt")
+    assert last["dagger_round"] == 2 and len(last["dagger"]) == 2
+    # The weights moved: retraining on the aggregate happened.
+    first = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert any(not torch.equal(first["model"][k], last["model"][k]) for k in first["model"])
+    assert best.is_file()

@@ -1,0 +1,292 @@
+"""DAgger with the planner as the expert: label the states the student visits, retrain.
+
+BC only ever sees the expert's states, so a cloned policy that drifts off them meets states it
+was never taught and its errors compound. Each round here rolls the current student out
+greedily on training levels (never validation ones), and on every episode it fails, restores
+the simulator at states it visited and asks the planner (:class:`~torchrl_bc.levels.Planner`,
+``solve(start=snapshot)``) for a winning input sequence from there. The state gets the plan's
+first action as its label, and the first ``horizon`` steps of the plan are labelled too: they
+show how to recover from where the student went wrong. Labels are aggregated over rounds and
+mixed with the demonstrations in every batch (human demos stay in); ``best.pt`` is replaced
+only when success on the held-out (validation) levels improves.
+
+Oracle cost is reported as planner queries and labelled steps per round (``dagger.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tensordict import TensorDict
+
+from torchrl_bc.env.npp_env import NppEnv
+from torchrl_bc.io import atomic_write
+from torchrl_bc.obs import ObservationBuilder
+from torchrl_bc.replay.actions import ACTION_TO_INPUT, INPUT_TO_ACTION
+from torchrl_bc.sim import Simulator
+from torchrl_bc.train.batches import EXPERT_KEY, BCData
+from torchrl_bc.train.checkpoint import load_checkpoint, save_checkpoint
+from torchrl_bc.train.config import RunConfig
+from torchrl_bc.train.evaluate import EvalLevel, rollout_levels, summarise
+from torchrl_bc.train.metrics import bc_loss, masked_logits
+from torchrl_bc.train.model import LogitsNet, build_policy
+
+__all__ = ["DaggerRound", "label_failures", "run_dagger"]
+
+
+@dataclass
+class DaggerRound:
+    """What one round cost and bought."""
+
+    round: int
+    rollouts: int = 0
+    failed: int = 0
+    queries: int = 0  # planner calls
+    solved: int = 0  # calls that returned a plan
+    labels: int = 0  # labelled steps added this round
+    aggregate: int = 0  # labelled steps after aggregation
+    train_success: float = 0.0  # of the rolled-out training levels, before retraining
+    val_success: float = 0.0  # held-out levels, after retraining
+    best: bool = False
+    seconds: float = 0.0
+    plan_seconds: float = 0.0
+
+
+@dataclass
+class _Episode:
+    level: EvalLevel
+    won: bool = False
+    steps: int = 0
+    snaps: list[tuple[int, Any, int]] = field(default_factory=list)  # (step, snapshot, input)
+
+
+def _collate(obs: list[dict[str, np.ndarray]], keys: list[str]) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(np.stack([o[k] for o in obs])) for k in keys}
+
+
+@torch.no_grad()
+def _student_rollouts(net: LogitsNet, levels: list[EvalLevel], cfg: RunConfig,
+                      every: int) -> list[_Episode]:
+    """Greedy episodes in lockstep (one batched forward per step), keeping a snapshot of the
+    simulator every ``every`` steps together with the input byte held before it."""
+    obs_cfg = cfg.observation
+    envs = [NppEnv(lv.map_data, obs_cfg, max_ticks=cfg.dagger.max_ticks) for lv in levels]
+    eps = [_Episode(lv) for lv in levels]
+    obs = [env.reset()[0] for env in envs]
+    last = [0] * len(envs)
+    keys = list(net.in_keys)
+    active = list(range(len(envs)))
+    net.eval()
+    while active:
+        for i in active:
+            if eps[i].steps % every == 0:
+                eps[i].snaps.append((eps[i].steps, envs[i].sim.snapshot(), last[i]))
+        batch = _collate([obs[i] for i in active], keys)
+        mask = torch.from_numpy(np.stack([obs[i]["action_mask"] for i in active])) \
+            if obs_cfg.has("action_mask") else None
+        actions = masked_logits(net(batch), mask).argmax(-1).tolist()
+        still = []
+        for i, a in zip(active, actions, strict=True):
+            obs[i], _, term, trunc, info = envs[i].step(int(a))
+            last[i] = int(ACTION_TO_INPUT[a])
+            eps[i].steps += 1
+            if term or trunc:
+                eps[i].won = bool(info["won"])
+            else:
+                still.append(i)
+        active = still
+    return eps
+
+
+def label_failures(episodes: list[_Episode], cfg: RunConfig, stats: DaggerRound
+                   ) -> list[tuple[dict[str, np.ndarray], int]]:
+    """Planner labels at the snapshots of failed episodes: (observation, expert action) pairs.
+
+    Queries are spread over each failed episode (at most ``queries_per_level``, the latest
+    states first: they are nearest to the mistake). Each solved query labels the student's
+    state and the next ``horizon`` steps of the plan, acting every ``frame_skip`` ticks with
+    the action of the first tick of each step, as the replay executor labels demos.
+    """
+    from torchrl_bc.levels.planner import Planner
+
+    dc, obs_cfg = cfg.dagger, cfg.observation
+    k = obs_cfg.frame_skip
+    out: list[tuple[dict[str, np.ndarray], int]] = []
+    for ep in episodes:
+        stats.rollouts += 1
+        if ep.won:
+            continue
+        stats.failed += 1
+        snaps = ep.snaps[::-1][:dc.queries_per_level]
+        if not snaps:
+            continue
+        try:
+            planner = Planner(ep.level.map_data, style="human", source=ep.level.name)
+        except ValueError:
+            continue
+        sim = Simulator(ep.level.map_data, source=ep.level.name)
+        builder = ObservationBuilder(obs_cfg)
+        builder.bind(sim)
+        for _, snap, last in snaps:
+            stats.queries += 1
+            t0 = time.perf_counter()
+            res = planner.solve(dc.budget_s, max_expansions=dc.max_expansions, start=snap,
+                                last_input=last)
+            stats.plan_seconds += time.perf_counter() - t0
+            if not res.solved:
+                continue
+            stats.solved += 1
+            sim.restore(snap)
+            inputs = res.inputs
+            for step in range(dc.horizon + 1):
+                a = step * k
+                if a >= len(inputs):
+                    break
+                out.append((builder.observe(sim), int(INPUT_TO_ACTION[int(inputs[a])])))
+                for b in inputs[a:a + k].tolist():
+                    sim.tick_input(b)
+    stats.labels = len(out)
+    return out
+
+
+def _to_td(pairs: list[tuple[dict[str, np.ndarray], int]], keys: list[str]) -> TensorDict:
+    td = TensorDict({k: torch.from_numpy(np.stack([o[k] for o, _ in pairs])) for k in keys},
+                    batch_size=[len(pairs)])
+    td[EXPERT_KEY] = torch.tensor([a for _, a in pairs], dtype=torch.int64)
+    return td
+
+
+def _spread(levels: list[EvalLevel], n: int, offset: int, seed: int) -> list[EvalLevel]:
+    """``n`` training levels, a different slice of one seeded shuffle each round, so rounds
+    cover more levels and human and generated levels mix (names sort them apart)."""
+    if n <= 0 or n >= len(levels):
+        return levels
+    order = np.random.default_rng(seed).permutation(len(levels))
+    return [levels[order[(offset * n + i) % len(levels)]] for i in range(n)]
+
+
+def _log(msg: str, verbose: bool) -> None:
+    if verbose:
+        print(msg, file=sys.stderr, flush=True)
+
+
+def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCData, checkpoint: str | Path,
+               verbose: bool = True) -> list[DaggerRound]:
+    """``cfg.dagger.rounds`` rounds starting from ``checkpoint`` (the BC ``best.pt``).
+
+    Writes ``dagger.json`` (per-round costs and success), ``dagger_last.pt`` and a copy of the
+    BC checkpoint as ``bc_best.pt``; overwrites ``best.pt`` whenever held-out success improves
+    on the best so far (the BC best included).
+    """
+    dc, tc, ec = cfg.dagger, cfg.train, cfg.eval
+    out = Path(out_dir)
+    ckpt = load_checkpoint(checkpoint)
+    # Keep the BC policy: best.pt may be replaced below, and BC vs DAgger is worth comparing.
+    raw = Path(checkpoint).read_bytes()
+    atomic_write(out / "bc_best.pt", lambda fh: fh.write(raw))
+    actor, net = build_policy(cfg.architecture, cfg.observation)
+    actor.load_state_dict(ckpt["model"])
+    if cfg.architecture.uses("graph"):
+        raise ValueError("DAgger supports dense modalities only (no graph); "
+                         f"architecture {cfg.architecture.name!r} uses the graph")
+    keys = [k for k in data.keys if k != "action"]
+    train_levels = [EvalLevel(lv.name, lv.map_data, lv.demo_ticks)
+                    for lv in data.eval_levels("train")]
+    val_levels = [EvalLevel(lv.name, lv.map_data, lv.demo_ticks)
+                  for lv in data.eval_levels("val")]
+
+    def val_success() -> float:
+        if not val_levels:
+            return 0.0
+        res, _ = rollout_levels(net, val_levels, cfg.observation, greedy=True,
+                                tick_factor=ec.tick_factor, max_ticks=ec.max_ticks)
+        return summarise(res, "")["success"]
+
+    best = val_success()
+    _log(f"dagger: start from {checkpoint}: held-out success {best:.3f} "
+         f"({len(val_levels)} levels)", verbose)
+    rounds: list[DaggerRound] = []
+    aggregate: TensorDict | None = None
+    opt = torch.optim.AdamW(actor.parameters(), lr=dc.lr, weight_decay=tc.weight_decay)
+    g = torch.Generator().manual_seed(tc.seed * 104729 + 17)
+    for r in range(dc.rounds):
+        t0 = time.perf_counter()
+        stats = DaggerRound(r + 1)
+        levels = _spread(train_levels, dc.levels, r, tc.seed)
+        eps = _student_rollouts(net, levels, cfg, dc.label_every)
+        stats.train_success = sum(e.won for e in eps) / max(len(eps), 1)
+        pairs = label_failures(eps, cfg, stats)
+        if pairs:
+            new = _to_td(pairs, keys)
+            aggregate = new if aggregate is None else torch.cat([aggregate, new])
+        stats.aggregate = 0 if aggregate is None else aggregate.batch_size[0]
+        if aggregate is not None and dc.steps > 0:
+            _retrain(net, opt, data, aggregate, cfg, r, g)
+        stats.val_success = val_success()
+        if stats.val_success > best:
+            best = stats.val_success
+            stats.best = True
+            save_checkpoint(out / "best.pt", _payload(ckpt, actor, r + 1, rounds + [stats]))
+        stats.seconds = time.perf_counter() - t0
+        rounds.append(stats)
+        save_checkpoint(out / "dagger_last.pt", _payload(ckpt, actor, r + 1, rounds))
+        atomic_write(out / "dagger.json", lambda fh: fh.write(
+            (json.dumps([asdict(s) for s in rounds], indent=1) + "\n").encode()))
+        _log(f"dagger round {r + 1}/{dc.rounds}: train-level success {stats.train_success:.3f}"
+             f" ({stats.failed}/{stats.rollouts} failed), {stats.queries} planner queries "
+             f"({stats.solved} solved, {stats.plan_seconds:.0f} s), +{stats.labels} labels "
+             f"(aggregate {stats.aggregate}), held-out success {stats.val_success:.3f}"
+             f"{' (best)' if stats.best else ''}, {stats.seconds:.0f} s", verbose)
+    return rounds
+
+
+def _retrain(net: LogitsNet, opt: torch.optim.Optimizer, data: BCData, aggregate: TensorDict,
+             cfg: RunConfig, r: int, g: torch.Generator) -> None:
+    """``dagger.steps`` optimiser steps on batches mixing demos and aggregated labels."""
+    dc, tc = cfg.dagger, cfg.train
+    n_agg = max(1, round(tc.batch_size * dc.mix)) if dc.mix > 0 else 0
+    n_demo = tc.batch_size - n_agg
+    demos = data.train_batches(10_000 + r, max(n_demo, 1), tc.seed,
+                               balanced=cfg.data.balance_actions, cap=dc.steps) \
+        if n_demo > 0 else None
+    net.train()
+    for step in range(dc.steps):
+        parts = []
+        if n_agg:
+            idx = torch.randint(0, aggregate.batch_size[0], (n_agg,), generator=g)
+            parts.append(aggregate[idx])
+        if demos is not None:
+            batch = next(demos, None)
+            if batch is None:  # the demo epoch ran out: start the next one
+                demos = data.train_batches(20_000 + r * 1000 + step, n_demo, tc.seed,
+                                           balanced=cfg.data.balance_actions, cap=dc.steps)
+                batch = next(demos)
+            parts.append(batch.select(*aggregate.keys()))
+        batch = torch.cat(parts) if len(parts) > 1 else parts[0]
+        logits = net({k: batch[k] for k in net.in_keys})
+        loss, _ = bc_loss(logits, batch.get("action_mask", None), batch[EXPERT_KEY],
+                          entropy_coef=tc.entropy_coef, label_smoothing=tc.label_smoothing)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if tc.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(net.parameters(), tc.grad_clip)
+        opt.step()
+    net.eval()
+
+
+def _payload(ckpt: dict[str, Any], actor: torch.nn.Module, r: int,
+             rounds: list[DaggerRound]) -> dict[str, Any]:
+    """The BC checkpoint with the DAgger weights: same format, so evaluate/export load it."""
+    out = dict(ckpt)
+    out["model"] = {k: v.detach().cpu().clone() for k, v in actor.state_dict().items()}
+    out["dagger"] = [{k: (float(v) if isinstance(v, float) else v)
+                      for k, v in asdict(s).items()} for s in rounds]
+    out["dagger_round"] = r
+    return out
