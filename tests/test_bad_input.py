@@ -486,3 +486,24 @@ def test_trace_and_verify_print_non_utf8_names(tmp_path: Path) -> None:
                            "--golden", str(out)], capture_output=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert b"OK r\\xe9\n" in proc.stdout
+
+
+def test_map_file_loaders_refuse_non_regular_files(tmp_path: Path) -> None:
+    """The env, the SB3 level list and `solve` read map files through the bounded reader."""
+    import subprocess
+    import sys
+
+    from torchrl_bc.env.npp_env import _load_map
+    from torchrl_bc.sb3.env import resolve_levels
+    from torchrl_bc.sim.mapdata import MapFormatError
+
+    fifo = tmp_path / "level.map"
+    os.mkfifo(fifo)
+    with pytest.raises(MapFormatError, match="level.map"):
+        _load_map(str(fifo), np.random.default_rng(0))
+    with pytest.raises(MapFormatError, match="level.map"):
+        resolve_levels([str(fifo)])
+    out = subprocess.run([sys.executable, "-m", "torchrl_bc.cli", "solve", str(fifo), "--out",
+                          str(tmp_path / "x.replay")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "level.map" in out.stderr and "Traceback" not in out.stderr

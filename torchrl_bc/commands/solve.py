@@ -8,6 +8,7 @@ from pathlib import Path
 
 from torchrl_bc.levels.planner import DEFAULT_BUDGET_S, STYLES, solve_map
 from torchrl_bc.replay.format import ReplayFormatError, read_replay, write_replay
+from torchrl_bc.sim.mapdata import MapFormatError, read_map_file
 
 HELP = "plan a winning input sequence for a map and write it as a v1 replay"
 DESCRIPTION = """\
@@ -28,16 +29,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _map_bytes(path: Path) -> bytes:
-    data = path.read_bytes()
+    """Map data of a replay or a map file; both readers refuse non-regular or oversized files."""
     if path.suffix == ".replay":
         return read_replay(path).map_data
-    return data
+    return read_map_file(path)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         data = _map_bytes(args.map)
-    except (OSError, ReplayFormatError) as exc:
+    except (OSError, ReplayFormatError, MapFormatError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     result = solve_map(data, budget_s=args.budget_s, style=args.style, source=str(args.map))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -26,6 +25,7 @@ from torchrl_bc.obs.reward import RewardConfig
 from torchrl_bc.replay.actions import ACTION_TO_HOR, ACTION_TO_JUMP, N_ACTIONS
 from torchrl_bc.sim import INPUT_DECODE, Simulator
 from torchrl_bc.sim import constants as C
+from torchrl_bc.sim.mapdata import read_map_file
 from torchrl_bc.sim.simulator import SimSnapshot
 
 __all__ = ["LevelSource", "NppEnv"]
@@ -38,7 +38,7 @@ def _load_map(source: LevelSource, rng: np.random.Generator) -> bytes:
     if isinstance(source, bytes | bytearray | memoryview):
         return bytes(source)
     if isinstance(source, str | os.PathLike):
-        return Path(source).read_bytes()
+        return read_map_file(source)
     if callable(source):
         return bytes(source(rng))
     raise TypeError(f"cannot load a level from {type(source).__name__}")

@@ -29,6 +29,7 @@ from torchrl_bc.sb3.spaces import (
     pad_entity_state,
     pad_static_graph,
 )
+from torchrl_bc.sim.mapdata import read_map_file
 
 __all__ = ["RLLevel", "PaddedNppEnv", "make_sb3_env", "obs_config_of", "resolve_levels"]
 
@@ -77,7 +78,7 @@ def resolve_levels(levels: Any = None) -> list[RLLevel]:
             out.append(RLLevel(hashlib.sha256(lv).hexdigest()[:12], bytes(lv)))
         else:
             path = Path(lv)
-            out.append(RLLevel(path.stem, path.read_bytes()))
+            out.append(RLLevel(path.stem, read_map_file(path)))
     if not out:
         raise ValueError("no levels given")
     return out
