@@ -226,6 +226,19 @@ class LevelSlots:
                 sim.advance(np.full(n, hors[i]), np.full(n, jumps[i]))
         return self._ran.copy()
 
+    def retire_ended(self, active: np.ndarray,
+                     outcome: dict[int, tuple[bool, bool, int]]) -> np.ndarray:
+        """Record (won, died, ticks) of each slot in ``active`` whose episode just ended (won,
+        dead or dying, or at its cap) into ``outcome``; return the slots still playing."""
+        states = self.states[active]
+        won = states == C.WON
+        died = (states == C.DEAD) | (states == C.DYING)
+        frame = self.frames[active]
+        over = won | died | (frame >= self.caps[active])
+        for j in np.flatnonzero(over).tolist():
+            outcome[int(active[j])] = (bool(won[j]), bool(died[j]), int(frame[j]))
+        return active[~over]
+
     # -- observing ---------------------------------------------------------------------------
     def observe(self, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Observations of ``rows`` (default: every slot), stacked, in the builder's dtypes."""

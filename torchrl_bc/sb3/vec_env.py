@@ -262,14 +262,7 @@ def evaluate_sb3(policy: Any, levels: Sequence[Any], config: ObservationConfig,
             chosen, _ = policy.predict(env._observe(active), deterministic=deterministic)
             actions[active] = np.asarray(chosen).reshape(-1)
             slots.step(actions, config.frame_skip)
-            states = slots.states[active]
-            won = states == C.WON
-            died = (states == C.DEAD) | (states == C.DYING)
-            frame = slots.frames[active]
-            over = won | died | (frame >= slots.caps[active])
-            for j in np.flatnonzero(over).tolist():
-                outcome[int(active[j])] = (bool(won[j]), bool(died[j]), int(frame[j]))
-            active = active[~over]
+            active = slots.retire_ended(active, outcome)
         out += [Rollout(lv.name, *outcome[i], lv.demo_ticks, env._caps[i])
                 for i, lv in enumerate(chunk)]
     return out

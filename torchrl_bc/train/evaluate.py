@@ -23,7 +23,6 @@ import torch
 
 from torchrl_bc.env.slots import LevelSlots
 from torchrl_bc.obs import ObservationConfig
-from torchrl_bc.sim import constants as C
 from torchrl_bc.train.metrics import masked_logits
 from torchrl_bc.train.model import LogitsNet, level_graphs_on
 
@@ -116,14 +115,7 @@ def _rollout_chunk(net: LogitsNet, levels: list[EvalLevel], obs_config: Observat
             slots.step(actions, obs_config.frame_skip)
             if record is not None and record in active:
                 frames.append(slots.render(record, record_scale))
-            states = slots.states[active]
-            won = states == C.WON
-            died = (states == C.DEAD) | (states == C.DYING)
-            frame = slots.frames[active]
-            over = won | died | (frame >= slots.caps[active])
-            for j in np.flatnonzero(over).tolist():
-                outcome[int(active[j])] = (bool(won[j]), bool(died[j]), int(frame[j]))
-            active = active[~over]
+            active = slots.retire_ended(active, outcome)
     results = [Rollout(lv.name, *outcome[i], lv.demo_ticks, caps[i])
                for i, lv in enumerate(levels)]
     return results, frames
