@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from torchrl_bc.replay.format import atomic_write_bytes, read_replay, write_replay
+from torchrl_bc.io import atomic_write_bytes
+from torchrl_bc.replay.format import read_replay, write_replay
 from torchrl_bc.sim import SIM_VERSION, Simulator
 
 from .generator import DIFFICULTY, FAMILIES, GENERATOR_VERSION, generate_level
