@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import graphlib
 import itertools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,10 +29,10 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "obs": ("sim",),
     "replay": ("obs",),
     "env": ("replay",),  # gymnasium envs over sim, obs and replay
-    "levels": ("replay",),  # generator, planner, suites, corpus over sim, obs and replay
-    "data": ("replay",),  # never env, levels or anything above
+    "levels": ("env",),  # generator, planner, suites, corpus: may roll policies out in an env
+    "data": ("replay",),  # beside env and levels: never imports them, nor anything above
     "models": ("data",),
-    "train": ("models", "env", "levels"),
+    "train": ("models", "levels"),
     "sb3": ("train",),
     "commands": ("sb3",),
     "cli": ("commands",),
@@ -166,6 +167,13 @@ def test_layer_table_is_a_partial_order() -> None:
     # The package's layers are all named, so a new package cannot slip in unchecked.
     packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
     assert packages <= set(LAYERS), f"packages missing from LAYERS: {packages - set(LAYERS)}"
+    # The decisions the table encodes.
+    assert may["base"] == {"base"}
+    assert "replay" not in may["obs"] and "obs" in may["replay"]
+    assert may["data"].isdisjoint({"env", "levels", "models", "train"})
+    assert "levels" not in may["env"] and "env" in may["levels"]
+    assert {"data", "models", "env", "levels"} <= may["train"]
+    assert "train" not in may["models"] and "sb3" not in may["train"]
 
 
 def test_no_import_against_the_layer_order() -> None:
@@ -203,6 +211,7 @@ def test_checker_catches_violations(tmp_path: Path) -> None:
     root = _tree(tmp_path, {
         "__init__.py": "",
         "util.py": "X = 1\n",
+        "helper.py": "def g():\n    import pkg.low\n",
         "low/__init__.py": "",
         "low/a.py": "from pkg import util\n\n\ndef f():\n    from ..high import b\n",
         "low/c.py": "import pkg.side.d\n",
@@ -214,6 +223,7 @@ def test_checker_catches_violations(tmp_path: Path) -> None:
     })
     bad = layer_violations(root, SMALL_LAYERS)
     assert bad == [
+        "pkg/helper.py:2: pkg.helper -> pkg.low (base may not import low)",
         "pkg/low/a.py:5: pkg.low.a -> pkg.high.b (low may not import high)",
         "pkg/low/c.py:1: pkg.low.c -> pkg.side.d (low may not import side)",
         "pkg/side/__init__.py:1: pkg.side -> pkg.high.b (side may not import high)",
@@ -255,3 +265,12 @@ def test_unknown_layer_is_a_failure(tmp_path: Path) -> None:
 @pytest.mark.parametrize("module", ["torchrl_bc.io", "torchrl_bc.progress", "torchrl_bc"])
 def test_top_level_helpers_are_base(module: str) -> None:
     assert layer_of(module, PACKAGE) == "base"
+
+
+def test_readme_draws_every_layer() -> None:
+    """The README's layout diagram names each layer of ``LAYERS`` (the table is the truth)."""
+    text = (ROOT / "README.md").read_text()
+    layout = text[text.index("## Layout"):]
+    diagram = layout[layout.index("```"):layout.index("```", layout.index("```") + 3)]
+    drawn = set(re.findall(r"[a-z0-9_]+", diagram))
+    assert set(LAYERS) - {"base"} <= drawn, set(LAYERS) - {"base"} - drawn
