@@ -127,7 +127,9 @@ def bench_eval(config: Path, n_levels: int, ticks: int) -> tuple[float, float, i
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--levels", default=str(ROOT / "data" / "sample_corpus"))
+    from torchrl_bc.resources import SAMPLE_CORPUS
+
+    p.add_argument("--levels", default=str(SAMPLE_CORPUS))
     p.add_argument("--config", type=Path, default=ROOT / "configs" / "mlp.yaml")
     p.add_argument("--n-envs", type=int, default=64)
     p.add_argument("--env-steps", type=int, default=3000, help="vec steps for the env figure")

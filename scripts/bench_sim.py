@@ -54,7 +54,7 @@ import time
 t0 = time.perf_counter()
 import numpy as np
 from torchrl_bc.sim import Simulator
-from torchrl_bc.sim.warmup import warm_up
+from torchrl_bc.env.warmup import warm_up
 warm_up()
 print(time.perf_counter() - t0)
 """

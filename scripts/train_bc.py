@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", nargs="+", default=None, metavar="DIR",
                    help="replay directories, each must exist and hold *.replay files "
                         "(default: the config's data.replays, else the shipped "
-                        "data/sample_corpus)")
+                        "package:sample_corpus)")
     p.add_argument("--epochs", type=positive_int, default=None)
     p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<name>)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))

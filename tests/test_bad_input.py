@@ -32,9 +32,10 @@ from torchrl_bc.data.manifest import (
 from torchrl_bc.obs import ObservationBuilder, ObservationConfig
 from torchrl_bc.replay import format as fmt
 from torchrl_bc.replay.format import ReplayFormatError, read_replay, write_replay
+from torchrl_bc.resources import SAMPLE_CORPUS
 from torchrl_bc.sim import MapFormatError, Simulator, mapdata, parse_map
 
-CORPUS = Path(__file__).resolve().parents[1] / "data" / "sample_corpus"
+CORPUS = SAMPLE_CORPUS
 CFG = ObservationConfig()
 TILE_BYTE = mapdata.TILES_AT + 5 + 42 * 3  # column 5, row 3
 

@@ -13,6 +13,7 @@ from torchrl_bc.levels.planner import Planner
 from torchrl_bc.obs import ObservationBuilder
 from torchrl_bc.replay.actions import INPUT_TO_ACTION
 from torchrl_bc.replay.format import read_replay
+from torchrl_bc.resources import SAMPLE_CORPUS
 from torchrl_bc.sim import Simulator
 from torchrl_bc.sim.constants import WON
 from torchrl_bc.train import load_config
@@ -20,7 +21,7 @@ from torchrl_bc.train.dagger import DaggerRound, _Episode, label_failures
 from torchrl_bc.train.evaluate import EvalLevel
 
 ROOT = Path(__file__).parents[1]
-CORPUS = ROOT / "data" / "sample_corpus"
+CORPUS = SAMPLE_CORPUS
 LEVELS = ("corridor-0", "switch_first-5", "gaps-1")
 
 

@@ -17,8 +17,9 @@ from torchrl_bc.data.build import build_dataset
 from torchrl_bc.data.manifest import read_manifest
 from torchrl_bc.obs import ObservationConfig
 from torchrl_bc.replay.format import read_replay, write_replay
+from torchrl_bc.resources import SAMPLE_CORPUS
 
-CORPUS = Path(__file__).resolve().parents[1] / "data" / "sample_corpus"
+CORPUS = SAMPLE_CORPUS
 SHORT = ["corridor-40", "corridor-0", "corridor-16", "corridor-56", "corridor-48", "corridor-8"]
 CFG = ObservationConfig()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,8 +11,9 @@ from torchrl_bc.data.build import build_dataset
 from torchrl_bc.data.sampling import BCDataset, action_balance_weights
 from torchrl_bc.data.split import assign_splits
 from torchrl_bc.obs import ObservationConfig
+from torchrl_bc.resources import SAMPLE_CORPUS
 
-CORPUS = Path(__file__).resolve().parents[1] / "data" / "sample_corpus"
+CORPUS = SAMPLE_CORPUS
 NAMES = ["corridor-40", "corridor-0", "corridor-16", "corridor-56", "gaps-1", "shaft-58"]
 
 

@@ -7,8 +7,6 @@ outcome, death and tick count on every level, greedy and sampled.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -17,11 +15,12 @@ from mapkit import build_map, floor_row
 from torchrl_bc.env import NppEnv
 from torchrl_bc.models import ArchitectureConfig
 from torchrl_bc.obs import ObservationConfig
+from torchrl_bc.resources import SAMPLE_CORPUS
 from torchrl_bc.train.evaluate import EvalLevel, Rollout, discover_levels, rollout_levels
 from torchrl_bc.train.metrics import masked_logits
 from torchrl_bc.train.model import build_policy, level_graphs_on
 
-CORPUS = Path(__file__).parents[1] / "data" / "sample_corpus"
+CORPUS = SAMPLE_CORPUS
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

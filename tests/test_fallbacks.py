@@ -196,7 +196,7 @@ def test_load_into_refuses_env_without_config(tmp_path) -> None:
 
     from torchrl_bc.sb3 import ExportMismatch, export_checkpoint, load_into
     from torchrl_bc.sb3.env import PaddedNppEnv, obs_config_of, resolve_levels
-    from torchrl_bc.sb3.extractor import make_sb3_policy_kwargs
+    from torchrl_bc.sb3.load import make_sb3_policy_kwargs
 
     export = export_checkpoint(_fake_checkpoint(tmp_path / "best.pt"))
     config, padding = obs_config_of(export)

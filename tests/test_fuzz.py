@@ -23,6 +23,7 @@ from mapkit import build_map
 from torchrl_bc.obs import ObservationBuilder, ObservationConfig
 from torchrl_bc.replay import format as fmt
 from torchrl_bc.replay.format import Replay, ReplayFormatError, parse_replay, read_replay
+from torchrl_bc.resources import SAMPLE_CORPUS
 from torchrl_bc.sim import MapFormatError, Simulator
 from torchrl_bc.sim.mapdata import MAX_ENTITIES, TILES_AT
 
@@ -40,7 +41,7 @@ LONG = settings(max_examples=1500, derandomize=True, deadline=None, database=Non
 @lru_cache(maxsize=1)
 def real_replays() -> tuple[Replay, ...]:
     """The sample corpus, plus the shared human and entity replays when ../shared/data exists."""
-    files = sorted((ROOT / "data" / "sample_corpus").glob("*.replay"))
+    files = sorted(SAMPLE_CORPUS.glob("*.replay"))
     if SHARED.is_dir():
         files += sorted((SHARED / "replays").glob("*.replay"))
         files += sorted((SHARED / "entity_replays").glob("*.replay"))

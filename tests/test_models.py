@@ -181,10 +181,10 @@ def test_value_head_shares_extractor(graphs):
 # -- shipped configs ----------------------------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_shipped_config_matches_preset(name):
-    import yaml
+    from torchrl_bc.configfile import read_config_file
 
     path = Path(__file__).parents[1] / "configs" / f"{name}.yaml"
-    data = yaml.safe_load(path.read_text())
+    data = read_config_file(path)  # merged over configs/base.yaml
     assert set(data) == {"architecture", "observation", "data", "train", "logging"}
     arch = data["architecture"]
     cfg = preset(arch) if isinstance(arch, str) else ArchitectureConfig.from_dict(arch)

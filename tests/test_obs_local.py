@@ -15,10 +15,11 @@ from torchrl_bc.obs.raster import TILE_VALUE, VALUES
 from torchrl_bc.replay.actions import inputs_to_actions
 from torchrl_bc.replay.executor import ReplayExecutor
 from torchrl_bc.replay.format import read_replay
+from torchrl_bc.resources import SAMPLE_CORPUS
 from torchrl_bc.sim import Simulator
 
 ROOT = Path(__file__).parents[1]
-CORPUS = ROOT / "data" / "sample_corpus"
+CORPUS = SAMPLE_CORPUS
 # Floor under the spawn (world y 312), switch 90 px right of the ninja, exit 240 px further.
 SWITCH_RIGHT = build_map(floor_row(12), spawn=(30, 50),
                          records=[(3, 70, 50, 0, 0), (4, 45, 50, 0, 0)])

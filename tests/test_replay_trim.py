@@ -12,9 +12,10 @@ from torchrl_bc.data.manifest import read_manifest
 from torchrl_bc.obs import ObservationConfig
 from torchrl_bc.replay.format import ReplayFormatError, read_replay, write_replay
 from torchrl_bc.replay.trim import idle_prefix, trim_idle_start
+from torchrl_bc.resources import SAMPLE_CORPUS
 from torchrl_bc.sim import Simulator
 
-CORPUS = Path(__file__).resolve().parents[1] / "data" / "sample_corpus"
+CORPUS = SAMPLE_CORPUS
 
 
 def _with_idle(name: str, idle: int):

@@ -15,6 +15,7 @@ from tensordict import TensorDict
 
 from torchrl_bc.models import ArchitectureConfig, preset
 from torchrl_bc.obs import ObservationConfig
+from torchrl_bc.resources import SAMPLE_CORPUS
 from torchrl_bc.sb3 import (
     ExportMismatch,
     export_checkpoint,
@@ -30,7 +31,7 @@ from torchrl_bc.sb3.env import PaddedNppEnv
 from torchrl_bc.sb3.spaces import GraphPadding, level_key, observation_space
 
 ROOT = Path(__file__).parents[1]
-CORPUS = ROOT / "data" / "sample_corpus"
+CORPUS = SAMPLE_CORPUS
 LEVEL_FILES = ("corridor-0", "gaps-1", "switch_first-5")
 
 

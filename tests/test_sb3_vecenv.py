@@ -12,6 +12,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from torchrl_bc.obs import ObservationConfig
+from torchrl_bc.resources import SAMPLE_CORPUS
 from torchrl_bc.sb3 import (
     export_checkpoint,
     load_export,
@@ -23,7 +24,7 @@ from torchrl_bc.sb3 import (
 from torchrl_bc.sb3.vec_env import NppSB3VecEnv
 
 ROOT = Path(__file__).parents[1]
-CORPUS = ROOT / "data" / "sample_corpus"
+CORPUS = SAMPLE_CORPUS
 STATE_ONLY = ("game_state", "action_mask")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -50,6 +50,11 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
     return path
 
 
+def atomic_write_bytes(path: str | os.PathLike[str], payload: bytes) -> None:
+    """Write ``payload`` to ``path`` so readers see either the old file or the whole new one."""
+    atomic_write(path, lambda fh: fh.write(payload))
+
+
 class FileRejectedError(ValueError):
     """A file that is not read at all: not a regular file, too big, or unreadable."""
 

@@ -9,9 +9,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from torchrl_bc.configfile import ConfigError, read_config_file
 from torchrl_bc.obs.config import ObservationConfig
+from torchrl_bc.resources import SAMPLE_CORPUS_SOURCE, replay_source
 
 HELP = "simulate replays into a memory-mapped TensorDict dataset with a manifest"
 DESCRIPTION = """\
@@ -44,7 +44,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 #: ``data`` keys prepare reads, with defaults (the training loader validates the section).
-DATA_DEFAULTS: dict[str, Any] = {"replays": ["data/sample_corpus"], "val_fraction": 0.15,
+DATA_DEFAULTS: dict[str, Any] = {"replays": [SAMPLE_CORPUS_SOURCE], "val_fraction": 0.15,
                                  "split_seed": 0, "mirror": False}
 
 
@@ -55,9 +55,7 @@ def read_config(path: Path) -> tuple[ObservationConfig, dict[str, Any]]:
     up-to-date ``prepare`` returns in well under two seconds. Unknown observation keys are an
     error that names them; everything else in the file belongs to the training config.
     """
-    raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, dict):
-        raise ValueError("a config must be a mapping")
+    raw = read_config_file(path)  # merged over its base: chain, as training reads it
     obs = raw.get("observation") or {}
     known = {f.name for f in fields(ObservationConfig)}
     unknown = sorted(set(obs) - known)
@@ -76,11 +74,14 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         obs_config, data = read_config(args.config)
-    except (OSError, ValueError, TypeError, yaml.YAMLError) as exc:
+    except ConfigError as exc:  # names the file already
+        print(f"prepare: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError) as exc:
         print(f"prepare: {args.config}: {exc}", file=sys.stderr)
         return 2
-    replays = args.replays or [Path(p) for p in data["replays"]]
     try:
+        replays = args.replays or [replay_source(p) for p in data["replays"]]
         build_dataset(replays, obs_config, args.out, workers=args.workers,
                       mirror=bool(data["mirror"]), val_fraction=float(data["val_fraction"]),
                       val_replay_fraction=args.val_replay_fraction,

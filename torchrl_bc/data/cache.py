@@ -39,10 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from torchrl_bc.io import atomic_write, json_safe
+from torchrl_bc.io import atomic_write, atomic_write_bytes, json_safe
 from torchrl_bc.obs.config import ObservationConfig
 from torchrl_bc.obs.reward import RewardConfig
-from torchrl_bc.replay.format import atomic_write_bytes
 
 __all__ = ["DATA_VERSION", "STORE_VERSION", "CacheCorruptError", "EpisodeCache", "episode_key",
            "obs_signature_hash"]

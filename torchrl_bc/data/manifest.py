@@ -31,9 +31,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from torchrl_bc.io import json_safe, text
+from torchrl_bc.io import atomic_write_bytes, json_safe, text
 from torchrl_bc.obs.config import ObservationConfig
-from torchrl_bc.replay.format import atomic_write_bytes
 
 __all__ = ["StoreCorruptError", "build_manifest", "check_store", "file_entry", "manifest_hash",
            "read_manifest", "row_path", "store_index", "summary_table", "text",

@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from torchrl_bc.replay.format import atomic_write_bytes, read_replay, write_replay
+from torchrl_bc.io import atomic_write_bytes
+from torchrl_bc.replay.format import read_replay, write_replay
+from torchrl_bc.resources import SAMPLE_CORPUS  # shipped package data; re-exported here
 from torchrl_bc.sim import SIM_VERSION, Simulator
 
 from .generator import DIFFICULTY, FAMILIES, GENERATOR_VERSION, generate_level
@@ -24,8 +26,6 @@ from .suites import HELD_OUT_SEED_START
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
-#: Shipped corpus inside the repository.
-SAMPLE_CORPUS = Path(__file__).resolve().parents[2] / "data" / "sample_corpus"
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,7 @@ class ObservationConfig:
             raise ValueError(f"state_zero must be a list of feature names, got {self.state_zero!r}")
         object.__setattr__(self, "state_zero", tuple(self.state_zero))
         if self.state_zero:
-            from torchrl_bc.obs.builder import GAME_STATE_FEATURES
+            from torchrl_bc.obs.game_state import GAME_STATE_FEATURES
 
             names = [name for name, _ in GAME_STATE_FEATURES]
             bad = [n for n in self.state_zero if n not in names]

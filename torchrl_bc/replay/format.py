@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from torchrl_bc.io import FileRejectedError, atomic_write, read_regular_file
+from torchrl_bc.io import FileRejectedError, atomic_write_bytes, read_regular_file
 
 __all__ = [
     "CURRENT_VERSION",
@@ -266,8 +266,3 @@ def write_replay(
     path = Path(path)
     atomic_write_bytes(path, payload)
     return path
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], payload: bytes) -> None:
-    """Write ``payload`` to ``path`` so readers see either the old file or the whole new one."""
-    atomic_write(path, lambda fh: fh.write(payload))

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from torchrl_bc.io import atomic_write_bytes
 from torchrl_bc.replay.actions import INPUT_TO_HOR, INPUT_TO_JUMP
-from torchrl_bc.replay.format import Replay, ReplayFormatError, atomic_write_bytes
+from torchrl_bc.replay.format import Replay, ReplayFormatError
 from torchrl_bc.sim.trace import Trace
 
 __all__ = [

@@ -13,7 +13,7 @@ Fixed interface (scripts outside the project call it)::
 from torchrl_bc.sb3.critic import warmup_critic
 from torchrl_bc.sb3.env import PaddedNppEnv, RLLevel, make_sb3_env, resolve_levels
 from torchrl_bc.sb3.export import export_checkpoint, write_export
-from torchrl_bc.sb3.extractor import SB3MultimodalExtractor, make_sb3_policy_kwargs
+from torchrl_bc.sb3.extractor import SB3MultimodalExtractor
 from torchrl_bc.sb3.load import (
     EXPORT_FORMAT,
     ExportMismatch,
@@ -21,6 +21,7 @@ from torchrl_bc.sb3.load import (
     check_export,
     load_export,
     load_into,
+    make_sb3_policy_kwargs,
 )
 from torchrl_bc.sb3.spaces import GraphPadding, observation_space
 

@@ -25,8 +25,7 @@ from torchrl_bc.io import atomic_write
 from torchrl_bc.sb3.critic import warmup_critic
 from torchrl_bc.sb3.env import make_sb3_env, resolve_levels
 from torchrl_bc.sb3.export import export_checkpoint, write_export
-from torchrl_bc.sb3.extractor import make_sb3_policy_kwargs
-from torchrl_bc.sb3.load import build_sb3_policy, load_export, load_into
+from torchrl_bc.sb3.load import build_sb3_policy, load_export, load_into, make_sb3_policy_kwargs
 
 __all__ = ["BCRegularisedPPO", "CompareConfig", "SuccessRecorder", "bc_config_path",
            "check_compare_inputs", "markdown_table", "run_compare", "steps_to_reach",

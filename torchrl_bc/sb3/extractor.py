@@ -23,8 +23,8 @@ from torchrl_bc.models import ArchitectureConfig, LevelGraph, MultimodalExtracto
 from torchrl_bc.models.extractor import DENSE_KEYS
 from torchrl_bc.sb3.spaces import GraphPadding
 
-__all__ = ["ACTIVATION_FNS", "SB3MultimodalExtractor", "make_sb3_policy_kwargs",
-           "policy_kwargs_spec", "resolve_policy_kwargs"]
+__all__ = ["ACTIVATION_FNS", "SB3MultimodalExtractor", "policy_kwargs_spec",
+           "resolve_policy_kwargs"]
 
 ACTIVATION_FNS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU,
                                               "tanh": nn.Tanh, "elu": nn.ELU}
@@ -138,43 +138,3 @@ def resolve_policy_kwargs(spec: dict[str, Any]) -> dict[str, Any]:
                          f"{sorted(ACTIVATION_FNS)}")
     out["activation_fn"] = ACTIVATION_FNS[act]
     return out
-
-
-def make_sb3_policy_kwargs(export_or_arch_config: Any, obs_config: Any = None, *,
-                           padding: GraphPadding | None = None,
-                           share_features_extractor: bool = True) -> dict[str, Any]:
-    """Policy kwargs for ``PPO("MultiInputPolicy", env, policy_kwargs=...)``.
-
-    From an export (dict from :func:`torchrl_bc.sb3.load_export`, or a path to one), the kwargs
-    it was written with; from an ``ArchitectureConfig`` (or preset name), kwargs for a scratch
-    policy of that architecture over ``obs_config`` (default ``ObservationConfig()``), with the
-    same extractor and a ``net_arch`` equal to the BC head and value head.
-    """
-    from pathlib import Path
-
-    from torchrl_bc.obs import ObservationConfig
-
-    src = export_or_arch_config
-    if isinstance(src, str | Path) and Path(src).is_file():
-        from torchrl_bc.sb3.load import load_export
-
-        src = load_export(src)
-    if isinstance(src, dict) and "policy_kwargs" in src:
-        kw = src["policy_kwargs"]
-        return dict(kw) if isinstance(kw.get("features_extractor_class"), type) \
-            else resolve_policy_kwargs(kw)
-    if isinstance(src, str):
-        from torchrl_bc.models import preset
-
-        src = preset(src)
-    if isinstance(src, dict):
-        src = ArchitectureConfig.from_dict(src)
-    if not isinstance(src, ArchitectureConfig):
-        raise TypeError(f"make_sb3_policy_kwargs takes an export or an ArchitectureConfig, "
-                        f"got {type(src).__name__}")
-    obs_config = obs_config or ObservationConfig()
-    if src.uses("graph") and padding is None:
-        padding = GraphPadding.for_config(obs_config)
-    spec = ObsSpec.from_observation_config(obs_config)
-    return resolve_policy_kwargs(policy_kwargs_spec(src, spec, padding if src.uses("graph")
-                                                    else None, share_features_extractor))

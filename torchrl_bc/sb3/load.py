@@ -25,7 +25,7 @@ from torchrl_bc.sb3.spaces import GraphPadding, observation_space, space_diff
 from torchrl_bc.train.config import flatten_leaves
 
 __all__ = ["EXPORT_FORMAT", "ExportMismatch", "build_sb3_policy", "check_export",
-           "export_observation_space", "load_export", "load_into"]
+           "export_observation_space", "load_export", "load_into", "make_sb3_policy_kwargs"]
 
 EXPORT_FORMAT = "torchrl_bc.sb3_export/1"
 REQUIRED_KEYS: tuple[str, ...] = (
@@ -222,3 +222,39 @@ def load_into(model: Any, export: dict[str, Any] | str | os.PathLike) -> Any:
     _check_state_dict(export["policy_state_dict"], policy.state_dict(), "export")
     policy.load_state_dict(export["policy_state_dict"], strict=True)
     return model
+
+
+def make_sb3_policy_kwargs(export_or_arch_config: Any, obs_config: Any = None, *,
+                           padding: GraphPadding | None = None,
+                           share_features_extractor: bool = True) -> dict[str, Any]:
+    """Policy kwargs for ``PPO("MultiInputPolicy", env, policy_kwargs=...)``.
+
+    From an export (dict from :func:`torchrl_bc.sb3.load_export`, or a path to one), the kwargs
+    it was written with; from an ``ArchitectureConfig`` (or preset name), kwargs for a scratch
+    policy of that architecture over ``obs_config`` (default ``ObservationConfig()``), with the
+    same extractor and a ``net_arch`` equal to the BC head and value head.
+    """
+    from torchrl_bc.obs import ObservationConfig
+
+    src = export_or_arch_config
+    if isinstance(src, str | Path) and Path(src).is_file():
+        src = load_export(src)
+    if isinstance(src, dict) and "policy_kwargs" in src:
+        kw = src["policy_kwargs"]
+        return dict(kw) if isinstance(kw.get("features_extractor_class"), type) \
+            else resolve_policy_kwargs(kw)
+    if isinstance(src, str):
+        from torchrl_bc.models import preset
+
+        src = preset(src)
+    if isinstance(src, dict):
+        src = ArchitectureConfig.from_dict(src)
+    if not isinstance(src, ArchitectureConfig):
+        raise TypeError(f"make_sb3_policy_kwargs takes an export or an ArchitectureConfig, "
+                        f"got {type(src).__name__}")
+    obs_config = obs_config or ObservationConfig()
+    if src.uses("graph") and padding is None:
+        padding = GraphPadding.for_config(obs_config)
+    spec = ObsSpec.from_observation_config(obs_config)
+    return resolve_policy_kwargs(policy_kwargs_spec(src, spec, padding if src.uses("graph")
+                                                    else None, share_features_extractor))

@@ -1,8 +1,8 @@
-"""Compile every simulation and drawing kernel once (or load them from numba's disk cache).
+"""Compile every simulation kernel once (or load it from numba's disk cache).
 
 The first import in a fresh environment compiles for ~30 s; later processes load the cached
-machine code in about a second. Call :func:`warm_up` (or ``torchrl-bc warmup``) ahead of
-timing-sensitive work such as spawning vector-env workers.
+machine code in about a second. :func:`torchrl_bc.env.warmup.warm_up` also compiles the
+observation drawing kernels; this one covers the simulator alone, the layer it lives in.
 """
 
 from __future__ import annotations
@@ -19,9 +19,7 @@ def _blank_map() -> bytes:
 
 
 def warm_up() -> None:
-    """Run one tick through every compiled entry point."""
-    from torchrl_bc.obs.draw import warm_up as warm_draw
-
+    """Run one tick through every compiled simulator entry point."""
     from .batch import SimBatch
     from .simulator import Simulator
 
@@ -30,4 +28,3 @@ def warm_up() -> None:
     sim.run_inputs(np.zeros(2, np.uint8))
     sim.advance(np.zeros(1), np.zeros(1))
     SimBatch([Simulator(_blank_map())]).step(np.zeros(1, np.int64), 1)
-    warm_draw()

@@ -25,8 +25,8 @@ from typing import Any
 import torch
 from tensordict import TensorDict
 
-from torchrl_bc.levels.corpus import SAMPLE_CORPUS
 from torchrl_bc.obs import ObservationConfig
+from torchrl_bc.resources import SAMPLE_CORPUS, replay_source
 
 __all__ = ["EXPERT_KEY", "BCData", "LevelInfo", "check_replay_dirs", "dataset_dir",
            "default_replay_dirs", "load_bc_data", "replay_dir_problem"]
@@ -152,8 +152,12 @@ def default_replay_dirs() -> list[Path]:
 
 
 def replay_dir_problem(path: str | Path) -> str | None:
-    """Why ``path`` cannot serve as replay data (missing, empty, not a replay), else None."""
-    p = Path(path)
+    """Why ``path`` (a folder, a file or ``package:NAME``) cannot serve as replay data (missing,
+    empty, not a replay), else None."""
+    try:
+        p = replay_source(path)
+    except ValueError as exc:
+        return str(exc)
     if not p.exists():
         where = "" if p.is_absolute() else f" (relative to {Path.cwd()})"
         return f"replay directory {str(path)!r} does not exist{where}"
@@ -173,7 +177,7 @@ def check_replay_dirs(paths: Sequence[str | Path]) -> list[Path]:
         problem = replay_dir_problem(path)
         if problem:
             raise FileNotFoundError(problem)
-    return [Path(p) for p in paths]
+    return [replay_source(p) for p in paths]
 
 
 def dataset_dir(root: Path, replay_dirs: Sequence[str | Path], obs: ObservationConfig,

@@ -18,10 +18,12 @@ from typing import Any
 
 import yaml
 
+from torchrl_bc.configfile import ConfigError, read_config_file, yaml_problem
 from torchrl_bc.models.config import ArchitectureConfig
 from torchrl_bc.obs.config import ObservationConfig
 
 __all__ = [
+    "ConfigError",
     "DaggerConfig",
     "DataConfig",
     "EarlyStopConfig",
@@ -37,10 +39,6 @@ __all__ = [
 #: Keys that may change between a checkpoint and a resumed run (budget, logging, machinery).
 RESUMABLE_KEYS: tuple[str, ...] = ("train.epochs", "logging.", "eval.gif_every", "train.threads",
                                    "data.workers", "data.cache_dir")
-
-
-class ConfigError(ValueError):
-    """A bad config key or value; the message names the dotted key."""
 
 
 #: Metrics the loop logs that ``train.early_stop.metric`` may select ``best.pt`` on.
@@ -349,7 +347,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...])
             value = yaml.safe_load(text) if text.strip() else ""
         except yaml.YAMLError as exc:
             raise ConfigError(f"override {item!r}: the value is not valid YAML "
-                              f"({_yaml_problem(exc)})") from None
+                              f"({yaml_problem(exc)})") from None
         parts = key.strip().split(".")
         if parts[0] == "architecture" and len(parts) > 1 and isinstance(raw.get(parts[0]), str):
             raw["architecture"] = {"preset": raw["architecture"]}
@@ -366,37 +364,19 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...])
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
                 raw: dict[str, Any] | None = None) -> RunConfig:
-    """Read a YAML config (or a raw dict), apply overrides, validate into a :class:`RunConfig`."""
+    """Read a YAML config (merged over its ``base:`` chain) or take a raw dict, apply overrides,
+    and validate into a :class:`RunConfig`."""
     if raw is None:
         if path is None:
             raise ConfigError("load_config needs a path or a raw dict")
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config {path} does not exist" if not path.exists()
-                              else f"config {path} is not a file")
-        try:
-            text = path.read_bytes().decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"config {path} is not UTF-8 text (byte {exc.start})") from None
-        except OSError as exc:
-            raise ConfigError(f"config {path}: {exc.strerror or exc}") from None
-        try:
-            raw = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config {path} is not valid YAML: {_yaml_problem(exc)}") from None
+        raw = read_config_file(path)
     try:
         return RunConfig.from_dict(apply_overrides(raw, list(overrides)))
     except ConfigError as exc:
         if path is None:
             raise
         raise ConfigError(f"config {path}: {exc}") from None
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """A YAML error on one line: what went wrong and where."""
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    mark = getattr(exc, "problem_mark", None)
-    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
 
 
 def flatten_leaves(d: Any, prefix: str = "") -> dict[str, Any]:

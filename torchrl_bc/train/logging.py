@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from torchrl_bc.io import atomic_write_bytes
 from torchrl_bc.replay.actions import ACTION_NAMES
-from torchrl_bc.replay.format import atomic_write_bytes
 
 __all__ = ["RunLogger", "console_line", "wandb_kwargs", "wandb_summary"]
 
