@@ -8,7 +8,7 @@ arrays itself, grows them when a larger level arrives, and drives the very same 
 
 Observations: with ``game_state`` / ``action_mask`` only (the mlp config), :meth:`observe` builds
 every slot's row in one compiled call from the stacked arrays, with the arithmetic of
-:meth:`ObservationBuilder._game_state <torchrl_bc.obs.builder.ObservationBuilder>` op for op
+:meth:`ObservationBuilder.game_state <torchrl_bc.obs.builder.ObservationBuilder>` op for op
 (distances through Python's ``math.hypot``, which the C library's ``hypot`` does not always
 match), so the arrays equal the builder's byte for byte. Other modalities go through one
 :class:`~torchrl_bc.obs.ObservationBuilder` per slot on a :class:`Simulator` bound to the slot's
@@ -32,7 +32,7 @@ from torchrl_bc.sim import Simulator
 from torchrl_bc.sim import constants as C
 from torchrl_bc.sim import kernel as K
 from torchrl_bc.sim import layout as L
-from torchrl_bc.sim.batch import ACTION_HOR, ACTION_JUMP
+from torchrl_bc.sim.actions import ACTION_HOR, ACTION_JUMP
 
 __all__ = ["BULK_MODALITIES", "LevelSlots"]
 

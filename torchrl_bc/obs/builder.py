@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from torchrl_bc.obs.config import LOCAL_CHANNELS, N_OBJECTIVE, ObservationConfig
+from torchrl_bc.obs import modalities as M
+from torchrl_bc.obs.config import ObservationConfig
 from torchrl_bc.obs.distance import NX, NY, STEP
 from torchrl_bc.obs.draw import draw_entities, stamp_disc, value_table
 from torchrl_bc.obs.graph import StaticGraph, build_static_graph
+from torchrl_bc.obs.modalities import LOCAL_CHANNELS, N_OBJECTIVE
 from torchrl_bc.obs.objective import ObjectiveFields, build_objective_fields, node_centre
 from torchrl_bc.obs.raster import (
     LEVEL_H,
@@ -34,10 +36,10 @@ from torchrl_bc.obs.raster import (
 )
 from torchrl_bc.sim import constants as C
 from torchrl_bc.sim import layout as SL
+from torchrl_bc.sim.actions import N_ACTIONS
 
 __all__ = ["GAME_STATE_FEATURES", "N_ACTIONS", "ObservationBuilder", "clear_level_cache"]
 
-N_ACTIONS = 6
 _DIAG = math.hypot(LEVEL_W, LEVEL_H)
 _MAX_FALL_SPEED = 6.0  # deaths start above MAX_SURVIVABLE_IMPACT, so |vy| is ~<= 6 in play
 
@@ -146,6 +148,9 @@ class ObservationBuilder:
 
     def __init__(self, config: ObservationConfig | None = None) -> None:
         self.config = config or ObservationConfig()
+        self._modalities = M.modalities(self.config.modalities)
+        self._pictures = any(m.pictures for m in self._modalities)
+        self._level_fields = any(m.level_fields for m in self._modalities)
         self._sim = None
         self._level: _LevelStatic | None = None
 
@@ -177,7 +182,7 @@ class ObservationBuilder:
         self._zero = np.array([i for i, (name, _) in enumerate(GAME_STATE_FEATURES)
                                if name in cfg.state_zero], dtype=np.intp)
         level = self._level
-        if (cfg.has("local_view") or cfg.has("objective")) and not level.objective_built:
+        if self._level_fields and not level.objective_built:
             m = sim.map
             level.objective = build_objective_fields(
                 sim.tiles, kinds, sim.ef[:, [SL.F_X, SL.F_Y]], self._switch, self._exit,
@@ -222,29 +227,24 @@ class ObservationBuilder:
         sim = sim if sim is not None else self._sim
         if sim is not self._sim or self._level is None:
             self.bind(sim)
-        cfg = self.config
-        out: dict[str, np.ndarray] = {}
-        ninja = sim.ninja
-        if cfg.has("player_frame") or cfg.has("global_view") or cfg.has("local_view"):
+        if self._pictures:
             self._check_flags()
-        if cfg.has("player_frame"):
-            out["player_frame"] = self._player_frame(ninja)
-        if cfg.has("global_view"):
-            out["global_view"] = self._global_view(ninja)
-        if cfg.has("game_state"):
-            out["game_state"] = self._game_state(sim)
-        if cfg.has("action_mask"):
-            # Every action is legal in every N++ state; masking would also bias BC labels.
-            out["action_mask"] = np.ones(N_ACTIONS, dtype=bool)
-        if cfg.has("graph"):
-            node = self._level.graph.node_at(ninja.xpos, ninja.ypos, cfg.graph_cell)
-            out["graph_ninja_node"] = np.array([node], dtype=np.int32)
-            out["graph_entity_state"] = self._entity_state()
-        if cfg.has("local_view"):
-            out["local_view"] = self._local_view()
-        if cfg.has("objective"):
-            out["objective"] = self._objective()
+        out: dict[str, np.ndarray] = {}
+        for mod in self._modalities:
+            out |= mod.observe(self)
         return out
+
+    @property
+    def sim(self):
+        """The bound simulator (what a modality's observe function reads)."""
+        return self._sim
+
+    def graph_arrays(self) -> dict[str, np.ndarray]:
+        """``graph_ninja_node`` int32 [1] and ``graph_entity_state`` float32 [entities, 4]."""
+        ninja = self._sim.ninja
+        node = self._level.graph.node_at(ninja.xpos, ninja.ypos, self.config.graph_cell)
+        return {"graph_ninja_node": np.array([node], dtype=np.int32),
+                "graph_entity_state": self._entity_state()}
 
     def _stage(self) -> int:
         """0 while the objective is the exit switch, 1 once it is hit (or there is none)."""
@@ -253,7 +253,7 @@ class ObservationBuilder:
             return 1
         return int(sim.ef[self._exit, SL.F_FLAG] != 0)
 
-    def _local_view(self) -> np.ndarray:
+    def local_view(self) -> np.ndarray:
         """uint8 [2, n, n] around the ninja (it sits at cell [n/2, n/2]).
 
         Channel 0: the level picture at ``local_cell`` px per cell (tiles by coverage, every
@@ -289,7 +289,7 @@ class ObservationBuilder:
             out[1] = np.where(ok, np.clip(np.where(ok, enc, 0.0), 1, 255), 0).astype(np.uint8)
         return out
 
-    def _objective(self) -> np.ndarray:
+    def objective(self) -> np.ndarray:
         """float32 [8]: stage, path length / 1000 (2 when unreachable), the unit direction of
         the straight line to the objective, and of the path NEAR_HOPS and FAR_HOPS lattice
         steps ahead (24 and 96 px). All zeros for a level without an exit."""
@@ -312,7 +312,7 @@ class ObservationBuilder:
         out[:] = vals
         return out
 
-    def _player_frame(self, ninja) -> np.ndarray:
+    def player_frame(self) -> np.ndarray:
         cfg = self.config
         s, size = cfg.crop_scale, cfg.player_frame_size
         half = size // 2
@@ -331,7 +331,7 @@ class ObservationBuilder:
         a = self._sim.ninja_state
         return float(a[SL.N_X]), float(a[SL.N_Y])
 
-    def _global_view(self, ninja) -> np.ndarray:
+    def global_view(self) -> np.ndarray:
         s = self.config.global_scale
         view = self._entity_layer(s, 0).copy()
         self._draw(view, self._moving_rows, s, 0.0, 0.0)
@@ -339,7 +339,8 @@ class ObservationBuilder:
         stamp_disc(view, nx / s, ny / s, C.NINJA_RADIUS / s, NINJA_VALUE)
         return view[None]
 
-    def _game_state(self, sim) -> np.ndarray:
+    def game_state(self) -> np.ndarray:
+        sim = self._sim
         a = sim.ninja_state.tolist()
         x, y = a[SL.N_X], a[SL.N_Y]
         onehot = [0.0] * 10
