@@ -35,6 +35,7 @@ from torchrl_bc.obs.raster import (
     tile_image,
 )
 from torchrl_bc.sim import constants as C
+from torchrl_bc.sim import entities as E
 from torchrl_bc.sim import layout as SL
 from torchrl_bc.sim.actions import N_ACTIONS
 
@@ -79,13 +80,13 @@ GAME_STATE_FEATURES: tuple[tuple[str, str], ...] = (
 N_GAME_STATE = len(GAME_STATE_FEATURES)
 
 # Entities that never move: drawn into a per-level layer, redrawn only when a flag changes.
-_STATIC_KINDS = frozenset({1, 21, 2, 3, 4, 5, 6, 8, 10, 11, 24})
-_DRAW_ORDER = {3: 0, 5: 1, 6: 1, 8: 1, 11: 2, 10: 3, 24: 3, 2: 4, 4: 5, 1: 6, 21: 6}
-# Which attribute is the entity's changing flag (for redraws and graph_entity_state).
+_STATIC_KINDS = frozenset(E.kinds(moving=False))
+_DRAW_ORDER = {k.id: k.draw_order for k in E.ENTITIES if not k.moving}
 _VALUE_TABLE = value_table(VALUES)
-_STATUS_KINDS_STATE = (1, 21)  # graph entity status: the mine state
-_STATUS_KINDS_FLAG = (3, 5, 6, 8)  # exit switch hit / door closed
-_STATUS_SCALE = {1: 0.5, 21: 0.5}
+# Which attribute is the entity's changing status (for graph_entity_state).
+_STATUS_KINDS_STATE = E.kinds(status="state")  # the mine state, scaled by 0.5
+_STATUS_KINDS_FLAG = E.kinds(status="flag")  # exit switch hit / door closed
+_STATUS_SCALE = dict.fromkeys(_STATUS_KINDS_STATE, 0.5)
 # game_state ninja fields read straight from the simulator's state array
 _NIN = SL
 
@@ -171,14 +172,14 @@ class ObservationBuilder:
         self._flag_rows = np.isin(kinds, _STATUS_KINDS_FLAG)
         self._status_scale = np.array([_STATUS_SCALE.get(int(k), 1.0) for k in kinds],
                                       np.float32)
-        switches = np.flatnonzero(kinds == 4)
-        exits = np.flatnonzero(kinds == 3)
+        switches = np.flatnonzero(kinds == E.EXIT_SWITCH)
+        exits = np.flatnonzero(kinds == E.EXIT)
         self._switch = int(switches[0]) if switches.size else -1
         if self._switch >= 0:
             self._exit = int(sim.ei[self._switch, SL.EI_LINK])
         else:
             self._exit = int(exits[0]) if exits.size else -1
-        self._gold_total = int(np.count_nonzero(kinds == 2))
+        self._gold_total = int(np.count_nonzero(kinds == E.GOLD))
         self._zero = np.array([i for i, (name, _) in enumerate(GAME_STATE_FEATURES)
                                if name in cfg.state_zero], dtype=np.intp)
         level = self._level

@@ -175,9 +175,7 @@ def obs_config_of(export_or_obs_config: Any) -> tuple[ObservationConfig, GraphPa
     if isinstance(src, ObservationConfig):
         return src, GraphPadding.for_config(src) if src.has("graph") else None
     if isinstance(src, dict) and "observation" in src:
-        obs = dict(src["observation"])
-        obs["modalities"] = tuple(obs["modalities"])
-        cfg = ObservationConfig(**obs)
+        cfg = ObservationConfig.from_dict(src["observation"])
         pad = src.get("graph_padding")
         return cfg, GraphPadding.from_dict(pad) if pad else None
     raise TypeError(f"expected an export or an ObservationConfig, got {type(src).__name__}")
