@@ -64,3 +64,21 @@ def test_action_table_drives_replay_bytes_and_the_simulator() -> None:
         assert RA.inputs_to_actions(byte) == a == A.action_of(hor, jump)
         assert (A.ACTION_HOR[a], A.ACTION_JUMP[a]) == (hor, jump)
     assert np.array_equal(RA.ACTION_TO_INPUT, [0, 4, 2, 1, 5, 3])  # replay bytes unchanged
+
+
+def test_one_level_record_and_its_cap_rule() -> None:
+    from torchrl_bc.levels.generator import generate_level
+    from torchrl_bc.sb3.env import RLLevel
+    from torchrl_bc.sim.level import Level
+    from torchrl_bc.train.evaluate import EvalLevel
+
+    assert EvalLevel is Level and RLLevel is Level
+    lv = Level("a", b"", demo_ticks=101)
+    assert lv.cap(2.0, 5000) == 202 and lv.cap(1.5, 5000) == 152  # ceil(151.5)
+    assert lv.cap(100.0, 5000) == 5000 and lv.cap(0.001, 5000) == 1
+    assert Level("b", b"").cap(2.0, 777) == 777  # no demo: the limit
+    assert lv.cap(0.0, 777) == 777
+    gen = generate_level(3, verify=False)
+    rec = gen.as_level()
+    assert (rec.name, rec.map_data, rec.family) == (gen.level_id, gen.map_data, gen.family)
+    assert rec.demo_ticks == gen.solution.size

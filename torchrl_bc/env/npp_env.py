@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -52,7 +52,7 @@ class NppEnv(gym.Env):
     saved state of the current level. Terminated on win or death, truncated at 20000 ticks.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 60}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 60}
 
     def __init__(self, level: LevelSource | None = None,
                  config: ObservationConfig | None = None,

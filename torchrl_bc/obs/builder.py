@@ -268,8 +268,8 @@ class ObservationBuilder:
         half = size // 2
         layer = self._entity_layer(s, half)
         nx, ny = self._ninja_xy()
-        cx = min(max(int(math.floor(nx / s)), 0), LEVEL_W // s - 1)
-        cy = min(max(int(math.floor(ny / s)), 0), LEVEL_H // s - 1)
+        cx = min(max(math.floor(nx / s), 0), LEVEL_W // s - 1)
+        cy = min(max(math.floor(ny / s), 0), LEVEL_H // s - 1)
         out = np.zeros((LOCAL_CHANNELS, size, size), np.uint8)
         frame = layer[cy:cy + size, cx:cx + size].copy()
         self._draw(frame, self._moving_rows, s, cx - half, cy - half, cull=16 / s)
@@ -320,8 +320,8 @@ class ObservationBuilder:
         layer = self._entity_layer(s, half)
         nx, ny = self._ninja_xy()
         fx, fy = nx / s, ny / s
-        cx = min(max(int(math.floor(fx)), 0), LEVEL_W // s - 1)
-        cy = min(max(int(math.floor(fy)), 0), LEVEL_H // s - 1)
+        cx = min(max(math.floor(fx), 0), LEVEL_W // s - 1)
+        cy = min(max(math.floor(fy), 0), LEVEL_H // s - 1)
         frame = layer[cy:cy + size, cx:cx + size].copy()
         ox, oy = cx - half, cy - half  # world / s -> frame pixel offset
         self._draw(frame, self._moving_rows, s, ox, oy, cull=16 / s)

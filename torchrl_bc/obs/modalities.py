@@ -84,7 +84,11 @@ _REGISTRY: dict[str, Modality] = {}
 
 
 def register(modality: Modality) -> Modality:
-    """Add ``modality`` after those already registered (its position is its key order)."""
+    """Add ``modality`` after those already registered (its position is its key order).
+
+    Register at import time of this module (or one it imports): dataset worker processes and
+    loaded checkpoints only know what an import registers.
+    """
     if modality.name in _REGISTRY:
         raise ValueError(f"modality {modality.name!r} is already registered")
     _REGISTRY[modality.name] = modality

@@ -19,7 +19,7 @@ import numpy as np
 from torchrl_bc.obs.distance import NX, NY, STEP, DistanceMap
 from torchrl_bc.sim import entities as E
 
-__all__ = ["NEAR_HOPS", "FAR_HOPS", "ObjectiveFields", "build_objective_fields"]
+__all__ = ["FAR_HOPS", "NEAR_HOPS", "ObjectiveFields", "build_objective_fields"]
 
 #: Lattice hops (STEP px each) ahead along the path for the two waypoint directions.
 NEAR_HOPS, FAR_HOPS = 4, 16

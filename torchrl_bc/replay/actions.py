@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from torchrl_bc.sim.actions import ACTION_NAMES, ACTIONS, N_ACTIONS
+from torchrl_bc.sim.simulator import INPUT_DECODE
 
 __all__ = [
     "ACTION_NAMES",
@@ -31,14 +32,9 @@ __all__ = [
 _JUMP_BIT, _RIGHT_BIT, _LEFT_BIT = 1, 2, 4
 
 
-def _hor_of(byte: int) -> int:
-    return int(bool(byte & _RIGHT_BIT)) - int(bool(byte & _LEFT_BIT))
-
-
-#: Horizontal input (-1, 0, 1) of each input byte 0..7.
-INPUT_TO_HOR = np.array([_hor_of(b) for b in range(8)], dtype=np.int8)
-#: Jump (0, 1) of each input byte 0..7.
-INPUT_TO_JUMP = np.array([b & _JUMP_BIT for b in range(8)], dtype=np.int8)
+#: Horizontal input (-1, 0, 1) and jump (0, 1) of each input byte 0..7: the simulator's decoding.
+INPUT_TO_HOR = np.array([h for h, _ in INPUT_DECODE], dtype=np.int8)
+INPUT_TO_JUMP = np.array([j for _, j in INPUT_DECODE], dtype=np.int8)
 ACTION_TO_HOR = np.array([h for _, h, _ in ACTIONS], dtype=np.int8)
 ACTION_TO_JUMP = np.array([j for _, _, j in ACTIONS], dtype=np.int8)
 #: Canonical input byte of each action (one direction bit at most).
