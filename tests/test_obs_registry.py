@@ -161,3 +161,19 @@ def test_registry_rejects_duplicates_and_unknown_names() -> None:
         ObservationConfig(modalities=("toy_speed",))
     with pytest.raises(ValueError, match="unknown"):
         ArchitectureConfig(modalities=("toy_speed",))
+
+
+def test_observation_config_from_dict() -> None:
+    cfg = ObservationConfig(modalities=("game_state", "local_view"), local_size=8,
+                            state_zero=("elapsed",))
+    plain = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(cfg).items()}
+    assert ObservationConfig.from_dict(plain) == cfg  # lists from YAML/JSON become tuples
+    assert ObservationConfig.from_dict({}) == ObservationConfig()
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['observation.frameskip'\]"):
+        ObservationConfig.from_dict({"frameskip": 2})
+    with pytest.raises(ValueError, match=r"\['export.observation.bogus'\]"):
+        ObservationConfig.from_dict({"bogus": 1}, where="export.observation")
+    with pytest.raises(ValueError, match="must be a mapping"):
+        ObservationConfig.from_dict(["game_state"])  # type: ignore[arg-type]
+    # Signature fields that only matter with a modality come from its registry entry.
+    assert "local_size" in cfg.signature() and "local_size" not in ObservationConfig().signature()

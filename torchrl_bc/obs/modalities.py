@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from gymnasium import spaces
 
+from torchrl_bc.sim.actions import N_ACTIONS
+
 if TYPE_CHECKING:
     from torchrl_bc.obs.builder import ObservationBuilder
     from torchrl_bc.obs.config import ObservationConfig
@@ -171,12 +173,6 @@ def _n_game_state() -> int:
     return N_GAME_STATE
 
 
-def _n_actions() -> int:
-    from torchrl_bc.sim.actions import N_ACTIONS
-
-    return N_ACTIONS
-
-
 def _level_size(config: ObservationConfig) -> tuple[int, int]:
     from torchrl_bc.obs.raster import LEVEL_H, LEVEL_W
 
@@ -198,8 +194,8 @@ register(Modality(
 register(Modality(
     # Every action is legal in every N++ state; masking would also bias BC labels.
     "action_mask", encoded=False,
-    spaces=lambda c, _: {"action_mask": spaces.MultiBinary(_n_actions())},
-    observe=lambda b: {"action_mask": np.ones(_n_actions(), dtype=bool)}))
+    spaces=lambda c, _: {"action_mask": spaces.MultiBinary(N_ACTIONS)},
+    observe=lambda b: {"action_mask": np.ones(N_ACTIONS, dtype=bool)}))
 register(Modality(
     "graph",
     spaces=lambda c, n: {
