@@ -21,7 +21,7 @@ from torch import nn
 
 from torchrl_bc.models import ArchitectureConfig, LevelGraph, MultimodalExtractor, ObsSpec
 from torchrl_bc.models.extractor import dense_keys
-from torchrl_bc.sb3.spaces import GraphPadding
+from torchrl_bc.sb3.spaces import GRAPH_PAD_KEYS, GraphPadding
 
 __all__ = ["ACTIVATION_FNS", "SB3MultimodalExtractor", "make_sb3_policy_kwargs",
            "policy_kwargs_spec", "resolve_policy_kwargs"]
@@ -57,9 +57,7 @@ class SB3MultimodalExtractor(BaseFeaturesExtractor):
     def _needed_keys(self) -> list[str]:
         keys = dense_keys(self.cfg)
         if self.cfg.uses("graph"):
-            keys += ["graph_ninja_node", "graph_entity_state", "graph_node_type",
-                     "graph_node_kind", "graph_node_pos", "graph_edge_index", "graph_edge_type",
-                     "graph_sizes", "graph_key"]
+            keys += ["graph_ninja_node", "graph_entity_state", *GRAPH_PAD_KEYS]
         return keys
 
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
