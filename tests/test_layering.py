@@ -2,7 +2,8 @@
 
 Every import in the package (module-level and inside functions, absolute and relative, also
 under ``TYPE_CHECKING``) is an edge from one module to another. An edge may only go from a
-layer to itself or to a layer below it, and the module graph has no cycle. ``LAYERS`` is the one
+layer to itself or to a layer below it, and the graph of imports that run (all but those under
+``TYPE_CHECKING``, which name types only) has no cycle between modules. ``LAYERS`` is the one
 statement of the order; README.md "Layout" draws it.
 """
 
@@ -57,6 +58,7 @@ class Edge:
     target: str  # imported module, dotted (the longest prefix that is a module of the tree)
     relative: bool = False  # `from . import x`, `from ..pkg import y`
     nested: bool = False  # inside a function (a lazy import)
+    typing: bool = False  # under `if TYPE_CHECKING:` (never executed)
 
     def where(self, root: Path) -> str:
         return f"{self.path.relative_to(root)}:{self.line}: {self.source} -> {self.target}"
@@ -93,6 +95,9 @@ def edges(root: Path) -> list[Edge]:
         tree = ast.parse(path.read_text(), str(path))
         nested = {id(n) for f in ast.walk(tree)
                   if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef) for n in ast.walk(f)}
+        typing = {id(n) for f in ast.walk(tree) if isinstance(f, ast.If)
+                  and ast.unparse(f.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+                  for b in f.body for n in ast.walk(b)}
         for node in ast.walk(tree):
             names: list[str] = []
             if isinstance(node, ast.Import):
@@ -112,7 +117,7 @@ def edges(root: Path) -> list[Edge]:
                 if target is not None and target != source:
                     out.append(Edge(path, node.lineno, source, target,
                                     relative=bool(getattr(node, "level", 0)),
-                                    nested=id(node) in nested))
+                                    nested=id(node) in nested, typing=id(node) in typing))
     return out
 
 
@@ -138,9 +143,14 @@ def layer_violations(root: Path, layers: dict[str, tuple[str, ...]] = LAYERS) ->
 
 
 def cycles(root: Path) -> list[str]:
-    """Each import cycle between modules, as the edges that close it (one report per cycle)."""
+    """Each import cycle between modules, as the edges that close it (one report per cycle).
+
+    Imports under ``TYPE_CHECKING`` are left out: they never run, so they cannot close a cycle.
+    """
     graph: dict[str, dict[str, Edge]] = {}
     for e in edges(root):
+        if e.typing:
+            continue
         graph.setdefault(e.source, {}).setdefault(e.target, e)
     out, seen = [], set()
     while True:
@@ -192,6 +202,7 @@ def test_the_checker_sees_every_kind_of_import() -> None:
     assert len(found) > 100
     assert any(e.nested for e in found) and any(not e.nested for e in found)
     assert any(e.relative for e in found) and any(not e.relative for e in found)
+    assert any(e.typing for e in found) and any(not e.typing for e in found)
 
 
 def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
@@ -220,6 +231,10 @@ def test_checker_catches_violations(tmp_path: Path) -> None:
         "high/e.py": "from .b import f\n",
         "side/__init__.py": "from pkg.high.b import f  # sibling\n",
         "side/d.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.high.e\n",
+        # A ring closed only by a type-only import is no cycle (it never runs).
+        "low/t1.py": ("from typing import TYPE_CHECKING\n"
+                      "if TYPE_CHECKING:\n    from pkg.low import t2\n"),
+        "low/t2.py": "from pkg.low import t1\n",
     })
     bad = layer_violations(root, SMALL_LAYERS)
     assert bad == [
@@ -230,7 +245,8 @@ def test_checker_catches_violations(tmp_path: Path) -> None:
         "pkg/side/d.py:3: pkg.side.d -> pkg.high.e (side may not import high)",
     ]
     found = cycles(root)
-    assert len(found) == 2
+    assert len(found) == 2, found
+    assert not any("t1" in c for c in found)
     assert any("pkg/high/b.py:2: pkg.high.b -> pkg.high.e" in c
                and "pkg/high/e.py:1: pkg.high.e -> pkg.high.b" in c for c in found)
     assert any("pkg/low/a.py:5: pkg.low.a -> pkg.high.b" in c

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -56,17 +55,12 @@ def read_config(path: Path) -> tuple[ObservationConfig, dict[str, Any]]:
     error that names them; everything else in the file belongs to the training config.
     """
     raw = read_config_file(path)  # merged over its base: chain, as training reads it
-    obs = raw.get("observation") or {}
-    known = {f.name for f in fields(ObservationConfig)}
-    unknown = sorted(set(obs) - known)
-    if unknown:
-        raise ValueError(f"unknown key(s) {[f'observation.{k}' for k in unknown]}; "
-                         f"known in observation: {sorted(known)}")
+    obs = ObservationConfig.from_dict(raw.get("observation") or {})
     data = DATA_DEFAULTS | {k: v for k, v in (raw.get("data") or {}).items()
                             if k in DATA_DEFAULTS}
     if isinstance(data["replays"], str):
         data["replays"] = [data["replays"]]
-    return ObservationConfig(**obs), data
+    return obs, data
 
 
 def run(args: argparse.Namespace) -> int:

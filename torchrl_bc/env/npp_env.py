@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from torchrl_bc.obs import N_GAME_STATE, ObservationBuilder, ObservationConfig, StaticGraph
-from torchrl_bc.obs.config import LOCAL_CHANNELS, N_OBJECTIVE
+from torchrl_bc.obs import ObservationBuilder, ObservationConfig, StaticGraph
+from torchrl_bc.obs.modalities import observation_spaces
 from torchrl_bc.obs.reward import RewardConfig
-from torchrl_bc.replay.actions import ACTION_TO_HOR, ACTION_TO_JUMP, N_ACTIONS
 from torchrl_bc.sim import INPUT_DECODE, Simulator
 from torchrl_bc.sim import constants as C
+from torchrl_bc.sim.actions import ACTIONS, N_ACTIONS
 from torchrl_bc.sim.mapdata import read_map_file
 from torchrl_bc.sim.simulator import SimSnapshot
 
@@ -52,7 +52,7 @@ class NppEnv(gym.Env):
     saved state of the current level. Terminated on win or death, truncated at 20000 ticks.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 60}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 60}
 
     def __init__(self, level: LevelSource | None = None,
                  config: ObservationConfig | None = None,
@@ -75,28 +75,8 @@ class NppEnv(gym.Env):
 
     # -- spaces ------------------------------------------------------------------------------
     def _space(self, n_entities: int) -> spaces.Dict:
-        cfg = self.config
-        s = cfg.player_frame_size
-        parts: dict[str, spaces.Space] = {}
-        if cfg.has("player_frame"):
-            parts["player_frame"] = spaces.Box(0, 255, (1, s, s), np.uint8)
-        if cfg.has("global_view"):
-            h, w = 600 // cfg.global_scale, 1056 // cfg.global_scale
-            parts["global_view"] = spaces.Box(0, 255, (1, h, w), np.uint8)
-        if cfg.has("game_state"):
-            parts["game_state"] = spaces.Box(-np.inf, np.inf, (N_GAME_STATE,), np.float32)
-        if cfg.has("action_mask"):
-            parts["action_mask"] = spaces.MultiBinary(N_ACTIONS)
-        if cfg.has("local_view"):
-            n = cfg.local_size
-            parts["local_view"] = spaces.Box(0, 255, (LOCAL_CHANNELS, n, n), np.uint8)
-        if cfg.has("objective"):
-            parts["objective"] = spaces.Box(-np.inf, np.inf, (N_OBJECTIVE,), np.float32)
-        if cfg.has("graph"):
-            parts["graph_ninja_node"] = spaces.Box(0, np.iinfo(np.int32).max, (1,), np.int32)
-            parts["graph_entity_state"] = spaces.Box(-np.inf, np.inf, (n_entities, 4),
-                                                     np.float32)
-        return spaces.Dict(parts)
+        """The modality registry's spaces for this config, ``n_entities`` rows per entity."""
+        return spaces.Dict(observation_spaces(self.config, n_entities))
 
     # -- gymnasium API -----------------------------------------------------------------------
     def reset(self, *, seed: int | None = None,
@@ -130,7 +110,7 @@ class NppEnv(gym.Env):
         a = int(action)
         if not 0 <= a < N_ACTIONS:
             raise ValueError(f"action {action} is not in 0..{N_ACTIONS - 1}")
-        hor, jump = int(ACTION_TO_HOR[a]), int(ACTION_TO_JUMP[a])
+        _, hor, jump = ACTIONS[a]
         return self._advance([(hor, jump)] * self.config.frame_skip)
 
     def step_ticks(self, inputs: np.ndarray | list[int] | bytes

@@ -8,7 +8,7 @@ arrays itself, grows them when a larger level arrives, and drives the very same 
 
 Observations: with ``game_state`` / ``action_mask`` only (the mlp config), :meth:`observe` builds
 every slot's row in one compiled call from the stacked arrays, with the arithmetic of
-:meth:`ObservationBuilder._game_state <torchrl_bc.obs.builder.ObservationBuilder>` op for op
+:meth:`ObservationBuilder.game_state <torchrl_bc.obs.builder.ObservationBuilder>` op for op
 (distances through Python's ``math.hypot``, which the C library's ``hypot`` does not always
 match), so the arrays equal the builder's byte for byte. Other modalities go through one
 :class:`~torchrl_bc.obs.ObservationBuilder` per slot on a :class:`Simulator` bound to the slot's
@@ -30,9 +30,10 @@ from torchrl_bc.obs.builder import _MAX_FALL_SPEED
 from torchrl_bc.obs.raster import LEVEL_H, LEVEL_W
 from torchrl_bc.sim import Simulator
 from torchrl_bc.sim import constants as C
+from torchrl_bc.sim import entities as E
 from torchrl_bc.sim import kernel as K
 from torchrl_bc.sim import layout as L
-from torchrl_bc.sim.batch import ACTION_HOR, ACTION_JUMP
+from torchrl_bc.sim.actions import ACTION_HOR, ACTION_JUMP, N_ACTIONS
 
 __all__ = ["BULK_MODALITIES", "LevelSlots"]
 
@@ -54,15 +55,15 @@ class _Template:
         self.state = tuple(a.copy() for a in (sim.ninja_state, sim.ei, sim.ef, sim.misc,
                                               sim.hor_edges, sim.ver_edges))
         kinds = sim.ei[:, L.EI_KIND]
-        switches = np.flatnonzero(kinds == 4)
-        exits = np.flatnonzero(kinds == 3)
+        switches = np.flatnonzero(kinds == E.EXIT_SWITCH)
+        exits = np.flatnonzero(kinds == E.EXIT)
         # the same choice as ObservationBuilder.bind
         self.switch = int(switches[0]) if switches.size else -1
         if self.switch >= 0:
             self.exit = int(sim.ei[self.switch, L.EI_LINK])
         else:
             self.exit = int(exits[0]) if exits.size else -1
-        self.gold_total = int(np.count_nonzero(kinds == 2))
+        self.gold_total = int(np.count_nonzero(kinds == E.GOLD))
 
 
 class LevelSlots:
@@ -252,7 +253,7 @@ class LevelSlots:
         if cfg.has("game_state"):
             out["game_state"] = self.game_state(rows)
         if cfg.has("action_mask"):
-            out["action_mask"] = np.ones((rows.shape[0], 6), dtype=bool)
+            out["action_mask"] = np.ones((rows.shape[0], N_ACTIONS), dtype=bool)
         return out
 
     def game_state(self, rows: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ __all__ = ["game_state_rows", "step_serial"]
 @njit(cache=True, nogil=True)
 def game_state_rows(rows, nin, ei, ef, misc, switch, exit_, gold_total, level_w, level_h,
                     max_fall_speed, out, deltas):
-    """``ObservationBuilder._game_state`` for ``rows``, float64 op for op; the two distances
+    """``ObservationBuilder.game_state`` for ``rows``, float64 op for op; the two distances
     are left to the caller (``deltas`` receives switch dx, dy and exit dx, dy). The level size
     and fall-speed scale come in as arguments, so only simulator modules are folded in."""
     for j in range(rows.shape[0]):

@@ -19,10 +19,10 @@ from gymnasium.vector.utils import batch_space
 from torchrl_bc.env.npp_env import LevelSource, NppEnv, _load_map
 from torchrl_bc.obs import ObservationBuilder, ObservationConfig
 from torchrl_bc.obs.reward import RewardConfig
-from torchrl_bc.replay.actions import N_ACTIONS
 from torchrl_bc.sim import Simulator
 from torchrl_bc.sim import constants as C
-from torchrl_bc.sim.batch import ACTION_HOR, ACTION_JUMP, SimBatch
+from torchrl_bc.sim.actions import ACTION_HOR, ACTION_JUMP, N_ACTIONS
+from torchrl_bc.sim.batch import SimBatch
 from torchrl_bc.sim.layout import M_FRAME
 
 __all__ = ["NppVectorEnv"]

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from torchrl_bc.sim.level import Level as SimLevel
+
 from .mapwriter import GOLD, HEIGHT, LOCKED_DOOR, MINE, WIDTH, Door, LevelMap, tile_center
 
 ZAP_DRONE, THWUMP = 14, 20
@@ -52,6 +54,10 @@ class Level:
     @property
     def content_hash(self) -> str:
         return hashlib.sha256(self.map_data).hexdigest()
+
+    def as_level(self) -> SimLevel:
+        """The level record evaluation and RL take (the planner's solution is its demo)."""
+        return SimLevel(self.level_id, self.map_data, int(self.solution.size), self.family)
 
 
 class Canvas:

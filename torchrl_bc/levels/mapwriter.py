@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from torchrl_bc.sim import entities as E
 from torchrl_bc.sim.mapdata import (
     COUNTS_AT,
     DEATH_BALL_COUNT_AT,
@@ -30,12 +31,15 @@ WIDTH, HEIGHT = 42, 23
 UNIT = 6  # pixels per map-data coordinate unit
 TILE_PX = 24
 
-# Entity type ids used by the generator.
-MINE, GOLD, EXIT, EXIT_SWITCH, LOCKED_DOOR, LOCKED_SWITCH, TRAP_DOOR, TRAP_SWITCH = (
-    1, 2, 3, 4, 6, 7, 8, 9,
-)
-#: Record types with their own one-record (5-byte) entry.
-SIMPLE_TYPES = frozenset({1, 2, 10, 11, 14, 17, 20, 21, 24, 25, 26, 28})
+# Entity type ids used by the generator, and the switch records of the locked and trap doors.
+MINE, GOLD, EXIT, EXIT_SWITCH, LOCKED_DOOR, TRAP_DOOR = (
+    E.MINE, E.GOLD, E.EXIT, E.EXIT_SWITCH, E.LOCKED_DOOR, E.TRAP_DOOR)
+LOCKED_SWITCH = E.BY_ID[LOCKED_DOOR].switch_record
+TRAP_SWITCH = E.BY_ID[TRAP_DOOR].switch_record
+#: Record types with their own one-record (5-byte) entry: every kind without a switch record
+#: but the exit switch (written after its exit) and the regular door.
+SIMPLE_TYPES = frozenset(k.id for k in E.ENTITIES if k.switch_record is None
+                         and k.id not in (E.EXIT_SWITCH, E.DOOR))
 
 
 def tile_center(tx: int, ty: int) -> tuple[int, int]:

@@ -24,6 +24,7 @@ import numpy as np
 
 from torchrl_bc.replay.actions import ACTION_TO_INPUT
 from torchrl_bc.sim import SimSnapshot, Simulator
+from torchrl_bc.sim import entities as E
 from torchrl_bc.sim.constants import DEAD, DYING, WON
 
 from .distance import DistanceMap
@@ -92,9 +93,9 @@ class Planner:
         Narrow passages (half tiles, one-way platforms) can defeat the default clearance; the
         fields are then rebuilt with less clearance so the heuristic still has a route."""
         sim = self.sim
-        hazards = [(e.xpos, e.ypos) for e in sim.entities if e.kind in (1, 21) and e.active]
-        doors = [e for e in sim.by_group.get(3, ()) if e.kind == 3]
-        switches = [e for e in sim.by_group.get(3, ()) if e.kind == 4]
+        hazards = [(e.xpos, e.ypos) for e in sim.entities if e.kind in E.MINES and e.active]
+        doors = [e for e in sim.by_group.get(E.EXIT, ()) if e.kind == E.EXIT]
+        switches = [e for e in sim.by_group.get(E.EXIT, ()) if e.kind == E.EXIT_SWITCH]
         if not doors:
             raise ValueError(f"{self.source}: the level has no exit door")
         best = None
@@ -126,12 +127,13 @@ class Planner:
     @property
     def door(self) -> Any:
         """The chosen exit door of the current simulator (``reset`` rebuilds entities)."""
-        return [e for e in self.sim.by_group[3] if e.kind == 3][self._door_index]
+        return [e for e in self.sim.by_group[E.EXIT] if e.kind == E.EXIT][self._door_index]
 
     @property
     def door_switch(self) -> Any:
         door = self.door
-        return next(e for e in self.sim.by_group[3] if e.kind == 4 and e.door == door)
+        return next(e for e in self.sim.by_group[E.EXIT]
+                    if e.kind == E.EXIT_SWITCH and e.door == door)
 
     def heuristic(self) -> float:
         """Remaining path length in ticks from the current simulator state."""

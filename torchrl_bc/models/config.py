@@ -10,17 +10,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from torchrl_bc.obs.modalities import encoded_modalities
+from torchrl_bc.sim.actions import N_ACTIONS
+
 __all__ = [
     "ACTIVATIONS",
-    "ENCODER_MODALITIES",
     "PRESETS",
     "ArchitectureConfig",
     "preset",
 ]
 
-#: Modalities that have an encoder. ``action_mask`` is consumed by the distribution, not encoded.
-ENCODER_MODALITIES: tuple[str, ...] = ("player_frame", "global_view", "game_state", "graph",
-                                        "local_view", "objective")
+# Modalities that have an encoder come from the registry (``encoded_modalities()``):
+# ``action_mask`` is consumed by the distribution, not encoded.
 #: The default set (every encoder but the opt-in, level-relative ``local_view``/``objective``).
 _CLASSIC: tuple[str, ...] = ("player_frame", "global_view", "game_state", "graph")
 ACTIVATIONS: tuple[str, ...] = ("relu", "gelu", "silu", "tanh", "elu")
@@ -70,7 +71,7 @@ class ArchitectureConfig:
     features_dim: int = 256
     head_hidden: tuple[int, ...] = (256,)
     value_hidden: tuple[int, ...] = (256,)
-    n_actions: int = 6
+    n_actions: int = N_ACTIONS
     # local_view CNN (uint8 [2, 16, 16]): 3x3 convs, the first at stride 1, the rest stride 2
     local_channels: tuple[int, ...] = (16, 32)
     local_dim: int = 128
@@ -92,14 +93,15 @@ class ArchitectureConfig:
 
         if not self.modalities:
             fail("modalities", "must name at least one encoder")
-        unknown = [m for m in self.modalities if m not in ENCODER_MODALITIES]
+        known = encoded_modalities()
+        unknown = [m for m in self.modalities if m not in known]
         if unknown:
-            fail("modalities", f"has unknown {unknown}; known: {list(ENCODER_MODALITIES)}")
+            fail("modalities", f"has unknown {unknown}; known: {list(known)}")
         if len(set(self.modalities)) != len(self.modalities):
             fail("modalities", f"has duplicates: {list(self.modalities)}")
         # Canonical order so equal configs compare and hash equal.
         object.__setattr__(self, "modalities",
-                           tuple(m for m in ENCODER_MODALITIES if m in self.modalities))
+                           tuple(m for m in known if m in self.modalities))
         if self.activation not in ACTIVATIONS:
             fail("activation", f"must be one of {list(ACTIVATIONS)}, got {self.activation!r}")
         if self.graph_encoder not in GRAPH_ENCODERS:

@@ -1,13 +1,24 @@
-"""Dense modality encoders: CNNs for the two rasters, an MLP for ``game_state``."""
+"""Dense modality encoders, and which one each modality gets (:func:`make_encoder`).
+
+CNNs for the rasters, a small-grid CNN for egocentric grids, an MLP for flat vectors. A modality
+without an entry in :data:`ENCODERS` gets one chosen from its shape, the way SB3's
+``CombinedExtractor`` follows the observation space: ``[C, H, W]`` -> :class:`GridCNN`, ``[N]``
+-> :class:`StateMLP`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-__all__ = ["FrameCNN", "GridCNN", "StateMLP", "activation", "conv_schedule", "mlp"]
+if TYPE_CHECKING:
+    from torchrl_bc.models.config import ArchitectureConfig
+
+__all__ = ["ENCODERS", "FrameCNN", "GridCNN", "StateMLP", "activation", "conv_schedule",
+           "make_encoder", "mlp"]
 
 # (kernel, stride) per conv layer: the Atari schedule, then 3x3 stride-1 refinements.
 _SCHEDULE: tuple[tuple[int, int], ...] = ((8, 4), (4, 2), (3, 1), (3, 1))
@@ -127,3 +138,36 @@ class StateMLP(nn.Module):
             angles = (x[..., None] * scales).flatten(-2)
             x = torch.cat([x, torch.sin(angles), torch.cos(angles)], dim=-1)
         return self.net(x)
+
+
+#: ``(architecture, input shape) -> encoder`` of each dense modality with its own widths.
+EncoderFactory = Callable[["ArchitectureConfig", tuple[int, ...]], nn.Module]
+ENCODERS: dict[str, EncoderFactory] = {
+    "player_frame": lambda c, shape: FrameCNN(shape, c.frame_channels, c.frame_pool,
+                                              c.frame_dim, c.activation),
+    "global_view": lambda c, shape: FrameCNN(shape, c.global_channels, c.global_pool,
+                                             c.global_dim, c.activation),
+    "game_state": lambda c, shape: StateMLP(shape[0], c.state_hidden, c.state_dim,
+                                            c.activation, c.dropout, c.state_fourier),
+    "local_view": lambda c, shape: GridCNN(shape, c.local_channels, c.local_dim, c.activation),
+    "objective": lambda c, shape: StateMLP(shape[0], c.objective_hidden, c.objective_dim,
+                                           c.activation, c.dropout),
+}
+
+
+def make_encoder(name: str, cfg: ArchitectureConfig, shape: tuple[int, ...]) -> nn.Module:
+    """The encoder of dense modality ``name`` (per-sample ``shape``); it has an ``out_dim``.
+
+    Without an :data:`ENCODERS` entry the shape decides, with the small-input widths
+    (``local_*`` for a grid, ``objective_*`` for a vector).
+    """
+    factory = ENCODERS.get(name)
+    if factory is not None:
+        return factory(cfg, tuple(shape))
+    if len(shape) == 3:
+        return GridCNN(shape, cfg.local_channels, cfg.local_dim, cfg.activation)
+    if len(shape) == 1:
+        return StateMLP(shape[0], cfg.objective_hidden, cfg.objective_dim, cfg.activation,
+                        cfg.dropout)
+    raise ValueError(f"modality {name!r} has shape {tuple(shape)}; without an ENCODERS entry "
+                     f"only [C, H, W] grids and [N] vectors get an encoder")

@@ -14,23 +14,26 @@ import torch
 from torch import nn
 
 from torchrl_bc.models.config import ArchitectureConfig
-from torchrl_bc.models.encoders import FrameCNN, GridCNN, StateMLP
+from torchrl_bc.models.encoders import make_encoder
 from torchrl_bc.models.fusion import make_fusion
 from torchrl_bc.models.graph import GraphEncoder, LevelGraphBank, PackedGraphs
-from torchrl_bc.models.spec import ObsSpec
+from torchrl_bc.models.spec import GRAPH_KEYS, ObsSpec
+from torchrl_bc.obs.modalities import dense_modalities
 
-__all__ = ["DENSE_KEYS", "MultimodalExtractor", "extractor_in_keys"]
+__all__ = ["MultimodalExtractor", "dense_keys", "extractor_in_keys"]
 
-#: Modalities that are one dense array per sample (read straight from the observation).
-DENSE_KEYS: tuple[str, ...] = ("player_frame", "global_view", "game_state", "local_view",
-                               "objective")
+
+def dense_keys(cfg: ArchitectureConfig) -> list[str]:
+    """The dense (one array per sample) modalities ``cfg`` encodes; each key is its name."""
+    dense = dense_modalities()
+    return [m for m in cfg.modalities if m in dense]
 
 
 def extractor_in_keys(cfg: ArchitectureConfig) -> list[str]:
     """Observation keys the extractor reads for ``cfg`` (TensorDict in_keys)."""
-    keys = [m for m in DENSE_KEYS if cfg.uses(m)]
+    keys = dense_keys(cfg)
     if cfg.uses("graph"):
-        keys += ["graph_level", "graph_ninja_node", "graph_entity_state"]
+        keys += list(GRAPH_KEYS)
     return keys
 
 
@@ -50,27 +53,13 @@ class MultimodalExtractor(nn.Module):
                              f"observation spec {spec.n_actions}")
         self.cfg, self.spec = cfg, spec
         self.encoders = nn.ModuleDict()
-        if cfg.uses("player_frame"):
-            self.encoders["player_frame"] = FrameCNN(
-                spec.player_frame_shape, cfg.frame_channels, cfg.frame_pool, cfg.frame_dim,
-                cfg.activation)
-        if cfg.uses("global_view"):
-            self.encoders["global_view"] = FrameCNN(
-                spec.global_view_shape, cfg.global_channels, cfg.global_pool, cfg.global_dim,
-                cfg.activation)
-        if cfg.uses("game_state"):
-            self.encoders["game_state"] = StateMLP(
-                spec.game_state_dim, cfg.state_hidden, cfg.state_dim, cfg.activation,
-                cfg.dropout, cfg.state_fourier)
-        if cfg.uses("graph"):
-            self.encoders["graph"] = GraphEncoder(cfg, spec)
-        if cfg.uses("local_view"):
-            self.encoders["local_view"] = GridCNN(spec.local_view_shape, cfg.local_channels,
-                                                  cfg.local_dim, cfg.activation)
-        if cfg.uses("objective"):
-            self.encoders["objective"] = StateMLP(spec.objective_dim, cfg.objective_hidden,
-                                                  cfg.objective_dim, cfg.activation,
-                                                  cfg.dropout)
+        # Registry order (the config's canonical order): state_dict keys and fusion order.
+        dense = dense_modalities()
+        for name in cfg.modalities:
+            if name == "graph":
+                self.encoders[name] = GraphEncoder(cfg, spec)
+            elif name in dense:
+                self.encoders[name] = make_encoder(name, cfg, spec.dense_shape(name))
         dims = [enc.out_dim for enc in self.encoders.values()]
         self.fusion = make_fusion(cfg.fusion, dims, cfg.features_dim, cfg.activation,
                                   cfg.fusion_dim, cfg.fusion_heads, cfg.dropout)
@@ -87,10 +76,9 @@ class MultimodalExtractor(nn.Module):
         self._node_cache.clear()
 
     def _batch_shape(self, obs: Mapping[str, torch.Tensor]) -> torch.Size:
-        for key, tail in (("game_state", 1), ("player_frame", 3), ("global_view", 3),
-                          ("local_view", 3), ("objective", 1)):
-            if key in obs:
-                return obs[key].shape[:-tail]
+        for key in self.encoders:
+            if key != "graph" and key in obs:
+                return obs[key].shape[:-len(self.spec.dense_shape(key))]
         level = obs["graph_level"]
         return level.shape[:-1] if level.ndim and level.shape[-1] == 1 else level.shape
 

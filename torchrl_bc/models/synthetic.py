@@ -13,6 +13,7 @@ from tensordict import TensorDict
 
 from torchrl_bc.models.graph import LevelGraph
 from torchrl_bc.models.spec import ObsSpec
+from torchrl_bc.obs.modalities import dense_modalities
 
 __all__ = ["synthetic_batch", "synthetic_level_graph"]
 
@@ -80,15 +81,15 @@ def synthetic_batch(spec: ObsSpec, graphs: list[LevelGraph], batch: int, seed: i
     masked = torch.randint(0, spec.n_actions, (batch,), generator=g)
     mask[rows, masked[rows]] = False
     expert = torch.multinomial(mask.float(), 1, generator=g).squeeze(1)
+    dense: dict[str, torch.Tensor] = {}
+    for name in dense_modalities():
+        shape = (batch, *spec.dense_shape(name))
+        if len(shape) == 2:
+            dense[name] = torch.randn(*shape, generator=g)
+        else:  # pictures and grids are uint8 0..255
+            dense[name] = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
     return TensorDict({
-        "player_frame": torch.randint(0, 256, (batch, *spec.player_frame_shape), generator=g,
-                                      dtype=torch.uint8),
-        "global_view": torch.randint(0, 256, (batch, *spec.global_view_shape), generator=g,
-                                     dtype=torch.uint8),
-        "game_state": torch.randn(batch, spec.game_state_dim, generator=g),
-        "local_view": torch.randint(0, 256, (batch, *spec.local_view_shape), generator=g,
-                                    dtype=torch.uint8),
-        "objective": torch.randn(batch, spec.objective_dim, generator=g),
+        **dense,
         "action_mask": mask,
         "graph_level": level[:, None],
         "graph_ninja_node": ninja[:, None],

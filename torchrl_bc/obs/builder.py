@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from torchrl_bc.obs.config import LOCAL_CHANNELS, N_OBJECTIVE, ObservationConfig
+from torchrl_bc.obs import modalities as M
+from torchrl_bc.obs.config import ObservationConfig
 from torchrl_bc.obs.distance import NX, NY, STEP
 from torchrl_bc.obs.draw import draw_entities, stamp_disc, value_table
 from torchrl_bc.obs.game_state import GAME_STATE_FEATURES, N_GAME_STATE
 from torchrl_bc.obs.graph import StaticGraph, build_static_graph
+from torchrl_bc.obs.modalities import LOCAL_CHANNELS, N_OBJECTIVE
 from torchrl_bc.obs.objective import ObjectiveFields, build_objective_fields, node_centre
 from torchrl_bc.obs.raster import (
     LEVEL_H,
@@ -34,23 +36,24 @@ from torchrl_bc.obs.raster import (
     tile_image,
 )
 from torchrl_bc.sim import constants as C
+from torchrl_bc.sim import entities as E
 from torchrl_bc.sim import layout as SL
+from torchrl_bc.sim.actions import N_ACTIONS
 
 __all__ = ["GAME_STATE_FEATURES", "N_ACTIONS", "N_GAME_STATE", "ObservationBuilder",
            "clear_level_cache"]
 
-N_ACTIONS = 6
 _DIAG = math.hypot(LEVEL_W, LEVEL_H)
 _MAX_FALL_SPEED = 6.0  # deaths start above MAX_SURVIVABLE_IMPACT, so |vy| is ~<= 6 in play
 
 # Entities that never move: drawn into a per-level layer, redrawn only when a flag changes.
-_STATIC_KINDS = frozenset({1, 21, 2, 3, 4, 5, 6, 8, 10, 11, 24})
-_DRAW_ORDER = {3: 0, 5: 1, 6: 1, 8: 1, 11: 2, 10: 3, 24: 3, 2: 4, 4: 5, 1: 6, 21: 6}
-# Which attribute is the entity's changing flag (for redraws and graph_entity_state).
+_STATIC_KINDS = frozenset(E.kinds(moving=False))
+_DRAW_ORDER = {k.id: k.draw_order for k in E.ENTITIES if not k.moving}
 _VALUE_TABLE = value_table(VALUES)
-_STATUS_KINDS_STATE = (1, 21)  # graph entity status: the mine state
-_STATUS_KINDS_FLAG = (3, 5, 6, 8)  # exit switch hit / door closed
-_STATUS_SCALE = {1: 0.5, 21: 0.5}
+# Which attribute is the entity's changing status (for graph_entity_state).
+_STATUS_KINDS_STATE = E.kinds(status="state")  # the mine state, scaled by 0.5
+_STATUS_KINDS_FLAG = E.kinds(status="flag")  # exit switch hit / door closed
+_STATUS_SCALE = dict.fromkeys(_STATUS_KINDS_STATE, 0.5)
 # game_state ninja fields read straight from the simulator's state array
 _NIN = SL
 
@@ -113,6 +116,9 @@ class ObservationBuilder:
 
     def __init__(self, config: ObservationConfig | None = None) -> None:
         self.config = config or ObservationConfig()
+        self._modalities = M.modalities(self.config.modalities)
+        self._pictures = any(m.pictures for m in self._modalities)
+        self._level_fields = any(m.level_fields for m in self._modalities)
         self._sim = None
         self._level: _LevelStatic | None = None
 
@@ -133,18 +139,18 @@ class ObservationBuilder:
         self._flag_rows = np.isin(kinds, _STATUS_KINDS_FLAG)
         self._status_scale = np.array([_STATUS_SCALE.get(int(k), 1.0) for k in kinds],
                                       np.float32)
-        switches = np.flatnonzero(kinds == 4)
-        exits = np.flatnonzero(kinds == 3)
+        switches = np.flatnonzero(kinds == E.EXIT_SWITCH)
+        exits = np.flatnonzero(kinds == E.EXIT)
         self._switch = int(switches[0]) if switches.size else -1
         if self._switch >= 0:
             self._exit = int(sim.ei[self._switch, SL.EI_LINK])
         else:
             self._exit = int(exits[0]) if exits.size else -1
-        self._gold_total = int(np.count_nonzero(kinds == 2))
+        self._gold_total = int(np.count_nonzero(kinds == E.GOLD))
         self._zero = np.array([i for i, (name, _) in enumerate(GAME_STATE_FEATURES)
                                if name in cfg.state_zero], dtype=np.intp)
         level = self._level
-        if (cfg.has("local_view") or cfg.has("objective")) and not level.objective_built:
+        if self._level_fields and not level.objective_built:
             m = sim.map
             level.objective = build_objective_fields(
                 sim.tiles, kinds, sim.ef[:, [SL.F_X, SL.F_Y]], self._switch, self._exit,
@@ -189,29 +195,24 @@ class ObservationBuilder:
         sim = sim if sim is not None else self._sim
         if sim is not self._sim or self._level is None:
             self.bind(sim)
-        cfg = self.config
-        out: dict[str, np.ndarray] = {}
-        ninja = sim.ninja
-        if cfg.has("player_frame") or cfg.has("global_view") or cfg.has("local_view"):
+        if self._pictures:
             self._check_flags()
-        if cfg.has("player_frame"):
-            out["player_frame"] = self._player_frame(ninja)
-        if cfg.has("global_view"):
-            out["global_view"] = self._global_view(ninja)
-        if cfg.has("game_state"):
-            out["game_state"] = self._game_state(sim)
-        if cfg.has("action_mask"):
-            # Every action is legal in every N++ state; masking would also bias BC labels.
-            out["action_mask"] = np.ones(N_ACTIONS, dtype=bool)
-        if cfg.has("graph"):
-            node = self._level.graph.node_at(ninja.xpos, ninja.ypos, cfg.graph_cell)
-            out["graph_ninja_node"] = np.array([node], dtype=np.int32)
-            out["graph_entity_state"] = self._entity_state()
-        if cfg.has("local_view"):
-            out["local_view"] = self._local_view()
-        if cfg.has("objective"):
-            out["objective"] = self._objective()
+        out: dict[str, np.ndarray] = {}
+        for mod in self._modalities:
+            out |= mod.observe(self)
         return out
+
+    @property
+    def sim(self):
+        """The bound simulator (what a modality's observe function reads)."""
+        return self._sim
+
+    def graph_arrays(self) -> dict[str, np.ndarray]:
+        """``graph_ninja_node`` int32 [1] and ``graph_entity_state`` float32 [entities, 4]."""
+        ninja = self._sim.ninja
+        node = self._level.graph.node_at(ninja.xpos, ninja.ypos, self.config.graph_cell)
+        return {"graph_ninja_node": np.array([node], dtype=np.int32),
+                "graph_entity_state": self._entity_state()}
 
     def _stage(self) -> int:
         """0 while the objective is the exit switch, 1 once it is hit (or there is none)."""
@@ -220,7 +221,7 @@ class ObservationBuilder:
             return 1
         return int(sim.ef[self._exit, SL.F_FLAG] != 0)
 
-    def _local_view(self) -> np.ndarray:
+    def local_view(self) -> np.ndarray:
         """uint8 [2, n, n] around the ninja (it sits at cell [n/2, n/2]).
 
         Channel 0: the level picture at ``local_cell`` px per cell (tiles by coverage, every
@@ -234,8 +235,8 @@ class ObservationBuilder:
         half = size // 2
         layer = self._entity_layer(s, half)
         nx, ny = self._ninja_xy()
-        cx = min(max(int(math.floor(nx / s)), 0), LEVEL_W // s - 1)
-        cy = min(max(int(math.floor(ny / s)), 0), LEVEL_H // s - 1)
+        cx = min(max(math.floor(nx / s), 0), LEVEL_W // s - 1)
+        cy = min(max(math.floor(ny / s), 0), LEVEL_H // s - 1)
         out = np.zeros((LOCAL_CHANNELS, size, size), np.uint8)
         frame = layer[cy:cy + size, cx:cx + size].copy()
         self._draw(frame, self._moving_rows, s, cx - half, cy - half, cull=16 / s)
@@ -256,7 +257,7 @@ class ObservationBuilder:
             out[1] = np.where(ok, np.clip(np.where(ok, enc, 0.0), 1, 255), 0).astype(np.uint8)
         return out
 
-    def _objective(self) -> np.ndarray:
+    def objective(self) -> np.ndarray:
         """float32 [8]: stage, path length / 1000 (2 when unreachable), the unit direction of
         the straight line to the objective, and of the path NEAR_HOPS and FAR_HOPS lattice
         steps ahead (24 and 96 px). All zeros for a level without an exit."""
@@ -279,15 +280,15 @@ class ObservationBuilder:
         out[:] = vals
         return out
 
-    def _player_frame(self, ninja) -> np.ndarray:
+    def player_frame(self) -> np.ndarray:
         cfg = self.config
         s, size = cfg.crop_scale, cfg.player_frame_size
         half = size // 2
         layer = self._entity_layer(s, half)
         nx, ny = self._ninja_xy()
         fx, fy = nx / s, ny / s
-        cx = min(max(int(math.floor(fx)), 0), LEVEL_W // s - 1)
-        cy = min(max(int(math.floor(fy)), 0), LEVEL_H // s - 1)
+        cx = min(max(math.floor(fx), 0), LEVEL_W // s - 1)
+        cy = min(max(math.floor(fy), 0), LEVEL_H // s - 1)
         frame = layer[cy:cy + size, cx:cx + size].copy()
         ox, oy = cx - half, cy - half  # world / s -> frame pixel offset
         self._draw(frame, self._moving_rows, s, ox, oy, cull=16 / s)
@@ -298,7 +299,7 @@ class ObservationBuilder:
         a = self._sim.ninja_state
         return float(a[SL.N_X]), float(a[SL.N_Y])
 
-    def _global_view(self, ninja) -> np.ndarray:
+    def global_view(self) -> np.ndarray:
         s = self.config.global_scale
         view = self._entity_layer(s, 0).copy()
         self._draw(view, self._moving_rows, s, 0.0, 0.0)
@@ -306,7 +307,8 @@ class ObservationBuilder:
         stamp_disc(view, nx / s, ny / s, C.NINJA_RADIUS / s, NINJA_VALUE)
         return view[None]
 
-    def _game_state(self, sim) -> np.ndarray:
+    def game_state(self) -> np.ndarray:
+        sim = self._sim
         a = sim.ninja_state.tolist()
         x, y = a[SL.N_X], a[SL.N_Y]
         onehot = [0.0] * 10

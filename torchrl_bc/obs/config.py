@@ -6,28 +6,21 @@ One frozen dataclass so that BC data and RL observations are built from the same
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
-__all__ = ["ALL_MODALITIES", "LOCAL_CHANNELS", "N_OBJECTIVE", "OBS_VERSION", "OPT_IN_MODALITIES",
-           "ObservationConfig"]
+from torchrl_bc.obs import modalities as M
+
+__all__ = ["OBS_VERSION", "ObservationConfig"]
 
 #: Bump whenever the content or layout of any observation array changes.
 OBS_VERSION = "1"
 
-#: Every modality the builder knows, in the order observation dicts list them.
-ALL_MODALITIES: tuple[str, ...] = (
-    "player_frame", "global_view", "game_state", "action_mask", "graph", "local_view",
-    "objective",
-)
 
-#: Modalities left out of the default (all-modality) config: they cost a distance field per
-#: level and older checkpoints were built without them.
-OPT_IN_MODALITIES: tuple[str, ...] = ("local_view", "objective")
-
-#: Channels of ``local_view`` (uint8 [LOCAL_CHANNELS, local_size, local_size]).
-LOCAL_CHANNELS = 2
-#: Length of the ``objective`` vector.
-N_OBJECTIVE = 8
+def _default_modalities() -> tuple[str, ...]:
+    """The registry's default modalities (opt-in ones cost a distance field per level, and
+    older checkpoints were built without them)."""
+    return tuple(m.name for m in M.modalities() if m.default)
 
 
 @dataclass(frozen=True)
@@ -46,8 +39,7 @@ class ObservationConfig:
     policy index a demo by time); the layout stays the same so every model still loads.
     """
 
-    modalities: tuple[str, ...] = tuple(m for m in ALL_MODALITIES
-                                        if m not in OPT_IN_MODALITIES)
+    modalities: tuple[str, ...] = field(default_factory=_default_modalities)
     frame_skip: int = 4
     crop_scale: int = 2
     player_frame_size: int = 84
@@ -59,9 +51,12 @@ class ObservationConfig:
     state_zero: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        unknown = [m for m in self.modalities if m not in ALL_MODALITIES]
+        if isinstance(self.modalities, str):
+            raise ValueError(f"modalities must be a list of names, got {self.modalities!r}")
+        known = M.modality_names()
+        unknown = [m for m in self.modalities if m not in known]
         if unknown:
-            raise ValueError(f"unknown modalities {unknown}; known: {list(ALL_MODALITIES)}")
+            raise ValueError(f"unknown modalities {unknown}; known: {list(known)}")
         if self.frame_skip < 1:
             raise ValueError(f"frame_skip must be >= 1, got {self.frame_skip}")
         if self.crop_scale < 1 or self.global_scale < 1:
@@ -90,8 +85,23 @@ class ObservationConfig:
             object.__setattr__(self, "state_zero", tuple(n for n in names
                                                          if n in self.state_zero))
         # Keep the tuple canonical so equal configs hash and compare equal.
-        object.__setattr__(self, "modalities", tuple(m for m in ALL_MODALITIES
-                                                     if m in self.modalities))
+        object.__setattr__(self, "modalities", tuple(m for m in known if m in self.modalities))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "observation") -> ObservationConfig:
+        """Build from a plain (YAML/JSON/checkpoint) dict; an unknown key is an error naming it.
+
+        Lists become tuples; ``where`` prefixes the key names in the error.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"{where} must be a mapping, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown key(s) {[f'{where}.{k}' for k in unknown]}; "
+                             f"known in {where}: {sorted(known)}")
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**kwargs)
 
     def has(self, modality: str) -> bool:
         return modality in self.modalities
@@ -102,9 +112,10 @@ class ObservationConfig:
         sig.pop("static_cache_levels", None)  # a memory knob, not content
         # Fields added after version 1 appear only when they matter, so older datasets and
         # checkpoints keep their signatures.
-        if not self.has("local_view"):
-            sig.pop("local_size")
-            sig.pop("local_cell")
+        for mod in M.modalities():
+            if not self.has(mod.name):
+                for name in mod.config_fields:
+                    sig.pop(name)
         if self.state_zero:
             sig["state_zero"] = list(self.state_zero)
         else:

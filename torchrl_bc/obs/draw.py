@@ -12,6 +12,7 @@ import math
 import numpy as np
 from numba import njit
 
+from torchrl_bc.sim import entities as E
 from torchrl_bc.sim import jitcache  # noqa: F401  (before any njit: cache keyed on all sources)
 from torchrl_bc.sim import layout as L
 
@@ -104,46 +105,46 @@ def draw_entities(img, ei, ef, dseg, rows, vals, scale, ox, oy, cull):
         if cull > 0 and not (-cull < fx < w + cull and -cull < fy < h + cull):
             continue
         active = ei[e, L.EI_ACTIVE] != 0
-        if k == 1 or k == 21:
+        if k == E.MINE or k == E.MINE_SAFE:
             st = ef[e, L.F_STATE]
             v = vals[V_MINE_DEADLY] if st == 0 else vals[V_MINE_SAFE] if st == 1 \
                 else vals[V_MINE_TOGGLING]
             stamp_disc(img, fx, fy, ef[e, L.F_RADIUS] / scale, v)
-        elif k == 2:
+        elif k == E.GOLD:
             if active:
                 stamp_disc(img, fx, fy, 6 / scale, vals[V_GOLD])
-        elif k == 3:
+        elif k == E.EXIT:
             v = vals[V_EXIT_OPEN] if ef[e, L.F_FLAG] != 0 else vals[V_EXIT_CLOSED]
             stamp_square(img, fx, fy, 12 / scale, v)
-        elif k == 4:
+        elif k == E.EXIT_SWITCH:
             if active:
                 stamp_disc(img, fx, fy, 6 / scale, vals[V_EXIT_SWITCH])
-        elif k == 5 or k == 6 or k == 8:
+        elif k == E.DOOR or k == E.LOCKED_DOOR or k == E.TRAP_DOOR:
             if ef[e, L.F_FLAG] != 0:
                 stamp_line(img, dseg[e, 1] / scale - ox, dseg[e, 2] / scale - oy,
                            dseg[e, 3] / scale - ox, dseg[e, 4] / scale - oy, vals[V_DOOR],
                            thick)
-            if k != 5 and active:
+            if k != E.DOOR and active:
                 stamp_disc(img, fx, fy, 5 / scale, vals[V_DOOR_SWITCH])
-        elif k == 10:
+        elif k == E.LAUNCH_PAD:
             stamp_disc(img, fx, fy, 6 / scale, vals[V_LAUNCH])
-        elif k == 24:
+        elif k == E.BOOST_PAD:
             stamp_disc(img, fx, fy, 6 / scale, vals[V_BOOST])
-        elif k == 11:
+        elif k == E.ONE_WAY:
             tx = -ef[e, L.F_NY] * 12 / scale
             ty = ef[e, L.F_NX] * 12 / scale
             stamp_line(img, fx - tx, fy - ty, fx + tx, fy + ty, vals[V_ONE_WAY], thick)
-        elif k == 14:
+        elif k == E.ZAP_DRONE:
             stamp_disc(img, fx, fy, ef[e, L.F_RADIUS] / scale, vals[V_ZAP])
-        elif k == 26:
+        elif k == E.MINI_DRONE:
             stamp_disc(img, fx, fy, ef[e, L.F_RADIUS] / scale, vals[V_MINI])
-        elif k == 25:
+        elif k == E.DEATH_BALL:
             stamp_disc(img, fx, fy, ef[e, L.F_RADIUS] / scale, vals[V_BALL])
-        elif k == 17:
+        elif k == E.BOUNCE_BLOCK:
             stamp_square(img, fx, fy, ef[e, L.F_SEMI] / scale, vals[V_BOUNCE])
-        elif k == 20:
+        elif k == E.THWUMP:
             stamp_square(img, fx, fy, ef[e, L.F_SEMI] / scale, vals[V_THWUMP])
-        elif k == 28:
+        elif k == E.SHOVE_THWUMP:
             stamp_square(img, fx, fy, ef[e, L.F_SEMI] / scale, vals[V_SHOVE])
 
 

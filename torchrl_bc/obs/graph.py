@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from torchrl_bc.obs.raster import LEVEL_H, LEVEL_W
+from torchrl_bc.sim import entities as E
 
 __all__ = ["EDGE_TYPES", "NODE_TYPES", "StaticGraph", "build_static_graph"]
 
@@ -135,7 +136,7 @@ def build_static_graph(level_hash: str, coverage: np.ndarray, cell: int,
         add(ent_nodes[placed], under[placed], 1)
         index = {id(e): i for i, e in enumerate(entities)}
         pairs = [(index[id(e)], index[id(e.door)]) for e in entities
-                 if e.kind == 4 and id(getattr(e, "door", None)) in index]
+                 if e.kind == E.EXIT_SWITCH and id(getattr(e, "door", None)) in index]
         if pairs:
             p = np.array(pairs, np.int64)
             add(n_cells + p[:, 0], n_cells + p[:, 1], 2)

@@ -17,14 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from torchrl_bc.obs.distance import NX, NY, STEP, DistanceMap
+from torchrl_bc.sim import entities as E
 
-__all__ = ["NEAR_HOPS", "FAR_HOPS", "ObjectiveFields", "build_objective_fields"]
+__all__ = ["FAR_HOPS", "NEAR_HOPS", "ObjectiveFields", "build_objective_fields"]
 
 #: Lattice hops (STEP px each) ahead along the path for the two waypoint directions.
 NEAR_HOPS, FAR_HOPS = 4, 16
 #: Goal reach in px, as the planner uses: entity radius (switch 6, door 12) plus 9.
 _SWITCH_REACH, _DOOR_REACH = 15.0, 21.0
-_HAZARD_KINDS = (1, 21)  # toggle mines: the field routes around them, as the planner's does
+_HAZARD_KINDS = E.MINES  # toggle mines: the field routes around them, as the planner's does
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from torchrl_bc.obs.draw import stamp_disc, stamp_square  # noqa: F401 (re-exported)
+from torchrl_bc.obs.draw import stamp_disc, stamp_square
 from torchrl_bc.obs.draw import stamp_line as _stamp_line
 from torchrl_bc.sim.tiles import ARCS, DIAGONALS, FIRST_EMPTY_ID, N_TILE_IDS
 

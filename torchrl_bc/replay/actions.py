@@ -1,14 +1,17 @@
 """Input byte <-> (horizontal, jump) <-> discrete action.
 
 An input byte has bit0 jump, bit1 right, bit2 left; left+right cancel to no horizontal input.
-The policy acts in a 6-way discrete space; bytes 6 and 7 (both directions held) collapse to NOOP
-and JUMP because the game sees them that way. Everything is table lookups, so whole replays
-convert in one vectorised call.
+The policy acts in the 6-way discrete space of ``torchrl_bc.sim.actions``; bytes 6 and 7 (both
+directions held) collapse to NOOP and JUMP because the game sees them that way. Everything is
+table lookups, so whole replays convert in one vectorised call.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from torchrl_bc.sim.actions import ACTION_NAMES, ACTIONS, N_ACTIONS
+from torchrl_bc.sim.simulator import INPUT_DECODE
 
 __all__ = [
     "ACTION_NAMES",
@@ -26,24 +29,17 @@ __all__ = [
     "inputs_to_actions",
 ]
 
-ACTION_NAMES: tuple[str, ...] = ("NOOP", "LEFT", "RIGHT", "JUMP", "LEFT+JUMP", "RIGHT+JUMP")
-N_ACTIONS = len(ACTION_NAMES)
-
 _JUMP_BIT, _RIGHT_BIT, _LEFT_BIT = 1, 2, 4
 
 
-def _hor_of(byte: int) -> int:
-    return int(bool(byte & _RIGHT_BIT)) - int(bool(byte & _LEFT_BIT))
-
-
-#: Horizontal input (-1, 0, 1) of each input byte 0..7.
-INPUT_TO_HOR = np.array([_hor_of(b) for b in range(8)], dtype=np.int8)
-#: Jump (0, 1) of each input byte 0..7.
-INPUT_TO_JUMP = np.array([b & _JUMP_BIT for b in range(8)], dtype=np.int8)
-#: Canonical input byte of each action.
-ACTION_TO_INPUT = np.array([0, 4, 2, 1, 5, 3], dtype=np.uint8)
-ACTION_TO_HOR = INPUT_TO_HOR[ACTION_TO_INPUT]
-ACTION_TO_JUMP = INPUT_TO_JUMP[ACTION_TO_INPUT]
+#: Horizontal input (-1, 0, 1) and jump (0, 1) of each input byte 0..7: the simulator's decoding.
+INPUT_TO_HOR = np.array([h for h, _ in INPUT_DECODE], dtype=np.int8)
+INPUT_TO_JUMP = np.array([j for _, j in INPUT_DECODE], dtype=np.int8)
+ACTION_TO_HOR = np.array([h for _, h, _ in ACTIONS], dtype=np.int8)
+ACTION_TO_JUMP = np.array([j for _, _, j in ACTIONS], dtype=np.int8)
+#: Canonical input byte of each action (one direction bit at most).
+ACTION_TO_INPUT = np.array([(_RIGHT_BIT if h > 0 else 0) | (_LEFT_BIT if h < 0 else 0) | j
+                            for _, h, j in ACTIONS], dtype=np.uint8)
 #: Action of each input byte 0..7, found by (hor, jump) so 6 -> NOOP and 7 -> JUMP.
 INPUT_TO_ACTION = np.array(
     [

@@ -15,13 +15,15 @@ import numpy as np
 from torchrl_bc.obs.raster import TILE_MIRROR
 from torchrl_bc.replay.format import Replay
 from torchrl_bc.sim import constants as C
+from torchrl_bc.sim import entities as E
 from torchrl_bc.sim.mapdata import TILES_AT, parse_map
 
 __all__ = ["mirror_if_valid", "mirror_inputs", "mirror_map", "mirror_replay"]
 
 _UNITS_W = C.GRID_W * C.TILE // C.MAP_UNITS  # level width in 6 px map units: 176
 _INPUT_MIRROR = np.array([b & 1 | (b & 2) << 1 | (b & 4) >> 1 for b in range(8)], np.uint8)
-_DRONE_KINDS = (14, 26)
+_DRONE_KINDS = E.kinds(mirror="drone")  # turn preferences swap handedness
+_SWITCH_KINDS = E.kinds(mirror="switch")  # the door's switch moves too
 
 
 def mirror_inputs(inputs: np.ndarray) -> np.ndarray:
@@ -42,7 +44,7 @@ def mirror_map(map_data: bytes) -> bytes:
         raw[i + 3] = (4 - rec.orientation) % 8 if rec.orientation < 8 else rec.orientation
         if rec.type in _DRONE_KINDS:
             raw[i + 4] = rec.mode ^ 1  # modes come in (clockwise, anticlockwise) pairs
-        if rec.type in (6, 8):
+        if rec.type in _SWITCH_KINDS:
             raw[i + 6] = (_UNITS_W - rec.switch_x) % 256
     return bytes(raw)
 

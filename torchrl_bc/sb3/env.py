@@ -13,7 +13,6 @@ import hashlib
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,23 +28,14 @@ from torchrl_bc.sb3.spaces import (
     pad_entity_state,
     pad_static_graph,
 )
+from torchrl_bc.sim.level import Level
 from torchrl_bc.sim.mapdata import read_map_file
 
 __all__ = ["RLLevel", "PaddedNppEnv", "make_sb3_env", "obs_config_of", "resolve_levels"]
 
 
-@dataclass(frozen=True)
-class RLLevel:
-    """A level for RL: map data and, when a demo is known, its length in ticks."""
-
-    name: str
-    map_data: bytes
-    demo_ticks: int = 0
-
-    def cap(self, tick_factor: float, max_ticks: int) -> int:
-        if self.demo_ticks > 0 and tick_factor > 0:
-            return max(1, min(max_ticks, int(np.ceil(tick_factor * self.demo_ticks))))
-        return max_ticks
+#: A level for RL: the one level record (``torchrl_bc.sim.level.Level``) and its cap rule.
+RLLevel = Level
 
 
 def resolve_levels(levels: Any = None) -> list[RLLevel]:
@@ -175,9 +165,7 @@ def obs_config_of(export_or_obs_config: Any) -> tuple[ObservationConfig, GraphPa
     if isinstance(src, ObservationConfig):
         return src, GraphPadding.for_config(src) if src.has("graph") else None
     if isinstance(src, dict) and "observation" in src:
-        obs = dict(src["observation"])
-        obs["modalities"] = tuple(obs["modalities"])
-        cfg = ObservationConfig(**obs)
+        cfg = ObservationConfig.from_dict(src["observation"])
         pad = src.get("graph_padding")
         return cfg, GraphPadding.from_dict(pad) if pad else None
     raise TypeError(f"expected an export or an ObservationConfig, got {type(src).__name__}")

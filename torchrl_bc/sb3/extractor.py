@@ -20,8 +20,8 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from torchrl_bc.models import ArchitectureConfig, LevelGraph, MultimodalExtractor, ObsSpec
-from torchrl_bc.models.extractor import DENSE_KEYS
-from torchrl_bc.sb3.spaces import GraphPadding
+from torchrl_bc.models.extractor import dense_keys
+from torchrl_bc.sb3.spaces import GRAPH_PAD_KEYS, GraphPadding
 
 __all__ = ["ACTIVATION_FNS", "SB3MultimodalExtractor", "policy_kwargs_spec",
            "resolve_policy_kwargs"]
@@ -55,15 +55,13 @@ class SB3MultimodalExtractor(BaseFeaturesExtractor):
         self._bank_index: dict[tuple[int, int, int], int] = {}
 
     def _needed_keys(self) -> list[str]:
-        keys = [m for m in DENSE_KEYS if self.cfg.uses(m)]
+        keys = dense_keys(self.cfg)
         if self.cfg.uses("graph"):
-            keys += ["graph_ninja_node", "graph_entity_state", "graph_node_type",
-                     "graph_node_kind", "graph_node_pos", "graph_edge_index", "graph_edge_type",
-                     "graph_sizes", "graph_key"]
+            keys += ["graph_ninja_node", "graph_entity_state", *GRAPH_PAD_KEYS]
         return keys
 
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
-        obs = {k: observations[k] for k in DENSE_KEYS if self.cfg.uses(k)}
+        obs = {k: observations[k] for k in dense_keys(self.cfg)}
         if self.cfg.uses("graph"):
             obs["graph_level"] = self._bank_levels(observations)
             obs["graph_ninja_node"] = observations["graph_ninja_node"].reshape(-1).long()

@@ -54,9 +54,7 @@ def diff(left: Any, right: Any, what: str, names: tuple[str, str] = ("export", "
 def _obs_config(export: dict[str, Any]):
     from torchrl_bc.obs import ObservationConfig
 
-    obs = dict(export["observation"])
-    obs["modalities"] = tuple(obs["modalities"])
-    return ObservationConfig(**obs)
+    return ObservationConfig.from_dict(export["observation"])
 
 
 def export_observation_space(export: dict[str, Any]) -> spaces.Dict:

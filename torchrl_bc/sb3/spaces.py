@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from torchrl_bc.obs import N_ACTIONS, N_GAME_STATE, ObservationConfig
-from torchrl_bc.obs.config import LOCAL_CHANNELS, N_OBJECTIVE
+from torchrl_bc.obs import ObservationConfig
 from torchrl_bc.obs.graph import StaticGraph
+from torchrl_bc.obs.modalities import observation_spaces
 from torchrl_bc.obs.raster import LEVEL_H, LEVEL_W
 
 __all__ = [
@@ -84,30 +84,14 @@ def observation_space(config: ObservationConfig, padding: GraphPadding | None = 
                       ) -> spaces.Dict:
     """The Dict space of :func:`torchrl_bc.sb3.make_sb3_env` for ``config``.
 
-    Dense keys are exactly ``NppEnv``'s; with the graph modality, the per-entity rows are padded
-    to ``padding.max_entities`` and the padded static graph is added.
+    Dense keys are exactly ``NppEnv``'s (the modality registry's); with the graph modality, the
+    per-entity rows are padded to ``padding.max_entities`` and the padded static graph is added.
     """
-    s = config.player_frame_size
-    parts: dict[str, spaces.Space] = {}
-    if config.has("player_frame"):
-        parts["player_frame"] = spaces.Box(0, 255, (1, s, s), np.uint8)
-    if config.has("global_view"):
-        h, w = LEVEL_H // config.global_scale, LEVEL_W // config.global_scale
-        parts["global_view"] = spaces.Box(0, 255, (1, h, w), np.uint8)
-    if config.has("game_state"):
-        parts["game_state"] = spaces.Box(-np.inf, np.inf, (N_GAME_STATE,), np.float32)
-    if config.has("action_mask"):
-        parts["action_mask"] = spaces.MultiBinary(N_ACTIONS)
-    if config.has("local_view"):
-        n = config.local_size
-        parts["local_view"] = spaces.Box(0, 255, (LOCAL_CHANNELS, n, n), np.uint8)
-    if config.has("objective"):
-        parts["objective"] = spaces.Box(-np.inf, np.inf, (N_OBJECTIVE,), np.float32)
-    if config.has("graph"):
-        pad = padding or GraphPadding.for_config(config)
-        n, e, m = pad.max_nodes, pad.max_edges, pad.max_entities
+    pad = (padding or GraphPadding.for_config(config)) if config.has("graph") else None
+    parts = observation_spaces(config, pad.max_entities if pad else 0)
+    if pad is not None:
+        n, e = pad.max_nodes, pad.max_edges
         parts["graph_ninja_node"] = spaces.Box(0, n - 1, (1,), np.int32)
-        parts["graph_entity_state"] = spaces.Box(-np.inf, np.inf, (m, 4), np.float32)
         parts["graph_node_type"] = spaces.Box(0, 127, (n,), np.int8)
         parts["graph_node_kind"] = spaces.Box(-1, 32767, (n,), np.int16)
         parts["graph_node_pos"] = spaces.Box(-np.inf, np.inf, (n, 2), np.float32)

@@ -26,9 +26,9 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices
 from torchrl_bc.env.slots import LevelSlots
 from torchrl_bc.obs import ObservationConfig
 from torchrl_bc.obs.reward import RewardConfig
-from torchrl_bc.replay.actions import N_ACTIONS
 from torchrl_bc.sb3.spaces import GraphPadding, observation_space, pad_static_graph
 from torchrl_bc.sim import constants as C
+from torchrl_bc.sim.actions import N_ACTIONS
 from torchrl_bc.sim.layout import M_FRAME
 
 __all__ = ["NppSB3VecEnv", "evaluate_sb3"]

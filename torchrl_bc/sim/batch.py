@@ -11,11 +11,8 @@ import numpy as np
 
 from . import kernel as K
 from . import layout as L
+from .actions import ACTION_HOR, ACTION_JUMP
 from .simulator import Simulator
-
-# (horizontal, jump) for the six policy actions NOOP, LEFT, RIGHT, JUMP, LEFT+JUMP, RIGHT+JUMP
-ACTION_HOR = np.array([0, -1, 1, 0, -1, 1], np.float64)
-ACTION_JUMP = np.array([0, 0, 0, 1, 1, 1], np.float64)
 
 
 class SimBatch:

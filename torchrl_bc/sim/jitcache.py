@@ -26,6 +26,7 @@ JIT_SOURCES: tuple[str, ...] = (
     "sim/kernel.py",
     "sim/constants.py",
     "sim/layout.py",
+    "sim/entities.py",
     "obs/draw.py",
     "env/slots_jit.py",
     "sim/jitcache.py",

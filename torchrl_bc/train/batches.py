@@ -25,15 +25,13 @@ from typing import Any
 import torch
 from tensordict import TensorDict
 
-from torchrl_bc.obs import ObservationConfig
+from torchrl_bc.obs import ObservationConfig, observation_keys
 from torchrl_bc.resources import SAMPLE_CORPUS, replay_source
 
 __all__ = ["EXPERT_KEY", "BCData", "LevelInfo", "check_replay_dirs", "dataset_dir",
            "default_replay_dirs", "load_bc_data", "replay_dir_problem"]
 
 EXPERT_KEY = "expert_action"
-_OBS_KEYS = ("player_frame", "global_view", "game_state", "local_view", "objective",
-             "action_mask", "graph_ninja_node", "graph_entity_state")
 
 
 @dataclass(frozen=True)
@@ -62,7 +60,7 @@ class BCData:
 
         self.ds = BCDataset(path)
         self.path = Path(path)
-        self.keys = [k for k in _OBS_KEYS if k in self.ds.keys] + ["action"]
+        self.keys = [k for k in observation_keys(obs) if k in self.ds.keys] + ["action"]
         self.min_agreement = min_agreement
         self.skip_idle_start = skip_idle_start
         self.rows = {s: self.ds.select(s, min_agreement=min_agreement,

@@ -128,7 +128,7 @@ def check_compatible(ckpt: dict[str, Any], cfg: RunConfig | None = None,
     if lacking:
         raise CheckpointMismatch(f"checkpoint config lacks section(s) {lacking}")
     try:
-        now_obs = ObservationConfig(**_obs_kwargs(ckpt["config"]["observation"]))
+        now_obs = ObservationConfig.from_dict(ckpt["config"]["observation"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointMismatch(f"checkpoint has an unreadable observation config: "
                                  f"{type(exc).__name__}: {exc}") from None
@@ -157,10 +157,6 @@ def _with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
         return RunConfig.from_dict(saved).to_dict()
     except ConfigError:  # a key was removed or renamed since: compare what was saved
         return saved
-
-
-def _obs_kwargs(obs: dict[str, Any]) -> dict[str, Any]:
-    return {k: tuple(v) if k == "modalities" else v for k, v in obs.items()}
 
 
 def load_policy(path: str | Path, device: str | torch.device = "cpu"):

@@ -11,7 +11,6 @@ bad policy costs at most that.
 from __future__ import annotations
 
 import hashlib
-import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import torch
 
 from torchrl_bc.env.slots import LevelSlots
 from torchrl_bc.obs import ObservationConfig
+from torchrl_bc.sim.level import Level
 from torchrl_bc.train.metrics import masked_logits
 from torchrl_bc.train.model import LogitsNet, level_graphs_on
 
@@ -30,17 +30,8 @@ __all__ = ["EvalLevel", "LevelScan", "Rollout", "SkipReason", "SkippedFile", "di
            "family_success", "rollout_levels", "scan_levels", "summarise"]
 
 
-@dataclass(frozen=True)
-class EvalLevel:
-    name: str
-    map_data: bytes
-    demo_ticks: int = 0  # 0: no demo known
-    family: str = ""  # generated suites: the level family, for per-family success
-
-    def cap(self, tick_factor: float, max_ticks: int) -> int:
-        if self.demo_ticks > 0:
-            return max(1, min(max_ticks, math.ceil(tick_factor * self.demo_ticks)))
-        return max_ticks
+#: The one level record (name, map data, demo length, family) and its cap rule.
+EvalLevel = Level
 
 
 @dataclass(frozen=True)
@@ -227,8 +218,7 @@ def scan_levels(spec: str | Path) -> LevelScan:
     if spec.startswith("suite:") or (not path.exists() and spec in SUITES):
         if name not in SUITES:
             raise FileNotFoundError(f"--levels {spec!r}: no such suite ({sorted(SUITES)})")
-        return LevelScan([EvalLevel(lv.level_id, lv.map_data, int(lv.solution.size), lv.family)
-                          for lv in load_suite(name)])
+        return LevelScan([lv.as_level() for lv in load_suite(name)])
     if not path.is_dir():
         raise FileNotFoundError(f"--levels {spec!r} is neither a directory nor a suite "
                                 f"({sorted(SUITES)})")

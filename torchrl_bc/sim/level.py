@@ -1,0 +1,30 @@
+"""The one level record: a map with what evaluation and RL need to know about it.
+
+Closed-loop evaluation (``train.evaluate``), the SB3 environments and the generated suites all
+hand levels around as :class:`Level`; its :meth:`Level.cap` is the one episode-length rule.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+__all__ = ["Level"]
+
+
+@dataclass(frozen=True)
+class Level:
+    """A level: its name, map data, the length of its shortest winning demo (0 when none is
+    known) and, for generated levels, the family it comes from (for per-family success)."""
+
+    name: str
+    map_data: bytes = field(repr=False)
+    demo_ticks: int = 0
+    family: str = ""
+
+    def cap(self, tick_factor: float, max_ticks: int) -> int:
+        """Episode length: ``tick_factor`` x the demo (at least 1 tick), never above
+        ``max_ticks``; ``max_ticks`` when no demo is known or ``tick_factor`` is not positive."""
+        if self.demo_ticks > 0 and tick_factor > 0:
+            return max(1, min(max_ticks, math.ceil(tick_factor * self.demo_ticks)))
+        return max_ticks
