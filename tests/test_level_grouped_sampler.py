@@ -134,7 +134,7 @@ def data(base: list[str], tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_train_batches_group_levels_per_rank(data) -> None:
-    train_levels = set(data.ds.steps["level"][data.rows["train"]].tolist())
+    train_levels = set(data.steps["level"][data.rows["train"]].tolist())
     assert len(train_levels) > 2
 
     def levels(rank: int, seed: int = 0) -> list[torch.Tensor]:
@@ -147,9 +147,10 @@ def test_train_batches_group_levels_per_rank(data) -> None:
     assert all(torch.equal(a, b) for a, b in zip(r0, r0_again, strict=True))
     assert any(not torch.equal(a, b) for a, b in zip(r0, r1, strict=True))
     assert set(torch.cat(r0).tolist()) == train_levels
-    rb = data.ds.replay_buffer("train", 16, levels_per_batch=2, seed=0)
-    assert type(rb._sampler) is LevelGroupedSampler
-    assert type(data.ds.replay_buffer("train", 16, seed=0)._sampler).__name__ == "StepSampler"
+    assert type(data.sampler) is LevelGroupedSampler  # the epoch's sampler, built once
+    assert data._sampler_for(True, 2) is data.sampler
+    next(data.train_batches(1, 16, 0))
+    assert type(data.sampler).__name__ == "StepSampler"
 
 
 def test_tiny_training_run_with_levels_per_batch(base: list[str], data, tmp_path: Path) -> None:
