@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from torchrl_bc.data.build import build_dataset
 from torchrl_bc.data import EXPERT_KEY, BCDataset
+from torchrl_bc.data.build import build_dataset
 from torchrl_bc.data.sampling import action_balance_weights
 from torchrl_bc.data.split import assign_splits
 from torchrl_bc.obs import ObservationConfig
