@@ -62,16 +62,6 @@ def test_deterministic_per_seed_and_state_dict() -> None:
     assert torch.equal(b.sample(None, 32)[0], nxt)
 
 
-def test_dumps_loads_round_trip(tmp_path: Path) -> None:
-    indices, levels = _table()
-    a = LevelGroupedSampler(indices, levels, 2, seed=1)
-    a.sample(None, 16)
-    a.dumps(tmp_path / "sampler")
-    b = LevelGroupedSampler(indices, levels, 2, seed=99)
-    b.loads(tmp_path / "sampler")
-    assert torch.equal(a.sample(None, 16)[0], b.sample(None, 16)[0])
-
-
 def test_marginal_matches_plain_weighted_sampling() -> None:
     """Grouping only correlates steps within a batch: per-step frequencies stay ∝ weight."""
     indices, levels = _table(n_levels=4)

@@ -34,7 +34,6 @@ a trainer attaches once with ``extractor.set_level_graphs(dataset.level_graphs)`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -106,7 +105,7 @@ class StepSampler(Sampler):
     def _empty(self) -> None:
         return
 
-    def dumps(self, path: Any) -> None:
+    def dumps(self, path: Any) -> None:  # the index tables are rebuilt from the dataset
         return
 
     def loads(self, path: Any) -> None:
@@ -168,17 +167,6 @@ class LevelGroupedSampler(StepSampler):
         pos = np.searchsorted(self._step_cdf, self._base[lv] + v * self._mass[lv], side="right")
         pos = np.clip(pos, self._start[lv], self._end[lv] - 1)  # float edges stay in the level
         return self.indices[torch.from_numpy(pos)], {}
-
-    def dumps(self, path: Any) -> None:
-        """Saves the generator state (the index tables are rebuilt from the dataset)."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        torch.save(self.state_dict(), path / "sampler_state.pt")
-
-    def loads(self, path: Any) -> None:
-        file = Path(path) / "sampler_state.pt"
-        if file.is_file():
-            self.load_state_dict(torch.load(file, weights_only=True))
 
     def __repr__(self) -> str:
         kind = "weighted" if self._cdf is not None else "uniform"
