@@ -48,8 +48,8 @@ def data_dir_problem(path: str | Path) -> str | None:
     if not p.is_dir():
         return f"{str(path)!r} is not a directory"
     if not is_prepared(p) and next(p.rglob("*.replay"), None) is None:
-        return (f"data directory {str(path)!r} holds neither *.replay files nor a prepared "
-                f"dataset ({MANIFEST})")
+        return (f"data directory {str(path)!r} holds no *.replay files and is no prepared "
+                f"dataset (no {MANIFEST} with a store)")
     return None
 
 
