@@ -117,7 +117,7 @@ def test_balanced_sampling(dataset: BCDataset) -> None:
     batch = next(dataset.train_batches(0, 4000, seed=1, balanced=True))
     counts = torch.bincount(batch[EXPERT_KEY], minlength=6)[present].double()
     assert counts.min() / counts.max() > 0.8
-    assert set(batch.keys()) == set(dataset.batch_keys) - {"action"} | {EXPERT_KEY,
+    assert set(batch.keys()) == set(dataset.keys) - {"action"} | {EXPERT_KEY,
                                                                          "graph_level"}
 
 

@@ -92,17 +92,18 @@ class BCDataset(TensorDictReplayBuffer):
                              f"{self.episodes.batch_size[0]}")
         self.episode_split = torch.tensor([SPLITS.index(r["split"]) for r in rows],
                                           dtype=torch.int8)
-        self.keys = list(self.steps.keys(include_nested=True, leaves_only=True))
-        self._np = {k: self.steps.get(k).numpy() for k in self.keys}
+        self.store_keys = list(self.steps.keys(include_nested=True, leaves_only=True))
+        self._np = {k: self.steps.get(k).numpy() for k in self.store_keys}
         self._n_ent = (self.level_table["n_entities"].clone()
                        if self.level_table is not None else None)
-        self.batch_keys = [k for k in _BATCH_KEYS if k in self.keys] + ["action"]
+        #: what training batches carry (the label renamed :data:`EXPERT_KEY` on the way out)
+        self.keys = [k for k in _BATCH_KEYS if k in self.store_keys] + ["action"]
         self.rows = {s: self.select(s, min_agreement=min_agreement,
                                     skip_idle_start=skip_idle_start) for s in ("train", "val")}
         if self.rows["train"].numel() == 0:
             raise ValueError(f"{self.path}: no training steps (every level in validation?)")
         self._samplers: dict[tuple[bool, int], StepSampler] = {}
-        super().__init__(storage=StepStorage(self, keys=self.batch_keys),
+        super().__init__(storage=StepStorage(self, keys=self.keys),
                          sampler=self._sampler_for(False, 0), collate_fn=_identity)
         totals = self.manifest["totals"]
         self.summary: dict[str, Any] = {
@@ -207,7 +208,7 @@ class BCDataset(TensorDictReplayBuffer):
         """
         idx = index.reshape(-1).numpy()
         out = TensorDict({}, [idx.shape[0]])
-        for key in keys if keys is not None else self.keys:
+        for key in keys if keys is not None else self.store_keys:
             out.set(key, torch.from_numpy(np.take(self._np[key], idx, axis=0)))
         out.set("index", torch.from_numpy(idx.copy()))
         level = torch.from_numpy(np.take(self._np["level"], idx))
@@ -260,12 +261,12 @@ class BCDataset(TensorDictReplayBuffer):
         """Every validation step once, in store order."""
         rows = self.rows["val"]
         for a in range(0, rows.numel(), batch_size):
-            yield self._finish(self.gather(rows[a:a + batch_size], keys=self.batch_keys))
+            yield self._finish(self.gather(rows[a:a + batch_size], keys=self.keys))
 
     def sample_batch(self, n: int = 64) -> TensorDict:
         """The first ``n`` validation steps (training steps without a validation split)."""
         rows = self.rows["val"] if self.rows["val"].numel() else self.rows["train"]
-        return self._finish(self.gather(rows[:n], keys=self.batch_keys))
+        return self._finish(self.gather(rows[:n], keys=self.keys))
 
 
 def _identity(x: Any) -> Any:
