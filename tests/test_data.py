@@ -194,3 +194,25 @@ def test_shared_corpus_manifest(shared_data: Path, tmp_path: Path) -> None:
     warm = build_dataset([shared_data / "replays"], CFG, tmp_path / "ds", progress=False,
                          verbose=False)
     assert warm.simulated == [] and warm.seconds < 2.0
+
+
+def test_prepare_and_training_read_one_data_config(tmp_path: Path) -> None:
+    """``prepare`` reads the ``data`` section into the DataConfig training uses: same defaults,
+    same values, unknown or mistyped keys named."""
+    from torchrl_bc.commands.prepare import read_config
+    from torchrl_bc.data import DataConfig
+    from torchrl_bc.train.config import load_config
+
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("architecture: tiny\nobservation: {frame_skip: 2}\n"
+                   "data: {replays: some/dir, trim_idle_start: true, val_fraction: 0.2}\n")
+    obs, data = read_config(cfg)
+    run = load_config(cfg)
+    assert data == run.data and obs == run.observation
+    assert data.replays == ("some/dir",) and data.trim_idle_start and data.workers == 0
+    assert DataConfig().n_workers() == min(4, os.cpu_count() or 1) == data.n_workers()
+    for bad, needle in (("{workerz: 2}", "data.workerz"), ("{mirror: 1}", "data.mirror"),
+                        ("{workers: -1}", "data.workers")):
+        cfg.write_text(f"data: {bad}\n")
+        with pytest.raises(ValueError, match=needle):
+            read_config(cfg)
