@@ -73,7 +73,8 @@ def check_prepared(path: str | Path, obs: ObservationConfig, data: DataConfig) -
     for key in sorted(set(built) | set(wanted)):
         if built.get(key) != wanted.get(key):
             raise _mismatch(path, f"observation.{key}", built.get(key), wanted.get(key))
-    have = config.get("data") or {}
+    # a manifest written before idle trimming existed describes untrimmed demos
+    have = {"trim_idle": False} | (config.get("data") or {})
     for field, stored, value in (("data.mirror", "mirror", data.mirror),
                                  ("data.trim_idle_start", "trim_idle", data.trim_idle_start),
                                  ("data.val_fraction", "val_fraction", data.val_fraction),
