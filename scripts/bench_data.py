@@ -5,7 +5,7 @@ Measures, each phase in its own process so peak RSS is per phase (workers includ
 * cold build time, all modalities, on 1 and on 2 workers (fresh dataset and cache each);
 * warm rebuild time (nothing changed): in-process and as a whole ``torchrl-bc prepare`` process;
 * bytes on disk: the store (per step and total) and the episode cache;
-* sampling throughput at batch 256 (uniform, balanced, and 4-frame stacking of player_frame).
+* sampling throughput at batch 256 through the dataset's own epochs (uniform, balanced).
 
     python scripts/bench_data.py [REPLAY_DIR] [--mirror] [--work DIR]
 
@@ -52,20 +52,19 @@ def phase_build(replays: str, out: str, workers: int, mirror: bool) -> dict:
 def phase_sample(out: str) -> dict:
     import torch
 
-    from torchrl_bc.data.sampling import BCDataset
+    from torchrl_bc.data import BCDataset
 
     t = time.perf_counter()
     ds = BCDataset(out)
     result = {"open_s": time.perf_counter() - t}
-    for name, kw in (("uniform", {}), ("balanced", {"balance_actions": True}),
-                     ("stack4", {"frame_stack": 4})):
-        rb = ds.replay_buffer("train", 256, **kw)
-        for _ in range(5):  # touch the pages once
-            rb.sample()
-        n, t = 0, time.perf_counter()
+    for name, balanced in (("uniform", False), ("balanced", True)):
+        for _ in ds.train_batches(0, 256, 0, balanced=balanced, cap=5):  # touch the pages once
+            pass
+        n, epoch, t = 0, 1, time.perf_counter()
         while time.perf_counter() - t < 2.0:
-            batch = rb.sample()
-            n += batch.batch_size[0]
+            for batch in ds.train_batches(epoch, 256, 0, balanced=balanced, cap=10):
+                n += batch.batch_size[0]
+            epoch += 1
         result[name] = n / (time.perf_counter() - t)
     result["threads"] = torch.get_num_threads()
     result["rss_mb"] = _peak_rss_mb()
@@ -124,11 +123,10 @@ def main() -> int:
           f"B/step), cache {fig['cache_bytes'] / 2**20:.1f} MB")
     s = _child("sample", str(out))
     print(f"sampling (batch 256, torch threads {s['threads']}): uniform {s['uniform']:.0f}/s, "
-          f"balanced {s['balanced']:.0f}/s, 4-frame stack {s['stack4']:.0f}/s; open "
-          f"{s['open_s'] * 1000:.0f} ms incl. imports; peak RSS {s['rss_mb']:.0f} MB")
+          f"balanced {s['balanced']:.0f}/s; open {s['open_s'] * 1000:.0f} ms incl. imports; "
+          f"peak RSS {s['rss_mb']:.0f} MB")
     fig |= {"samples_per_s_uniform": s["uniform"], "samples_per_s_balanced": s["balanced"],
-            "samples_per_s_stack4": s["stack4"], "sample_peak_rss_mb": s["rss_mb"],
-            "steps": steps}
+            "sample_peak_rss_mb": s["rss_mb"], "steps": steps}
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
     for name, value in fig.items():

@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, type=existing_file,
                    help="YAML config (configs/*.yaml)")
     p.add_argument("--data", nargs="+", default=None, metavar="DIR",
-                   help="replay directories, each must exist and hold *.replay files "
+                   help="replay directories, each must exist and hold *.replay files, or "
+                        "one dataset folder written by `torchrl-bc prepare` (opened as is) "
                         "(default: the config's data.replays, else the shipped "
                         "package:sample_corpus)")
     p.add_argument("--epochs", type=positive_int, default=None)
@@ -54,14 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from torchrl_bc.commands import one_line
-    from torchrl_bc.train.batches import replay_dir_problem
+    from torchrl_bc.data import data_dir_problem
     from torchrl_bc.train.checkpoint import CheckpointMismatch
     from torchrl_bc.train.config import ConfigError, load_config
     from torchrl_bc.train.loop import RunExists, check_out_dir
     from torchrl_bc.train.pipeline import pretrain
 
     for d in args.data or []:
-        problem = replay_dir_problem(d)
+        problem = data_dir_problem(d)
         if problem:
             parser.error(f"--data: {problem}")
     overrides = list(args.override)
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(one_line(exc))
     if not args.data:  # the config's own data.replays: as strict as --data
         for d in cfg.data.replays:
-            problem = replay_dir_problem(d)
+            problem = data_dir_problem(d)
             if problem:
                 parser.error(f"data.replays in {args.config}: {problem}")
     out = args.out or Path("runs") / (cfg.logging.run_name or args.config.stem)

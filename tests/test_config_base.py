@@ -17,6 +17,8 @@ import pytest
 
 from torchrl_bc.commands.prepare import read_config
 from torchrl_bc.configfile import ConfigError, deep_merge, read_config_file
+from torchrl_bc.data.source import data_dir_problem
+from torchrl_bc.levels.corpus import default_replay_dirs
 from torchrl_bc.resources import (
     PACKAGE_PREFIX,
     SAMPLE_CORPUS,
@@ -24,7 +26,6 @@ from torchrl_bc.resources import (
     packaged,
     replay_source,
 )
-from torchrl_bc.train.batches import check_replay_dirs, default_replay_dirs, replay_dir_problem
 from torchrl_bc.train.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -201,8 +202,8 @@ def test_prepare_reads_the_merged_config(tmp_path) -> None:
     cfg = _write(tmp_path, "run.yaml", "base: base.yaml\nobservation: {modalities: [game_state]}\n")
     obs, data = read_config(cfg)
     assert (obs.frame_skip, obs.modalities) == (2, ("game_state",))
-    assert data["mirror"] is True and data["replays"] == [SAMPLE_CORPUS_SOURCE]
-    assert read_config(CONFIGS / "gat.yaml")[1]["replays"] == [SAMPLE_CORPUS_SOURCE]
+    assert data.mirror is True and data.replays == ()  # none given: the shipped corpus
+    assert read_config(CONFIGS / "gat.yaml")[1].replays == (SAMPLE_CORPUS_SOURCE,)
 
 
 def test_the_shipped_corpus_is_package_data() -> None:
@@ -225,15 +226,15 @@ def test_replay_source_keeps_user_paths_and_refuses_unknown_names() -> None:
     assert replay_source(Path("/abs/dir")) == Path("/abs/dir")
     with pytest.raises(ValueError, match="package:nope: no such packaged data"):
         replay_source(PACKAGE_PREFIX + "nope")
-    assert "no such packaged data" in replay_dir_problem(PACKAGE_PREFIX + "nope")
+    assert "no such packaged data" in data_dir_problem(PACKAGE_PREFIX + "nope")
 
 
 def test_configured_corpus_resolves_from_any_cwd(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)  # no configs/ and no data/ here
     run = load_config(CONFIGS / "tiny.yaml")
     assert run.data.replays == (SAMPLE_CORPUS_SOURCE,)
-    assert replay_dir_problem(SAMPLE_CORPUS_SOURCE) is None
-    assert check_replay_dirs(run.data.replays) == [SAMPLE_CORPUS]
+    assert data_dir_problem(SAMPLE_CORPUS_SOURCE) is None
+    assert [replay_source(p) for p in run.data.replays] == [SAMPLE_CORPUS]
     assert default_replay_dirs() == [SAMPLE_CORPUS]
 
 

@@ -95,6 +95,33 @@ def test_rerun_touch_and_frame_skip(tmp_path: Path) -> None:
     assert len([p for p in out.iterdir() if p.name.startswith("store-")]) == 1
 
 
+def test_warm_rerun_hashes_only_restamped_store_files(tmp_path: Path, monkeypatch) -> None:
+    from torchrl_bc.data import manifest as mf
+
+    src = _copy(tmp_path / "replays", SHORT[:2])
+    out = tmp_path / "ds"
+    store = out / _build(src, out).manifest["store"]
+    hashed: list[str] = []
+    real = mf._sha256_file
+    monkeypatch.setattr(mf, "_sha256_file", lambda p: hashed.append(p.name) or real(p))
+    assert not _build(src, out).store_written and hashed == []  # stamps unchanged: no hash
+    n_files = len(read_manifest(out)["store_files"])
+    assert not _build(src, out, verify=True).store_written and len(hashed) == n_files
+    # touched (same bytes, new stamps): hashed once, passes, and the new stamps are recorded
+    frames = store / "steps" / "player_frame.memmap"
+    os.utime(frames, ns=(time.time_ns(), time.time_ns()))
+    hashed.clear()
+    assert not _build(src, out).store_written and hashed == ["player_frame.memmap"]
+    hashed.clear()
+    assert not _build(src, out).store_written and hashed == []
+    # a flipped byte whose mtime is set back still changed the ctime: caught, store rewritten
+    good = frames.read_bytes()
+    st = frames.stat()
+    frames.write_bytes(good[:100] + bytes([good[100] ^ 0xFF]) + good[101:])
+    os.utime(frames, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert _build(src, out).store_written and frames.read_bytes() == good
+
+
 _CHILD = """
 import sys
 from torchrl_bc.data.build import build_dataset
@@ -161,10 +188,32 @@ def test_shared_corpus_manifest(shared_data: Path, tmp_path: Path) -> None:
     assert [s["kind"] for s in m["skipped"]].count("duplicate") == 1
     used = {Path(e["file"]).name for e in m["episodes"]}
     assert not used & defective
-    from torchrl_bc.data.sampling import BCDataset
+    from torchrl_bc.data import BCDataset
 
     ds = BCDataset(tmp_path / "ds")
-    assert ds.n_steps == m["totals"]["steps"] == int(ds.episodes["length"].sum())
+    assert ds.n_steps() == m["totals"]["steps"] == int(ds.episodes["length"].sum())
     warm = build_dataset([shared_data / "replays"], CFG, tmp_path / "ds", progress=False,
                          verbose=False)
     assert warm.simulated == [] and warm.seconds < 2.0
+
+
+def test_prepare_and_training_read_one_data_config(tmp_path: Path) -> None:
+    """``prepare`` reads the ``data`` section into the DataConfig training uses: same defaults,
+    same values, unknown or mistyped keys named."""
+    from torchrl_bc.commands.prepare import read_config
+    from torchrl_bc.data import DataConfig
+    from torchrl_bc.train.config import load_config
+
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("architecture: tiny\nobservation: {frame_skip: 2}\n"
+                   "data: {replays: some/dir, trim_idle_start: true, val_fraction: 0.2}\n")
+    obs, data = read_config(cfg)
+    run = load_config(cfg)
+    assert data == run.data and obs == run.observation
+    assert data.replays == ("some/dir",) and data.trim_idle_start and data.workers == 0
+    assert DataConfig().n_workers() == min(4, os.cpu_count() or 1) == data.n_workers()
+    for bad, needle in (("{workerz: 2}", "data.workerz"), ("{mirror: 1}", "data.mirror"),
+                        ("{workers: -1}", "data.workers")):
+        cfg.write_text(f"data: {bad}\n")
+        with pytest.raises(ValueError, match=needle):
+            read_config(cfg)

@@ -1,4 +1,5 @@
-"""Sampling a prepared dataset: batch keys/shapes/dtypes, split, filters, stacking, model input."""
+"""Sampling a prepared dataset: batch keys/shapes/dtypes, split, filters, seeded epochs, model
+input."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import shutil
 import pytest
 import torch
 
+from torchrl_bc.data import EXPERT_KEY, BCDataset
 from torchrl_bc.data.build import build_dataset
-from torchrl_bc.data.sampling import BCDataset, action_balance_weights
+from torchrl_bc.data.sampling import action_balance_weights
 from torchrl_bc.data.split import assign_splits
 from torchrl_bc.obs import ObservationConfig
 from torchrl_bc.resources import SAMPLE_CORPUS
@@ -43,7 +45,7 @@ EXPECTED = {
 
 
 def test_sample_keys_shapes_dtypes(dataset: BCDataset) -> None:
-    batch = dataset.replay_buffer("train", 32).sample()
+    batch = dataset.gather(dataset.rows["train"][:32])
     assert batch.batch_size == torch.Size([32])
     keys = set(batch.keys(include_nested=True, leaves_only=True))
     assert keys == set(EXPECTED) | {"graph_entity_state"}
@@ -51,7 +53,7 @@ def test_sample_keys_shapes_dtypes(dataset: BCDataset) -> None:
         assert batch[key].dtype == dtype, key
         assert tuple(batch[key].shape) == (32, *shape), key
     ent = batch["graph_entity_state"]
-    n_ent = dataset.levels["n_entities"][batch["level"]]
+    n_ent = dataset.level_table["n_entities"][batch["level"]]
     assert ent.dtype == torch.float32 and ent.shape[2] == 4
     assert ent.shape[1] == max(1, int(n_ent.max()))  # padded to this batch's largest level
     # Rows agree with the episode views of the store.
@@ -75,7 +77,8 @@ def test_split_keeps_levels_apart(dataset: BCDataset) -> None:
     assert train.numel() and val.numel()
     lv = dataset.episodes["source_level"][dataset.steps["episode"]]
     assert not set(lv[train].tolist()) & set(lv[val].tolist())
-    assert train.numel() + val.numel() == dataset.n_steps
+    assert train.numel() + val.numel() == dataset.n_steps()
+    assert torch.equal(dataset.rows["train"], train) and torch.equal(dataset.rows["val"], val)
 
 
 def test_assign_splits_by_level_and_replay() -> None:
@@ -96,16 +99,13 @@ def test_assign_splits_by_level_and_replay() -> None:
 
 def test_filters(dataset: BCDataset) -> None:
     all_rows = dataset.select(None)
-    assert all_rows.numel() == dataset.n_steps
+    assert all_rows.numel() == dataset.n_steps()
     agree = dataset.select(None, min_agreement=4)
-    assert 0 < agree.numel() < dataset.n_steps
+    assert 0 < agree.numel() < dataset.n_steps()
     assert (dataset.steps["label_agreement"][agree] >= 4).all()
-    top = dataset.select(None, top_fraction=0.5)
-    eps = dataset.steps["episode"][top].unique()
-    assert eps.numel() == 3
-    kept_ticks = dataset.episodes["n_ticks"][eps]
-    assert kept_ticks.max() <= dataset.episodes["n_ticks"].sort().values[2]
-    assert dataset.select(None, only_successful=True).numel() == dataset.n_steps
+    filtered = BCDataset(dataset.path, min_agreement=4)  # filters run once, at open
+    assert torch.equal(filtered.rows["train"], dataset.select("train", min_agreement=4))
+    assert filtered.n_steps("train") < dataset.n_steps("train")
 
 
 def test_balanced_sampling(dataset: BCDataset) -> None:
@@ -114,27 +114,27 @@ def test_balanced_sampling(dataset: BCDataset) -> None:
     present = dataset.steps["action"][rows].unique()
     mass = torch.zeros(6, dtype=torch.float64).index_add_(0, dataset.steps["action"][rows], w)
     assert torch.allclose(mass[present], torch.ones(len(present), dtype=torch.float64))
-    rb = dataset.replay_buffer("train", 4000, balance_actions=True, seed=1)
-    counts = torch.bincount(rb.sample()["action"], minlength=6)[present].double()
+    batch = next(dataset.train_batches(0, 4000, seed=1, balanced=True))
+    counts = torch.bincount(batch[EXPERT_KEY], minlength=6)[present].double()
     assert counts.min() / counts.max() > 0.8
-    a = dataset.replay_buffer("train", 64, seed=5).sample()["index"]
-    b = dataset.replay_buffer("train", 64, seed=5).sample()["index"]
-    assert torch.equal(a, b)
+    assert set(batch.keys()) == set(dataset.keys) - {"action"} | {EXPERT_KEY,
+                                                                         "graph_level"}
 
 
-def test_frame_stacking_by_index(dataset: BCDataset) -> None:
-    rows = dataset.select(None)
-    batch = dataset.gather(rows, frame_stack=3, stack_keys=("player_frame", "game_state"))
-    assert batch["player_frame"].shape == (rows.numel(), 3, 1, 84, 84)
-    assert batch["game_state"].shape == (rows.numel(), 3, 39)
-    assert batch["global_view"].shape == (rows.numel(), 1, 100, 176)
-    steps = dataset.steps
-    for j in (0, 1, 2, 5, rows.numel() - 1):
-        i, t = int(rows[j]), int(batch["step"][j])
-        for back in range(3):
-            src = i - min(back, t)  # clamped to the episode's first step
-            assert torch.equal(batch["game_state"][j, 2 - back], steps["game_state"][src])
-    assert torch.equal(batch["player_frame"][:, -1], dataset.gather(rows)["player_frame"])
+def test_epochs_are_seeded_and_interleave(dataset: BCDataset) -> None:
+    def epoch(e: int, seed: int = 5, rank: int = 0) -> list[torch.Tensor]:
+        return [b[EXPERT_KEY] for b in dataset.train_batches(e, 8, seed, rank=rank, cap=6)]
+
+    first = epoch(0)
+    assert len(first) == 6
+    assert all(torch.equal(a, b) for a, b in zip(first, epoch(0), strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(first, epoch(1), strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(first, epoch(0, rank=1), strict=True))
+    # two epochs drawn in turn keep their own streams (the buffer is shared, not rebuilt)
+    a, b = dataset.train_batches(0, 8, 5, cap=6), dataset.train_batches(1, 8, 5, cap=6)
+    mixed = [(next(a)[EXPERT_KEY], next(b)[EXPERT_KEY]) for _ in range(6)]
+    assert all(torch.equal(x, y) for x, (y, _) in zip(first, mixed, strict=True))
+    assert dataset.steps_per_epoch(8) == -(-dataset.n_steps("train") // 8)
 
 
 def test_batch_feeds_the_model(dataset: BCDataset) -> None:
@@ -142,18 +142,18 @@ def test_batch_feeds_the_model(dataset: BCDataset) -> None:
     from torchrl_bc.models.extractor import MultimodalExtractor
     from torchrl_bc.models.graph import LevelGraph
 
-    graphs = dataset.level_graphs()
+    graphs = dataset.level_graphs
     assert len(graphs) == int(dataset.steps["level"].max()) + 1
+    for g in graphs:
+        LevelGraph.from_static(g)
     model = MultimodalExtractor(preset("tiny"))
     model.set_level_graphs(graphs)
-    batch = dataset.replay_buffer("train", 16).sample()
+    batch = dataset.sample(16)  # the buffer itself: uniform over the training rows
+    assert batch.batch_size == torch.Size([16])
+    assert set(batch["index"].tolist()) <= set(dataset.rows["train"].tolist())
     obs = {k: batch[k] for k in model.in_keys}
     obs = {k: v.float() if v.dtype == torch.uint8 else v for k, v in obs.items()}
     assert model(obs).shape == (16, 16)
-    local, batch_graphs = dataset.batch_level_graphs(batch)
-    assert local.shape == (16, 1) and len(batch_graphs) == batch["graph_level"].unique().numel()
-    for g in batch_graphs:
-        LevelGraph.from_static(g)
 
 
 def test_skip_idle_start_drops_only_leading_noops(dataset: BCDataset) -> None:

@@ -47,15 +47,21 @@ def test_missing_or_empty_data_dir_is_an_error(tmp_path: Path) -> None:
 
 
 def test_shipped_corpus_is_the_default_only_without_data() -> None:
-    from torchrl_bc.train.batches import default_replay_dirs, replay_dir_problem
+    from torchrl_bc.data import data_dir_problem, is_prepared
+    from torchrl_bc.levels.corpus import default_replay_dirs
 
     assert DataConfig().replays == ()
     assert default_replay_dirs() == [SAMPLE_CORPUS]
-    assert replay_dir_problem(SAMPLE_CORPUS) is None
-    assert "does not exist" in replay_dir_problem("no/such/dir")
-    import torchrl_bc.train.batches as batches
+    assert data_dir_problem(SAMPLE_CORPUS) is None
+    assert not is_prepared(SAMPLE_CORPUS)  # a corpus manifest is not a prepared dataset
+    assert "does not exist" in data_dir_problem("no/such/dir")
+    import torchrl_bc.data as data
 
-    assert "parents[3]" not in Path(batches.__file__).read_text()  # no checkout-relative data
+    for module in Path(data.__file__).parent.glob("*.py"):  # the data stage picks no data
+        text = module.read_text()
+        assert "SAMPLE_CORPUS" not in text and "sample_corpus" not in text, module
+        assert "shared/data" not in text and "\"shared\"" not in text, module
+        assert "parents[" not in text, module  # no checkout-relative paths
 
 
 # -- best.pt without validation levels ----------------------------------------------------------

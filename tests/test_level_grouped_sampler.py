@@ -62,16 +62,6 @@ def test_deterministic_per_seed_and_state_dict() -> None:
     assert torch.equal(b.sample(None, 32)[0], nxt)
 
 
-def test_dumps_loads_round_trip(tmp_path: Path) -> None:
-    indices, levels = _table()
-    a = LevelGroupedSampler(indices, levels, 2, seed=1)
-    a.sample(None, 16)
-    a.dumps(tmp_path / "sampler")
-    b = LevelGroupedSampler(indices, levels, 2, seed=99)
-    b.loads(tmp_path / "sampler")
-    assert torch.equal(a.sample(None, 16)[0], b.sample(None, 16)[0])
-
-
 def test_marginal_matches_plain_weighted_sampling() -> None:
     """Grouping only correlates steps within a batch: per-step frequencies stay ∝ weight."""
     indices, levels = _table(n_levels=4)
@@ -134,7 +124,7 @@ def data(base: list[str], tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_train_batches_group_levels_per_rank(data) -> None:
-    train_levels = set(data.ds.steps["level"][data.rows["train"]].tolist())
+    train_levels = set(data.steps["level"][data.rows["train"]].tolist())
     assert len(train_levels) > 2
 
     def levels(rank: int, seed: int = 0) -> list[torch.Tensor]:
@@ -147,9 +137,10 @@ def test_train_batches_group_levels_per_rank(data) -> None:
     assert all(torch.equal(a, b) for a, b in zip(r0, r0_again, strict=True))
     assert any(not torch.equal(a, b) for a, b in zip(r0, r1, strict=True))
     assert set(torch.cat(r0).tolist()) == train_levels
-    rb = data.ds.replay_buffer("train", 16, levels_per_batch=2, seed=0)
-    assert type(rb._sampler) is LevelGroupedSampler
-    assert type(data.ds.replay_buffer("train", 16, seed=0)._sampler).__name__ == "StepSampler"
+    assert type(data.sampler) is LevelGroupedSampler  # the epoch's sampler, built once
+    assert data._sampler_for(True, 2) is data.sampler
+    next(data.train_batches(1, 16, 0))
+    assert type(data.sampler).__name__ == "StepSampler"
 
 
 def test_tiny_training_run_with_levels_per_batch(base: list[str], data, tmp_path: Path) -> None:

@@ -116,8 +116,8 @@ def test_toy_modality_reaches_sb3_space_spec_and_extractors(toys: ObservationCon
 
 
 def test_toy_modality_reaches_store_and_batches(toys: ObservationConfig, tmp_path: Path) -> None:
+    from torchrl_bc.data import BCDataset
     from torchrl_bc.data.build import build_dataset
-    from torchrl_bc.train.batches import BCData
 
     src = tmp_path / "replays"
     src.mkdir()
@@ -125,10 +125,12 @@ def test_toy_modality_reaches_store_and_batches(toys: ObservationConfig, tmp_pat
         shutil.copy(CORPUS / f"{name}.replay", src / f"{name}.replay")
     build_dataset([src], toys, tmp_path / "ds", progress=False, verbose=False,
                   val_fraction=0.34)
-    data = BCData(tmp_path / "ds", toys)
-    assert {"toy_speed", "toy_grid"} <= set(data.ds.keys)
+    data = BCDataset(tmp_path / "ds")
+    assert {"toy_speed", "toy_grid"} <= set(data.store_keys)
     assert {"toy_speed", "toy_grid"} <= set(data.keys)
-    steps = data.ds.steps
+    batch = data.sample_batch(4)
+    assert {"toy_speed", "toy_grid"} <= set(batch.keys())
+    steps = data.steps
     assert steps["toy_grid"].dtype == torch.uint8 and steps["toy_grid"].shape[1:] == (1, 4, 4)
     assert steps["toy_speed"].shape[1:] == (2,)
     # Stored rows are what the builder observed: the tick counter in the toy grid grows.

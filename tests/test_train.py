@@ -197,3 +197,46 @@ def test_best_on_a_metric_never_measured_is_said(base, tmp_path, capsys):
     assert all("val/closed_loop_length_ratio" not in h for h in res.history)
     err = capsys.readouterr().err
     assert "val/closed_loop_length_ratio was never measured" in err and "first epoch" in err
+
+
+def _train_bc_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_bc", REPO / "scripts" / "train_bc.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+def test_train_bc_opens_a_prepared_folder(base, corpus, tmp_path, capsys):
+    """`torchrl-bc prepare` writes a dataset that `train_bc.py --data DIR` trains on as is;
+    one prepared for other observations or another split is refused in one line."""
+    from torchrl_bc.data.manifest import read_manifest
+
+    cfg_file = tmp_path / "prep.yaml"
+    cfg_file.write_text("observation:\n  frame_skip: 4\n  modalities: [player_frame, "
+                        "global_view, game_state, action_mask, graph]\n"
+                        "data: {val_fraction: 0.34, mirror: false, workers: 1}\n")
+    ds = tmp_path / "prepared"
+    assert cli_main(["prepare", "--replays", str(corpus), "--config", str(cfg_file),
+                     "--out", str(ds), "--quiet"]) == 0
+    cache = tmp_path / "cache"
+    args = ["--config", str(TINY), "--data", str(ds), "--epochs", "1", "--device", "cpu",
+            "--override", *base, f"data.cache_dir={str(cache)!r}",
+            "train.max_steps_per_epoch=2", "eval.val_levels=1", "eval.train_levels=0"]
+    script = _train_bc_script()
+    assert script.main([*args, "--out", str(tmp_path / "run")]) == 0
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt["manifest_hash"] == read_manifest(ds)["manifest_hash"]
+    assert not cache.exists()  # nothing re-simulated or rebuilt
+    capsys.readouterr()
+    for extra, field in (("observation.frame_skip=2", "observation.frame_skip"),
+                         ("data.val_fraction=0.15", "data.val_fraction"),
+                         ("data.mirror=true", "data.mirror")):
+        assert script.main([*args, extra, "--out", str(tmp_path / field)]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(ds) in err[0] and field in err[0], err
+    # mixed with replay folders: refused, not silently merged
+    assert script.main([*args[:2], "--data", str(ds), str(corpus), *args[4:],
+                        "--out", str(tmp_path / "mixed")]) == 1
+    assert "must be the only data source" in capsys.readouterr().err

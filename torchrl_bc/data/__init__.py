@@ -1,5 +1,6 @@
 """The data stage: replays -> cached episodes -> one memory-mapped TensorDict store + manifest,
-sampled through a TorchRL ``ReplayBuffer``.
+opened as one TorchRL ``TensorDictReplayBuffer`` (:class:`BCDataset`) by ``prepare``'s users
+and by training alike (:func:`open_dataset`).
 
 Names are imported lazily so that ``build_dataset`` on an up-to-date dataset never imports
 torch (that import alone costs more than the whole warm re-run).
@@ -10,13 +11,17 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-__all__ = ["BCDataset", "BuildResult", "EpisodeCache", "LevelGroupedSampler", "StepSampler",
-           "action_balance_weights", "assign_splits", "build_dataset", "read_manifest"]
+__all__ = ["EXPERT_KEY", "BCDataset", "BuildResult", "DataConfig", "EpisodeCache",
+           "LevelGroupedSampler", "LevelInfo", "StepSampler", "action_balance_weights",
+           "assign_splits", "build_dataset", "check_prepared", "data_dir_problem",
+           "is_prepared", "open_dataset", "read_manifest"]
 
-_WHERE = {"BCDataset": "sampling", "StepSampler": "sampling", "LevelGroupedSampler": "sampling",
-          "action_balance_weights": "sampling",
-          "BuildResult": "build", "build_dataset": "build", "EpisodeCache": "cache",
-          "assign_splits": "split", "read_manifest": "manifest"}
+_WHERE = {"EXPERT_KEY": "dataset", "BCDataset": "dataset", "LevelInfo": "dataset",
+          "StepSampler": "sampling", "LevelGroupedSampler": "sampling",
+          "action_balance_weights": "sampling", "BuildResult": "build",
+          "build_dataset": "build", "EpisodeCache": "cache", "DataConfig": "config",
+          "assign_splits": "split", "read_manifest": "manifest", "check_prepared": "source",
+          "data_dir_problem": "source", "is_prepared": "source", "open_dataset": "source"}
 
 
 def __getattr__(name: str) -> Any:

@@ -14,8 +14,9 @@ Stages, each cheap to skip when its inputs are unchanged:
 
 Bad input never stops a build: unreadable or malformed files, map errors and even a worker that
 fails on one replay are listed in the manifest's ``skipped`` with their reason. Damage is
-detected and repaired: every ``prepare`` re-hashes the existing store (a mismatch, or
-``force``, rewrites it from the cache, replacing the damaged directory), and before a store is
+detected and repaired: every ``prepare`` re-hashes each store file whose size or stamps
+changed since commit (``verify`` re-hashes them all; see :mod:`.manifest`); a mismatch, or
+``force``, rewrites the store from the cache, replacing the damaged directory. Before a store is
 written each cache entry it uses is checked against its recorded checksum; damaged entries are
 dropped and simulated again. Temp files and directories left by killed runs are removed.
 
@@ -50,6 +51,7 @@ from torchrl_bc.data.cache import (
     obs_signature_hash,
 )
 from torchrl_bc.data.manifest import (
+    STORE_PREFIX,
     StoreCorruptError,
     build_manifest,
     check_store,
@@ -64,7 +66,6 @@ from torchrl_bc.replay.format import ReplayFormatError, read_replay
 
 __all__ = ["BuildResult", "build_dataset", "find_replays"]
 
-STORE_PREFIX = "store-"
 
 
 @dataclass
@@ -327,7 +328,7 @@ def build_dataset(replay_dirs: Sequence[str | os.PathLike[str]], obs_config: Obs
                   split_seed: int = 0, cache_dir: str | os.PathLike[str] | None = None,
                   progress: bool = True, prune: bool = False,
                   verbose: bool = True, trim_idle: bool = False,
-                  force: bool = False) -> BuildResult:
+                  force: bool = False, verify: bool = False) -> BuildResult:
     """Build (or bring up to date) the dataset in ``out_dir``; see the module docstring.
 
     ``trim_idle`` cuts each demo's idle opening where it can still win (see
@@ -335,7 +336,8 @@ def build_dataset(replay_dirs: Sequence[str | os.PathLike[str]], obs_config: Obs
 
     ``cache_dir`` defaults to ``out_dir/cache``; point several datasets at one cache to share
     simulated episodes. ``prune`` deletes cache entries this build does not use. ``force``
-    rewrites the store from the cache even when the manifest says it is current.
+    rewrites the store from the cache even when the manifest says it is current; ``verify``
+    re-hashes every store file, not only those whose stamps changed since commit.
     """
     t0 = time.perf_counter()
     out = Path(out_dir)
@@ -423,8 +425,7 @@ def build_dataset(replay_dirs: Sequence[str | os.PathLike[str]], obs_config: Obs
     index = None
     if old and old.get("store") == store_name and store_path.is_dir() and not force:
         try:
-            check_store(out, old, full=True)
-            index = old["store_files"]
+            index = check_store(out, old, full=True, trust_stamps=not verify)
         except StoreCorruptError as exc:
             _replace_store(store_path, str(exc))
     elif store_path.exists():

@@ -60,12 +60,6 @@ DATA_VERSION = "1"
 #: ``store``, so that the warm path never imports torch.
 STORE_VERSION = "1"
 
-#: Arrays of an entry besides the observation keys.
-STEP_ARRAYS: tuple[str, ...] = ("actions", "agreement", "ticks", "rewards", "terminated",
-                                "truncated")
-GRAPH_ARRAYS: tuple[str, ...] = ("node_type", "node_kind", "node_pos", "edge_index", "edge_type",
-                                 "cell_to_node")
-
 
 def _sha(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()

@@ -6,12 +6,15 @@ skipped files with their reason (``format``, ``duplicate``, ``desynced``, ``map_
 configs, the versions and the split; ``manifest_hash`` (over everything but the timestamp
 and the store index) identifies the dataset in checkpoints.
 
-Integrity. ``store_files`` lists every file of the store with its size and sha256, recorded
-when the store is committed. Opening a dataset (:func:`check_store` with ``full=False``)
-compares the file set and sizes: it costs one ``stat`` per file and catches truncated or
-swapped memmaps and planted files (a pickle above all). ``prepare`` and explicit verification
-(``full=True``) also re-hash every byte: sha256 runs at ~1.7 GB/s here, fine once per
-``prepare`` but too slow to pay at every training start-up on a multi-GB store.
+Integrity. ``store_files`` lists every file of the store with its size, sha256 and stamps
+(``mtime_ns``, ``ctime_ns``: any write, truncation, replacement or ``touch`` changes the
+ctime, which no user call can set back), recorded when the store is committed. Opening a
+dataset (:func:`check_store` with ``full=False``) compares the file set and sizes: it costs
+one ``stat`` per file and catches truncated or swapped memmaps and planted files (a pickle
+above all). ``prepare`` (``full=True, trust_stamps=True``) re-hashes every file whose stamps
+changed since commit, and ``prepare --verify`` / ``full=True`` alone re-hash every byte:
+sha256 runs at ~1.7 GB/s here, too slow to pay on every warm re-run or training start-up of
+a multi-GB store.
 
 File names. The manifest is strict UTF-8 JSON. A name that is not valid UTF-8 (POSIX names are
 bytes; Python carries the bad bytes as lone surrogates) is written in ``file`` in the
@@ -35,10 +38,10 @@ from torchrl_bc.io import atomic_write_bytes, json_safe, text
 from torchrl_bc.obs.config import ObservationConfig
 
 __all__ = ["StoreCorruptError", "build_manifest", "check_store", "file_entry", "manifest_hash",
-           "read_manifest", "row_path", "store_index", "summary_table", "text",
-           "write_manifest"]
+           "read_manifest", "row_path", "store_index", "summary_table", "write_manifest"]
 
 MANIFEST = "manifest.json"
+STORE_PREFIX = "store-"  # a store directory's name: the prefix, then 16 hex digits
 FORMAT = 1
 _CHUNK = 1 << 22
 
@@ -77,21 +80,29 @@ def _store_files(store: Path) -> dict[str, Path]:
             if not p.is_dir() or p.is_symlink()}
 
 
+def _stamps(st: os.stat_result) -> dict[str, int]:
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns}
+
+
 def store_index(store: Path) -> dict[str, dict[str, Any]]:
-    """``{relative path: {"size", "sha256"}}`` of a freshly written store."""
-    return {rel: {"size": p.stat().st_size, "sha256": _sha256_file(p)}
+    """``{relative path: {"size", "sha256", "mtime_ns", "ctime_ns"}}`` of a store."""
+    return {rel: {**_stamps(p.stat()), "sha256": _sha256_file(p)}
             for rel, p in _store_files(store).items()}
 
 
-def check_store(out_dir: str | Path, manifest: dict[str, Any], *, full: bool = False) -> None:
+def check_store(out_dir: str | Path, manifest: dict[str, Any], *, full: bool = False,
+                trust_stamps: bool = False) -> dict[str, dict[str, Any]]:
     """Raise :class:`StoreCorruptError` naming the first defect of the manifest's store.
 
     Always: the store exists, holds exactly the recorded files (nothing extra, e.g. a planted
     ``other.pickle``), each a regular file of the recorded size. ``full`` also compares every
-    file's sha256 (see the module docstring for the cost).
+    file's sha256 (see the module docstring for the cost), except, with ``trust_stamps``, those
+    whose stamps are still the ones recorded at commit. Returns the index with the current
+    stamps of every file whose content was hashed and matched (a copied store then needs one
+    full hash, not one per run).
     """
     name = manifest.get("store")
-    if not isinstance(name, str) or not re.fullmatch(r"store-[0-9a-f]{16}", name):
+    if not isinstance(name, str) or not re.fullmatch(STORE_PREFIX + r"[0-9a-f]{16}", name):
         raise StoreCorruptError(f"{Path(out_dir) / MANIFEST}: store name {name!r} is not one "
                                 "a build writes")
     store = Path(out_dir) / name
@@ -110,19 +121,25 @@ def check_store(out_dir: str | Path, manifest: dict[str, Any], *, full: bool = F
     if extra:
         raise StoreCorruptError(f"{store}: unexpected file(s) {extra[:3]} not written by the "
                                 "build (a store never holds pickles or other extras)")
+    checked: dict[str, dict[str, Any]] = {}
     for rel, rec in index.items():
         p = found.get(rel)
         if p is None:
             raise StoreCorruptError(f"{store / rel}: missing from the store")
         if p.is_symlink() or not p.is_file():
             raise StoreCorruptError(f"{store / rel}: not a regular file")
-        size = p.stat().st_size
-        if size != rec["size"]:
-            raise StoreCorruptError(f"{store / rel}: {size} bytes, {rec['size']} recorded at "
-                                    "commit (truncated or replaced)")
-        if full and _sha256_file(p) != rec["sha256"]:
-            raise StoreCorruptError(f"{store / rel}: content differs from the checksum "
-                                    "recorded at commit (corrupted)")
+        st = p.stat()
+        if st.st_size != rec["size"]:
+            raise StoreCorruptError(f"{store / rel}: {st.st_size} bytes, {rec['size']} recorded "
+                                    "at commit (truncated or replaced)")
+        same = _stamps(st) == {k: rec.get(k) for k in ("size", "mtime_ns", "ctime_ns")}
+        if full and not (trust_stamps and same):
+            if _sha256_file(p) != rec["sha256"]:
+                raise StoreCorruptError(f"{store / rel}: content differs from the checksum "
+                                        "recorded at commit (corrupted)")
+            rec = {**rec, **_stamps(st)}
+        checked[rel] = rec
+    return checked
 
 
 def _versions() -> dict[str, str]:

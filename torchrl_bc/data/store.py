@@ -10,7 +10,7 @@ Layout (``TensorDict.load_memmap(path)``, batch size ``[]``):
   ``ticks`` int8, ``done``/``terminated``/``truncated`` bool [1] (state *before* the step; always
   False, as in a TorchRL rollout), ``("next", "done"|"terminated"|"truncated")`` bool [1] and
   ``("next", "reward")`` float32 [1], ``episode`` / ``level`` int64 (rows of the two tables
-  below) and ``step`` int64 (t within the episode, for frame stacking by index arithmetic).
+  below) and ``step`` int64 (t within the episode).
 * ``episodes`` [E]: ``start``, ``length``, ``level``, ``source_level`` (the un-mirrored level,
   which decides the split), ``n_ticks`` int64; ``success``, ``won``, ``mirrored`` bool.
 * ``levels`` (only with the graph modality): every level's static graph once, concatenated:

@@ -11,7 +11,7 @@ from torchrl_bc.obs.builder import (
     ObservationBuilder,
     clear_level_cache,
 )
-from torchrl_bc.obs.config import OBS_VERSION, ObservationConfig
+from torchrl_bc.obs.config import OBS_VERSION, ObservationConfig, registered_keys
 from torchrl_bc.obs.graph import EDGE_TYPES, NODE_TYPES, StaticGraph
 from torchrl_bc.obs.modalities import Modality, modality_names, observation_keys
 
@@ -29,4 +29,5 @@ __all__ = [
     "clear_level_cache",
     "modality_names",
     "observation_keys",
+    "registered_keys",
 ]

@@ -123,3 +123,9 @@ class ObservationConfig:
         sig["modalities"] = list(self.modalities)
         sig["obs_version"] = OBS_VERSION
         return sig
+
+
+def registered_keys() -> tuple[str, ...]:
+    """Every observation key a registered modality can carry: what a dataset may store and a
+    batch carries (each dataset holds those of the modalities it was built with)."""
+    return M.observation_keys(ObservationConfig(modalities=M.modality_names()))

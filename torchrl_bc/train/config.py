@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from torchrl_bc.configfile import ConfigError, read_config_file, yaml_problem
+from torchrl_bc.data.config import DataConfig
 from torchrl_bc.models.config import ArchitectureConfig
 from torchrl_bc.obs.config import ObservationConfig
 
@@ -64,25 +65,6 @@ def metric_direction(metric: str, mode: str = "auto") -> str:
         return mode
     return "min" if any(t in metric for t in ("nll", "loss", "entropy", "death",
                                                "length_ratio")) else "max"
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Where the demonstrations come from and how they are split and sampled."""
-
-    replays: tuple[str, ...] = ()  # empty = the shipped sample corpus; else each must exist
-    val_fraction: float = 0.15  # held out by level (content hash), never by frame
-    balance_actions: bool = False  # sample inversely to action frequency
-    levels_per_batch: int = 0  # draw each batch from <= this many levels; 0 = plain sampling
-    mirror: bool = False  # add mirrored episodes that still win
-    min_agreement: int = 0  # drop steps whose label held for fewer ticks than this
-    skip_idle_start: bool = True  # drop each demo's leading NOOP steps (see BCDataset.select)
-    trim_idle_start: bool = False  # re-simulate demos without their idle opening (replay.trim)
-    split_seed: int = 0
-    cache_dir: str = ""  # prepared datasets + episode cache; "" = <out>/../.bc_data
-    workers: int = 0  # simulation processes when preparing; 0 = min(4, CPUs)
-    generated: int = 0  # procedural levels solved by the planner and added (0 = none)
-    generated_seed: int = 0  # first generator seed of those levels
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,12 @@ import numpy as np
 import torch
 from tensordict import TensorDict
 
+from torchrl_bc.data import EXPERT_KEY, BCDataset
 from torchrl_bc.env.npp_env import NppEnv
 from torchrl_bc.io import atomic_write
 from torchrl_bc.obs import ObservationBuilder
 from torchrl_bc.replay.actions import ACTION_TO_INPUT, INPUT_TO_ACTION
 from torchrl_bc.sim import Simulator
-from torchrl_bc.train.batches import EXPERT_KEY, BCData
 from torchrl_bc.train.checkpoint import load_checkpoint, save_checkpoint
 from torchrl_bc.train.config import RunConfig
 from torchrl_bc.train.evaluate import EvalLevel, rollout_levels, summarise
@@ -177,7 +177,7 @@ def _log(msg: str, verbose: bool) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
-def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCData, checkpoint: str | Path,
+def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint: str | Path,
                verbose: bool = True) -> list[DaggerRound]:
     """``cfg.dagger.rounds`` rounds starting from ``checkpoint`` (the BC ``best.pt``).
 
@@ -247,7 +247,7 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCData, checkpoint: st
     return rounds
 
 
-def _retrain(net: LogitsNet, opt: torch.optim.Optimizer, data: BCData, aggregate: TensorDict,
+def _retrain(net: LogitsNet, opt: torch.optim.Optimizer, data: BCDataset, aggregate: TensorDict,
              cfg: RunConfig, r: int, g: torch.Generator) -> None:
     """``dagger.steps`` optimiser steps on batches mixing demos and aggregated labels."""
     dc, tc = cfg.dagger, cfg.train

@@ -21,15 +21,10 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from torchrl_bc.data import EXPERT_KEY, BCDataset, open_dataset
+from torchrl_bc.levels.corpus import default_replay_dirs
 from torchrl_bc.progress import progress_bar
 from torchrl_bc.train import distributed as D
-from torchrl_bc.train.batches import (
-    EXPERT_KEY,
-    BCData,
-    check_replay_dirs,
-    default_replay_dirs,
-    load_bc_data,
-)
 from torchrl_bc.train.checkpoint import (
     FORMAT,
     check_compatible,
@@ -94,30 +89,27 @@ def lr_lambda(warmup: int, total: int, min_ratio: float):
 
 
 def prepare_data(cfg: RunConfig, out_dir: Path, info: D.DistInfo | None = None,
-                 verbose: bool = True) -> BCData:
+                 verbose: bool = True) -> BCDataset:
     """Rank 0 builds (or updates) the dataset; the other ranks open it after a barrier.
 
-    Every directory in ``data.replays`` must exist and hold replays (a typo is an error, never
-    a silent switch to other data); only an empty ``data.replays`` means the shipped corpus.
+    Every entry of ``data.replays`` must exist and hold replays, or be the one prepared dataset
+    folder (a typo is an error, never a silent switch to other data); only an empty
+    ``data.replays`` means the shipped corpus.
     """
-    dirs = [str(d) for d in check_replay_dirs(cfg.data.replays)] if cfg.data.replays \
-        else [str(p) for p in default_replay_dirs()]
+    dirs = list(cfg.data.replays) or [str(p) for p in default_replay_dirs()]
     root = Path(cfg.data.cache_dir) if cfg.data.cache_dir else out_dir.parent / ".bc_data"
-    kw = dict(root=root, val_fraction=cfg.data.val_fraction, mirror=cfg.data.mirror,
-              split_seed=cfg.data.split_seed, min_agreement=cfg.data.min_agreement,
-              skip_idle_start=cfg.data.skip_idle_start, trim_idle=cfg.data.trim_idle_start,
-              workers=cfg.data.workers)
     main = info is None or info.main
     if main:
-        data = load_bc_data(dirs, cfg.observation, verbose=verbose, **kw)
+        data = open_dataset(dirs, cfg.observation, cfg.data, root=root, verbose=verbose)
     if info is not None:
         D.barrier(info)
     if not main:
-        data = load_bc_data(dirs, cfg.observation, build=False, verbose=False, **kw)
+        data = open_dataset(dirs, cfg.observation, cfg.data, root=root, build=False,
+                            verbose=False)
     return data
 
 
-def selection_metric(cfg: RunConfig, data: BCData) -> tuple[str, str | None]:
+def selection_metric(cfg: RunConfig, data: BCDataset) -> tuple[str, str | None]:
     """The metric ``best.pt`` is chosen on and, when it differs from the configured one, why.
 
     A ``val/`` metric needs validation data: without validation levels (``val_fraction`` 0, or
@@ -151,7 +143,7 @@ def _spread(levels: list[EvalLevel], n: int) -> list[EvalLevel]:
 
 class _Trainer:
     def __init__(self, cfg: RunConfig, out: Path, info: D.DistInfo, resume: bool,
-                 data: BCData | None, verbose: bool, stop_after: int | None = None,
+                 data: BCDataset | None, verbose: bool, stop_after: int | None = None,
                  progress: bool = True) -> None:
         self.cfg, self.out, self.info, self.verbose = cfg, out, info, verbose and info.main
         self.resume = resume
@@ -423,7 +415,7 @@ def check_out_dir(out_dir: str | Path, *, resume: bool = False, overwrite: bool 
 
 
 def train(cfg: RunConfig, out_dir: str | Path, *, device: str = "auto", resume: bool = False,
-          data: BCData | None = None, verbose: bool = True,
+          data: BCDataset | None = None, verbose: bool = True,
           stop_after_epochs: int | None = None, overwrite: bool = False,
           progress: bool = True) -> TrainResult:
     """Train (or ``resume``) BC for ``cfg``, writing ``best.pt``/``last.pt`` under ``out_dir``.

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from torchrl_bc.train.batches import EXPERT_KEY, BCData
+from torchrl_bc.data import EXPERT_KEY, BCDataset
 from torchrl_bc.train.checkpoint import load_policy
 from torchrl_bc.train.config import RunConfig, load_config
 from torchrl_bc.train.loop import TrainResult, check_out_dir, prepare_data, train
@@ -35,12 +35,12 @@ def _as_config(config: RunConfig | str | Path | dict[str, Any],
 
 
 def prepare_bc_data(config: RunConfig | str | Path | dict, out_dir: str | Path = "runs/bc",
-                    verbose: bool = True) -> BCData:
+                    verbose: bool = True) -> BCDataset:
     """Build (or open from cache) the dataset ``config`` trains on."""
     return prepare_data(_as_config(config), Path(out_dir), verbose=verbose)
 
 
-def validate_checkpoint(path: str | Path, data: BCData | None = None) -> dict[str, Any]:
+def validate_checkpoint(path: str | Path, data: BCDataset | None = None) -> dict[str, Any]:
     """Reload a checkpoint strictly and, given data, check a validation batch runs through it."""
     actor, net, cfg, ckpt = load_policy(path)
     report: dict[str, Any] = {"path": str(path), "epoch": int(ckpt["epoch"]),
