@@ -136,3 +136,20 @@ def test_discover_levels_counts_each_level_once(tmp_path):
                or lv.demo_ticks > 0 for lv in levels)
     with pytest.raises(FileNotFoundError):
         discover_levels(str(tmp_path / "nope"))
+
+
+def test_with_values_sets_typed_fields_and_revalidates():
+    from torchrl_bc.train.config import with_values
+
+    cfg = load_config(CONFIGS / "tiny.yaml")
+    new = with_values(cfg, {"train.epochs": 5, "data.replays": ["a", "b"],
+                            "train.early_stop.patience": 3, "logging.wandb": "disabled"})
+    assert (new.train.epochs, new.data.replays, new.train.early_stop.patience,
+            new.logging.wandb) == (5, ("a", "b"), 3, "disabled")
+    assert cfg.train.epochs == 2 and new.architecture == cfg.architecture
+    with pytest.raises(ConfigError, match="unknown config key 'train.epoch'"):
+        with_values(cfg, {"train.epoch": 1})
+    with pytest.raises(ConfigError, match="train.epochs must be >= 1"):
+        with_values(cfg, {"train.epochs": 0})
+    with pytest.raises(ConfigError, match="train.seed must be an integer"):
+        with_values(cfg, {"train.seed": "3"})  # typed values: a string is not re-read as YAML

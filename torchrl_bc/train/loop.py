@@ -20,6 +20,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,8 +59,8 @@ from torchrl_bc.train.factories import (
 from torchrl_bc.train.logging import console_line
 from torchrl_bc.train.metrics import ValAccumulator, frequency_baseline_nll
 
-__all__ = ["RunExists", "TrainResult", "check_out_dir", "configure_threads", "lr_lambda",
-           "selection_metric", "train"]
+__all__ = ["RunExists", "TrainResult", "check_out_dir", "checkpoint_payload",
+           "configure_threads", "lr_lambda", "make_update", "selection_metric", "train"]
 
 
 @dataclass
@@ -195,28 +196,13 @@ def _train(cfg: RunConfig, out: Path, info: D.DistInfo, *, resume: bool, data: B
         loss_module, device_ids=[info.device.index] if info.device.type == "cuda" else None) \
         if info.enabled else loss_module
     logger = make_logger(cfg, out, enabled=info.main)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) \
-        if tc.amp and info.device.type == "cuda" else nullcontext()
+    amp = tc.amp and info.device.type == "cuda"
     _log(verbose, f"train: {cfg.architecture.name} on {info.device} x{info.world}, "
          f"{sum(p.numel() for p in actor.parameters()):,} params, "
          f"{data.summary['train_steps']} train / {data.summary['val_steps']} val steps, "
          f"{steps} batches/epoch; baseline val NLL {baseline:.3f}")
 
-    def update(td: TensorDictBase) -> dict[str, torch.Tensor]:
-        """One optimiser step on a batch: the loss terms, then the detached logs."""
-        with amp:
-            out_td = loss_fn(td)
-        loss = sum(v for k, v in out_td.items() if k.startswith("loss_"))
-        optim.zero_grad(set_to_none=True)
-        loss.backward()
-        logs = {"loss": loss.detach(), "nll": out_td["nll"], "entropy": out_td["entropy"],
-                "accuracy": out_td["accuracy"]}
-        if tc.grad_clip > 0:
-            logs["grad_norm"] = torch.nn.utils.clip_grad_norm_(actor.parameters(),
-                                                               tc.grad_clip).detach()
-        optim.step()
-        sched.step()
-        return logs
+    update = make_update(loss_fn, optim, sched, grad_clip=tc.grad_clip, amp=amp)
 
     @torch.no_grad()
     def validate(m: dict[str, Any]) -> torch.Tensor:
@@ -335,6 +321,33 @@ def _train(cfg: RunConfig, out: Path, info: D.DistInfo, *, resume: bool, data: B
     return TrainResult(out, best_path, last_path, history,
                        None if best is None else sign * best[0], stopped,
                        time.perf_counter() - t_start, metric)
+
+
+def make_update(loss_fn: torch.nn.Module, optim: torch.optim.Optimizer,
+                sched: torch.optim.lr_scheduler.LRScheduler, *, grad_clip: float = 0.0,
+                amp: bool = False) -> Callable[[TensorDictBase], dict[str, torch.Tensor]]:
+    """``update(td)``: one optimiser step on a batch, returning the detached logs.
+
+    ``loss_fn`` is the :class:`~torchrl_bc.train.loss.MaskedBCLoss` (or DDP around it); the
+    training loss is the sum of its ``loss_*`` terms. ``amp``: bfloat16 autocast on CUDA.
+    """
+    params = [p for group in optim.param_groups for p in group["params"]]
+
+    def update(td: TensorDictBase) -> dict[str, torch.Tensor]:
+        with torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext():
+            out = loss_fn(td)
+        loss = sum(v for k, v in out.items() if k.startswith("loss_"))
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        logs = {"loss": loss.detach(), "nll": out["nll"], "entropy": out["entropy"],
+                "accuracy": out["accuracy"]}
+        if grad_clip > 0:
+            logs["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, grad_clip).detach()
+        optim.step()
+        sched.step()
+        return logs
+
+    return update
 
 
 def checkpoint_payload(cfg: RunConfig, data: BCData, actor: torch.nn.Module,
