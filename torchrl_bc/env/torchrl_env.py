@@ -113,34 +113,35 @@ class LevelsEnv(EnvBase):
 
     # -- observations ----------------------------------------------------------------------------
     def _output(self, won_now: np.ndarray) -> TensorDictBase:
+        """Full-batch arrays assembled in numpy (no per-step torch kernels), then wrapped."""
         rows = np.flatnonzero(self._playing)
         obs = self.slots.observe(rows) if rows.size else {}
-        dev = self.device
-        out: dict[str, torch.Tensor] = {}
-        idx = torch.from_numpy(rows).to(dev)
+        arrays: dict[str, np.ndarray] = {}
         for k, (shape, dtype) in self._shapes.items():
             if k == "graph_level":
-                out[k] = self._slot_index
                 continue
-            full = torch.zeros((self.n, *shape), dtype=dtype, device=dev)
+            full = np.zeros((self.n, *shape), _NP_DTYPES[dtype])
             if rows.size:
-                arr = torch.from_numpy(obs[k])
+                arr = obs[k]
                 if k == "graph_entity_state":
-                    full[idx, : arr.shape[1]] = arr.to(dev)
+                    full[rows, : arr.shape[1]] = arr
                 else:
-                    full[idx] = arr.to(dev, dtype)
-            out[k] = full
+                    full[rows] = arr
+            arrays[k] = full
         ended = ~self._playing
-        terminated = torch.from_numpy(self._won | self._died).to(dev)[:, None]
-        out.update(
-            won=torch.from_numpy(self._won.copy()).to(dev)[:, None],
-            ticks=torch.from_numpy(self.slots.frames).to(dev)[:, None],
-            reward=torch.from_numpy(won_now.astype(np.float32)).to(dev)[:, None],
-            done=torch.from_numpy(ended).to(dev)[:, None],
-            terminated=terminated,
-            truncated=torch.from_numpy(ended & ~(self._won | self._died)).to(dev)[:, None],
-        )
-        return TensorDict(out, batch_size=self.batch_size, device=dev)
+        terminated = self._won | self._died
+        arrays.update(won=self._won[:, None].copy(), ticks=self.slots.frames[:, None],
+                      reward=won_now.astype(np.float32)[:, None], done=ended[:, None],
+                      terminated=terminated[:, None], truncated=(ended & ~terminated)[:, None])
+        out = {k: torch.from_numpy(a).to(self.device) for k, a in arrays.items()}
+        if self._graph:
+            out["graph_level"] = self._slot_index
+        return TensorDict(out, batch_size=self.batch_size, device=self.device)
+
+    @property
+    def playing(self) -> np.ndarray:
+        """Which slots are still in their episode (a copy)."""
+        return self._playing.copy()
 
     def outcomes(self) -> list[tuple[bool, bool, int]]:
         """(won, died, ticks) per slot, for episodes that ended."""
@@ -150,4 +151,9 @@ class LevelsEnv(EnvBase):
 
 def _torch_dtype(dtype: np.dtype) -> torch.dtype:
     return torch.from_numpy(np.zeros(0, dtype)).dtype
+
+
+_NP_DTYPES = {torch.float32: np.float32, torch.float64: np.float64, torch.int64: np.int64,
+              torch.int32: np.int32, torch.uint8: np.uint8, torch.bool: np.bool_,
+              torch.int16: np.int16, torch.int8: np.int8, torch.float16: np.float16}
 

@@ -38,6 +38,7 @@ __all__ = [
     "build_actor",
     "build_value",
     "level_graphs_on",
+    "without_log_prob",
 ]
 
 FEATURES_KEY = "features"
@@ -95,6 +96,19 @@ def actor_extractor(actor: ProbabilisticActor) -> MultimodalExtractor:
         if isinstance(module, MultimodalExtractor):
             return module
     raise ValueError("actor has no MultimodalExtractor")
+
+
+@contextmanager
+def without_log_prob(actor: ProbabilisticActor) -> Iterator[None]:
+    """The actor acts without writing ``"action_log_prob"`` (closed-loop evaluation only needs
+    the action; the log-prob is a cross-entropy per step), then writes it again."""
+    module = actor.module[-1]
+    before = module.return_log_prob
+    module.return_log_prob = False
+    try:
+        yield
+    finally:
+        module.return_log_prob = before
 
 
 def actor_head(actor: ProbabilisticActor) -> nn.Module:

@@ -21,11 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchrl.envs.utils import ExplorationType, set_exploration_type, step_mdp
+from torchrl.envs.utils import ExplorationType, set_exploration_type
 from torchrl.modules import ProbabilisticActor
 
 from torchrl_bc.env.torchrl_env import LevelsEnv
 from torchrl_bc.models import level_graphs_on
+from torchrl_bc.models.policy import without_log_prob
 from torchrl_bc.obs import ObservationConfig
 
 __all__ = ["EvalLevel", "LevelScan", "Rollout", "SkipReason", "SkippedFile", "discover_levels",
@@ -78,7 +79,8 @@ def rollout_levels(actor: ProbabilisticActor, levels: Sequence[EvalLevel],
     seed = None if greedy else int(torch.randint(2 ** 62, (1,), generator=generator))
     devices = [device] if device.type == "cuda" else []
     try:
-        with torch.random.fork_rng(devices=devices), set_exploration_type(mode):
+        with torch.random.fork_rng(devices=devices), set_exploration_type(mode), \
+                without_log_prob(actor):
             if seed is not None:
                 torch.manual_seed(seed)
             for start in range(0, len(levels), batch):
@@ -112,18 +114,23 @@ def _rollout_chunk(actor: ProbabilisticActor, levels: list[EvalLevel],
     td = env.reset()
     if record is not None:
         frames.append(env.slots.render(record, record_scale))
-    action = torch.zeros(env.n, dtype=torch.int64, device=device)
+    action = np.zeros(env.n, np.int64)
+    keys = list(actor.in_keys)
     with level_graphs_on(actor, env.static_graphs, restore_graphs):
         while True:
-            playing = ~td.get("done").squeeze(-1)
-            if not playing.any():
+            playing = env.playing  # as td["done"] says, read without torch ops
+            rows = np.flatnonzero(playing)
+            if not rows.size:
                 break
-            action[playing] = actor(td[playing]).get("action")
-            td.set("action", action)
-            td = env.step(td)
-            if record is not None and bool(playing[record]):
+            obs = td.select(*keys)
+            if rows.size < env.n:
+                obs = obs[torch.from_numpy(rows).to(device)]
+            action[rows] = actor(obs).get("action").cpu().numpy()
+            td.set("action", torch.from_numpy(action.copy()).to(device))
+            # step_mdp(td) would carry nothing more: every key the next step needs is in "next"
+            td = env.step(td).get("next")
+            if record is not None and playing[record]:
                 frames.append(env.slots.render(record, record_scale))
-            td = step_mdp(td)
     results = [Rollout(lv.name, *out, lv.demo_ticks, caps[i])
                for i, (lv, out) in enumerate(zip(levels, env.outcomes(), strict=True))]
     return results, frames
