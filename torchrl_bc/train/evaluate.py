@@ -60,11 +60,16 @@ class Rollout:
 def rollout_levels(actor: ProbabilisticActor, levels: Sequence[EvalLevel],
                    obs_config: ObservationConfig, *, greedy: bool = True,
                    generator: torch.Generator | None = None, tick_factor: float = 2.0,
-                   max_ticks: int = 5000, batch: int = 128,
+                   max_ticks: int = 5000, batch: int = 512,
                    restore_graphs: Sequence | None = None, record: int | None = None,
                    record_scale: int = 2) -> tuple[list[Rollout], list[np.ndarray]]:
     """One episode per level, ``batch`` levels at a time in one :class:`LevelsEnv`; returns the
     rollouts and, if ``record`` is a level index, the RGB frames of that level's episode.
+
+    ``batch`` bounds the levels held at once (memory); each step costs one actor call and one
+    env step whatever the number of levels playing, so larger chunks amortise that fixed cost
+    (greedy outcomes do not depend on it, tests/test_eval_batched.py; sampled draws follow the
+    chunks, so a sampled run is reproducible for the same ``batch``).
 
     Greedy is the distribution's mode (``ExplorationType.DETERMINISTIC``), sampled draws from
     it (``RANDOM``) under torch's RNG seeded from ``generator``, restored afterwards, so a
