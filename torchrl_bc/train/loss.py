@@ -63,8 +63,19 @@ class MaskedBCLoss(LossModule):
     def _forward_value_estimator_keys(self, **kwargs) -> None:
         pass
 
+    def _dist(self, tensordict: TensorDictBase) -> D.Categorical:
+        """``actor.get_dist(td)``, with the logits in float32 (under bf16 autocast the head
+        emits bf16; the NLL, smoothing and entropy are taken in float32)."""
+        actor = self.actor_network
+        params = actor.get_dist_params(tensordict)
+        for key in actor.dist_params_keys:
+            value = params.get(key)
+            if value.is_floating_point() and value.dtype != torch.float32:
+                params.set(key, value.float())
+        return actor.build_dist_from_params(params)
+
     def forward(self, tensordict: TensorDictBase) -> TensorDict:
-        dist = self.actor_network.get_dist(tensordict)
+        dist = self._dist(tensordict)
         expert = tensordict.get(self.tensor_keys.expert_action).reshape(dist.batch_shape).long()
         nll = -dist.log_prob(expert)
         per_sample = nll
