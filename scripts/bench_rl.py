@@ -12,7 +12,8 @@ Figures (one ``name: value`` line each at the end), all with ``configs/mlp.yaml`
   256 per env, batch 256, 4 epochs, lr 3e-4. ``ppo_time_{env,policy,update}_frac`` split its
   time between env stepping, policy forwards + rollout buffer, and gradient updates.
   ``dummy_ppo_env_steps_per_s``: the same on the per-env path.
-* ``eval_policy_steps_per_s`` and ``eval_seconds``: ``rollout_levels`` (greedy) on
+* ``eval_policy_steps_per_s`` and ``eval_seconds``: ``rollout_levels`` (greedy: the
+  ``ProbabilisticActor`` under ``ExplorationType.DETERMINISTIC`` in the TorchRL ``LevelsEnv``) on
   ``--eval-levels`` generated levels capped at ``--eval-ticks`` ticks.
 * ``peak_rss_mb``: the process's peak resident memory.
 
@@ -46,10 +47,10 @@ def untrained_export(config: Path, out_dir: Path) -> Path:
     from torchrl_bc.sb3 import export_checkpoint
     from torchrl_bc.train import load_config
     from torchrl_bc.train.checkpoint import FORMAT, save_checkpoint, versions
-    from torchrl_bc.train.model import build_policy
+    from torchrl_bc.train.factories import make_actor
 
     run = load_config(config)
-    actor, _ = build_policy(run.architecture, run.observation)
+    actor = make_actor(run)
     ckpt = save_checkpoint(out_dir / "untrained.pt", {
         "format": FORMAT, "model": actor.state_dict(), "epoch": 0, "config": run.to_dict(),
         "obs_signature": run.observation.signature(),
@@ -111,15 +112,15 @@ def bench_eval(config: Path, n_levels: int, ticks: int) -> tuple[float, float, i
     from torchrl_bc.levels.generator import generate_level
     from torchrl_bc.train import load_config
     from torchrl_bc.train.evaluate import EvalLevel, rollout_levels
-    from torchrl_bc.train.model import build_policy
+    from torchrl_bc.train.factories import make_actor
 
     run = load_config(config)
     torch.manual_seed(0)
-    _, net = build_policy(run.architecture, run.observation)
+    actor = make_actor(run)
     levels = [EvalLevel(f"gen-{s}", generate_level(s, verify=False).map_data)
               for s in range(n_levels)]
     t0 = time.perf_counter()
-    res, _ = rollout_levels(net, levels, run.observation, max_ticks=ticks)
+    res, _ = rollout_levels(actor, levels, run.observation, max_ticks=ticks)
     secs = time.perf_counter() - t0
     steps = sum(-(-r.ticks // run.observation.frame_skip) for r in res)
     return steps / secs, secs, steps

@@ -1,22 +1,23 @@
-"""Training-step throughput of each named architecture on synthetic batches.
+"""Training-step throughput of the shipped configs, timing the code that trains.
 
-For every config: build the actor, time forward + NLL backward + AdamW step on a batch of
-realistic shapes (frames 84x84, global view 100x176, distinct level graphs of ~1-3k nodes),
-report samples/s and peak memory, and time the graph encoder against the CNN path
-(player_frame + global_view encoders, forward + backward on the same batch).
+For every ``configs/<name>.yaml``: open (or build, once, into ``--cache``) the dataset the
+config trains on, build the run the way ``torchrl_bc.train.loop.train`` does (``make_actor``,
+``make_loss``, ``make_optimizer``, ``make_update``) and time ``update(td)`` (the
+``MaskedBCLoss`` forward, backward, gradient clipping, AdamW and schedule step) on real training
+batches drawn by the config's own sampler (its ``train.batch_size``, ``data.balance_actions`` and
+``data.levels_per_batch``). Reports samples/s and peak memory and, for configs with both, times
+the graph encoder against the CNN path (``player_frame`` + ``global_view`` encoders, forward +
+backward on the same batch): with ``data.levels_per_batch`` the ratio is the one training sees
+(requirement: at most 3x).
 
-The graph encoder encodes each distinct level of a batch once, so its cost scales with the
-distinct levels per batch. ``configs/hgt.yaml`` and ``configs/gat.yaml`` train with
-``data.levels_per_batch`` (4) levels per batch (``LevelGroupedSampler``), and by default each
-config is timed with its own ``configs/<name>.yaml`` value, so the printed graph/CNN ratio is the
-one training sees (requirement: at most 3x). Configs with the option off are timed with
-``UNGROUPED_LEVELS`` (16) levels, a lower bound for uniform sampling over ~100 levels (~18x for
-hgt). ``--levels N`` times every config with N instead.
+``data.generated`` (generalist) is set to 0: planner-solved levels change which levels fill a
+batch, not its shapes, and generating them takes long. Each config runs in its own subprocess
+so the peak RSS belongs to that config alone. The first run on a fresh cache simulates the
+corpus for each observation set (minutes); later runs reuse it.
 
-Each config runs in its own subprocess so the peak RSS belongs to that config alone.
-
-    python scripts/bench_train.py [--configs hgt gat cnn mlp tiny] [--batch 256] [--levels N]
-                                  [--steps 5] [--device auto|cpu|cuda|both] [--threads N]
+    python scripts/bench_train.py [--configs mlp cnn gat hgt tiny] [--batch N]
+                                  [--levels N] [--steps 5] [--warmup 2]
+                                  [--device auto|cpu|cuda|both] [--threads N] [--cache DIR]
 
 Ends with one ``name: value`` line per figure, e.g. ``samples_per_s_hgt_cpu: 850``, and for
 graph configs ``levels_per_batch_hgt_cpu: 4`` beside ``graph_to_cnn_ratio_hgt_cpu: ...``.
@@ -24,33 +25,24 @@ graph configs ``levels_per_batch_hgt_cpu: 4`` beside ``graph_to_cnn_ratio_hgt_cp
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import resource
-import statistics
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from torchrl_bc.models import PRESETS, ObsSpec, actor_extractor, build_actor, nll_loss, preset
-from torchrl_bc.models.synthetic import synthetic_batch, synthetic_level_graph
+import argparse  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-#: Distinct levels timed for configs that sample ungrouped: a lower bound (256 uniform draws
-#: over ~100 levels hit ~90 distinct ones), and already ~18x the CNN path for hgt.
-UNGROUPED_LEVELS = 16
+import torch  # noqa: E402
 
-
-def configured_levels(name: str) -> int:
-    """``data.levels_per_batch`` of ``configs/<name>.yaml`` (0: off, or no such file)."""
-    from torchrl_bc.train.config import load_config
-
-    path = CONFIGS / f"{name}.yaml"
-    return load_config(path).data.levels_per_batch if path.is_file() else 0
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+SHIPPED = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
 
 
 def _sync(device: torch.device) -> None:
@@ -71,44 +63,66 @@ def _median_time(fn, device: torch.device, steps: int, warmup: int) -> float:
     return statistics.median(times)
 
 
-def bench_one(name: str, device_name: str, batch: int, n_levels: int, steps: int,
-              warmup: int) -> dict:
+def bench_one(name: str, device_name: str, batch: int | None, levels: int | None, steps: int,
+              warmup: int, cache: Path) -> dict:
+    from torchrl_bc.models import actor_extractor
+    from torchrl_bc.train.config import load_config, with_values
+    from torchrl_bc.train.factories import (
+        make_actor,
+        make_dataset,
+        make_loss,
+        make_optimizer,
+        train_level_graphs,
+    )
+    from torchrl_bc.train.loop import make_update
+
     device = torch.device(device_name)
-    torch.manual_seed(0)
-    spec = ObsSpec()
-    # Level-like graphs: 12 px sub-cells of a 1056x600 level, varying openness and entities.
-    graphs = [synthetic_level_graph(100 + i, free_fraction=0.45 + 0.25 * i / max(n_levels - 1, 1),
-                                    n_entities=10 + 30 * i) for i in range(n_levels)]
-    cfg = preset(name)
-    actor = build_actor(cfg, spec).to(device)
-    extractor = actor_extractor(actor)
-    extractor.set_level_graphs(graphs)
-    td = synthetic_batch(spec, graphs, batch, seed=1).to(device)
-    opt = torch.optim.AdamW(actor.parameters(), lr=3e-4)
+    # data.generated adds planner-solved levels (an hour's work the first time); the step time
+    # depends on the batch's shapes, not on which levels fill it, so the bench leaves them out.
+    values: dict = {"data.cache_dir": str(cache), "data.generated": 0}
+    if batch:
+        values["train.batch_size"] = batch
+    if levels is not None:
+        values["data.levels_per_batch"] = levels
+    cfg = with_values(load_config(CONFIGS / f"{name}.yaml"), values)
+    tc = cfg.train
+    data = make_dataset(cfg, cache / "bench", verbose=False)
+    torch.manual_seed(tc.seed)
+    actor = make_actor(cfg, train_level_graphs(cfg, data), device)
+    loss = make_loss(cfg, actor, data)
+    optim, sched = make_optimizer(cfg, actor, 10 ** 6)
+    update = make_update(loss, optim, sched, grad_clip=tc.grad_clip,
+                         amp=tc.amp and device.type == "cuda")
+    batches = [td.to(device) for td in
+               data.train_batches(0, tc.batch_size, tc.seed, balanced=cfg.data.balance_actions,
+                                  levels_per_batch=cfg.data.levels_per_batch,
+                                  cap=steps + warmup)]
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    it = iter(range(10 ** 9))
 
     def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        nll_loss(actor, td).backward()
-        opt.step()
+        update(batches[next(it) % len(batches)])
 
     step_s = _median_time(step, device, steps, warmup)
+    td = batches[0]
     out = {
-        "name": name, "device": device.type, "batch": batch, "levels": n_levels,
+        "name": name, "device": device.type, "batch": tc.batch_size,
+        "levels": cfg.data.levels_per_batch,
+        "distinct_levels": int(td["graph_level"].unique().numel()) if "graph_level" in td.keys()
+        else 0,
         "params": sum(p.numel() for p in actor.parameters()),
-        "step_ms": 1e3 * step_s, "samples_per_s": batch / step_s,
-        "graph_nodes_mean": statistics.mean(g.num_nodes for g in graphs),
-        "graph_edges_mean": statistics.mean(int(g.edge_index.shape[1]) for g in graphs),
+        "step_ms": 1e3 * step_s, "samples_per_s": tc.batch_size / step_s,
     }
     if device.type == "cuda":
         out["peak_mem_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     else:
         out["peak_mem_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
+    extractor = actor_extractor(actor)
     obs = {k: td[k] for k in extractor.in_keys}
     encoders = extractor.encoders
-    n = batch
+    n = tc.batch_size
     if "graph" in encoders:
         def graph_path() -> None:
             extractor.zero_grad(set_to_none=True)
@@ -127,22 +141,27 @@ def bench_one(name: str, device_name: str, batch: int, n_levels: int, steps: int
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--configs", nargs="+", default=list(PRESETS), choices=list(PRESETS))
-    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--configs", nargs="+", default=SHIPPED, choices=SHIPPED,
+                    help="names of configs/*.yaml")
+    ap.add_argument("--batch", type=int, default=None,
+                    help="batch size (default: each config's train.batch_size)")
     ap.add_argument("--levels", type=int, default=None,
-                    help="distinct level graphs per batch (default: each config's "
-                         f"data.levels_per_batch, {UNGROUPED_LEVELS} where it is off)")
+                    help="data.levels_per_batch for every config (default: each config's)")
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "both"])
     ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    ap.add_argument("--cache", type=Path, default=ROOT / "runs" / ".bc_data",
+                    help="dataset cache (default: the one training runs under runs/ share)")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: NAME:DEVICE in this process
     args = ap.parse_args(argv)
 
     if args.one:
         name, dev = args.one.split(":")
+        if args.threads:
+            torch.set_num_threads(args.threads)
         print(json.dumps(bench_one(name, dev, args.batch, args.levels, args.steps,
-                                   args.warmup)))
+                                   args.warmup, args.cache)))
         return 0
 
     has_cuda = torch.cuda.is_available()
@@ -154,28 +173,20 @@ def main(argv: list[str] | None = None) -> int:
     # core; passive waiting costs little on an idle machine.
     env = dict(os.environ)
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    if args.threads:
-        env["OMP_NUM_THREADS"] = str(args.threads)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
     threads = args.threads or torch.get_num_threads()
     print(f"torch {torch.__version__}, threads {threads}, OMP_WAIT_POLICY "
-          f"{env['OMP_WAIT_POLICY']}, "
-          f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.2f}, cuda {has_cuda}; "
-          f"batch {args.batch}", flush=True)
-    configured = {name: configured_levels(name) for name in args.configs}
-    levels = {name: args.levels or configured[name] or UNGROUPED_LEVELS for name in args.configs}
-    src = {name: "--levels" if args.levels else
-           f"data.levels_per_batch={configured[name]}" if configured[name] else
-           "ungrouped: data.levels_per_batch=0" for name in args.configs}
-    graph = [n for n in args.configs if "graph" in preset(n).modalities]
-    if graph:
-        print("distinct levels per batch (graph configs): "
-              + ", ".join(f"{n} {levels[n]} ({src[n]})" for n in graph), flush=True)
+          f"{env['OMP_WAIT_POLICY']}, cpus {os.cpu_count()}, load {os.getloadavg()[0]:.2f}, "
+          f"cuda {has_cuda}; configs {' '.join(args.configs)}", flush=True)
     results = []
     for dev in devices:
         for name in args.configs:
-            cmd = [sys.executable, __file__, "--one", f"{name}:{dev}", "--batch", str(args.batch),
-                   "--levels", str(levels[name]), "--steps", str(args.steps),
-                   "--warmup", str(args.warmup)]
+            cmd = [sys.executable, __file__, "--one", f"{name}:{dev}", "--steps",
+                   str(args.steps), "--warmup", str(args.warmup), "--cache", str(args.cache)]
+            for flag, value in (("--batch", args.batch), ("--levels", args.levels),
+                                ("--threads", args.threads)):
+                if value is not None:
+                    cmd += [flag, str(value)]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
             if proc.returncode:
                 print(f"{name} on {dev} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
@@ -184,16 +195,14 @@ def main(argv: list[str] | None = None) -> int:
             results.append(r)
             extra = ""
             if "graph_ms" in r:
-                extra += f"  graph {r['graph_ms']:.0f} ms"
+                extra += f"  graph {r['graph_ms']:.0f} ms ({r['distinct_levels']} levels)"
             if "cnn_ms" in r:
                 extra += f"  cnn {r['cnn_ms']:.0f} ms"
             if "graph_to_cnn_ratio" in r:
                 extra += f"  graph/cnn {r['graph_to_cnn_ratio']:.2f}x"
-            print(f"{name:>5} {dev:<4} params {r['params']:>9,}  step {r['step_ms']:8.1f} ms  "
-                  f"{r['samples_per_s']:8.0f} samples/s  peak {r['peak_mem_mb']:7.0f} MB{extra}"
-                  + (f"  ({r['levels']} graphs ~{r['graph_nodes_mean']:.0f} nodes / "
-                     f"{r['graph_edges_mean']:.0f} edges)" if "graph_ms" in r else ""),
-                  flush=True)
+            print(f"{name:>10} {dev:<4} params {r['params']:>9,}  batch {r['batch']:>4}  "
+                  f"step {r['step_ms']:8.1f} ms  {r['samples_per_s']:8.0f} samples/s  "
+                  f"peak {r['peak_mem_mb']:7.0f} MB{extra}", flush=True)
     for r in results:
         tag = f"{r['name']}_{r['device']}"
         print(f"samples_per_s_{tag}: {r['samples_per_s']:.0f}")

@@ -6,6 +6,15 @@
 
 Writes ``DIR/best.pt`` and ``DIR/last.pt`` (plus ``plots/``, ``history.json``). Multi-process:
 ``torchrun --nproc_per_node N scripts/train_bc.py ...`` (gloo on CPU, nccl on CUDA).
+
+The recipe, in order (``torchrl_bc.train.pretrain``, one training path for this script and for
+library users): generated levels if the config asks for them, then
+``torchrl_bc.train.loop.train``, which builds the run from ``torchrl_bc.train.factories``
+(``make_dataset``, ``make_actor``, ``make_loss``, ``make_optimizer``, ``make_logger``,
+``make_eval_levels``) and loops epochs of ``update(td)`` steps under a progress bar, then
+validation, closed-loop evaluation in the TorchRL ``LevelsEnv``, a checkpoint and a log line;
+then DAgger rounds if configured, and a strict reload of ``best.pt``. Flags set fields of the
+validated config directly; ``--override key=value`` reaches any other key.
 """
 
 from __future__ import annotations
@@ -57,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     from torchrl_bc.commands import one_line
     from torchrl_bc.data import data_dir_problem
     from torchrl_bc.train.checkpoint import CheckpointMismatch
-    from torchrl_bc.train.config import ConfigError, load_config
+    from torchrl_bc.train.config import ConfigError, load_config, with_values
     from torchrl_bc.train.loop import RunExists, check_out_dir
     from torchrl_bc.train.pipeline import pretrain
 
@@ -65,17 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         problem = data_dir_problem(d)
         if problem:
             parser.error(f"--data: {problem}")
-    overrides = list(args.override)
-    if args.data:
-        overrides.append(f"data.replays=[{', '.join(repr(str(d)) for d in args.data)}]")
-    if args.epochs is not None:
-        overrides.append(f"train.epochs={args.epochs}")
-    if args.seed is not None:
-        overrides.append(f"train.seed={args.seed}")
-    if args.wandb is not None:
-        overrides.append(f"logging.wandb={args.wandb}")
+    flags = {"data.replays": tuple(str(d) for d in args.data) if args.data else None,
+             "train.epochs": args.epochs, "train.seed": args.seed,
+             "logging.wandb": args.wandb}
     try:
-        cfg = load_config(args.config, overrides)
+        cfg = load_config(args.config, args.override)
+        cfg = with_values(cfg, {k: v for k, v in flags.items() if v is not None})
     except ConfigError as exc:
         parser.error(one_line(exc))
     if not args.data:  # the config's own data.replays: as strict as --data

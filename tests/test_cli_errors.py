@@ -56,10 +56,10 @@ def _usage_error(capsys, exc: pytest.ExceptionInfo, *needles: str) -> None:
 def fake_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained but well-formed BC checkpoint of the tiny config (no training needed)."""
     from torchrl_bc.models import ObsSpec
-    from torchrl_bc.train.model import build_policy
+    from torchrl_bc.train.factories import make_actor
 
     cfg = load_config(TINY, ["logging.wandb=disabled"])
-    actor, _ = build_policy(cfg.architecture, cfg.observation)
+    actor = make_actor(cfg)
     path = tmp_path_factory.mktemp("ckpt") / "best.pt"
     torch.save({"format": FORMAT, "model": actor.state_dict(), "epoch": 1,
                 "config": cfg.to_dict(), "obs_signature": cfg.observation.signature(),
@@ -88,7 +88,7 @@ def levels(tmp_path: Path) -> Path:
 # -- checkpoints ------------------------------------------------------------------------------
 def test_fake_checkpoint_loads(fake_ckpt: Path) -> None:
     """The fixture is a valid checkpoint, so the refusals below are about the defect alone."""
-    _, _, cfg, ckpt = load_policy(fake_ckpt)
+    _, cfg, ckpt = load_policy(fake_ckpt)
     assert cfg.architecture.name == "tiny" and ckpt["epoch"] == 1
 
 

@@ -1,7 +1,8 @@
 """The batched closed-loop evaluator equals one ``NppEnv`` per level, level for level.
 
-``_reference_rollouts`` is the evaluator as it was before it moved onto ``LevelSlots`` (one
-``NppEnv`` per level, per-env observations collated each step); both must give the same
+``_reference_rollouts`` is the evaluator as it was before it moved onto ``LevelSlots`` and then
+onto the TorchRL ``LevelsEnv`` (one ``NppEnv`` per level, per-env observations collated each
+step, the masked logits' argmax or a categorical draw by hand); both must give the same
 outcome, death and tick count on every level, greedy and sampled.
 """
 
@@ -11,14 +12,15 @@ import numpy as np
 import pytest
 import torch
 from mapkit import build_map, floor_row
+from tensordict import TensorDict
+from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from torchrl_bc.env import NppEnv
-from torchrl_bc.models import ArchitectureConfig
+from torchrl_bc.env.torchrl_env import LevelsEnv
+from torchrl_bc.models import ArchitectureConfig, ObsSpec, build_actor, level_graphs_on
 from torchrl_bc.obs import ObservationConfig
 from torchrl_bc.resources import SAMPLE_CORPUS
 from torchrl_bc.train.evaluate import EvalLevel, Rollout, discover_levels, rollout_levels
-from torchrl_bc.train.metrics import masked_logits
-from torchrl_bc.train.model import build_policy, level_graphs_on
 
 CORPUS = SAMPLE_CORPUS
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -41,36 +43,44 @@ def _collate(obs_list, levels, keys):
     return out
 
 
-def _reference_rollouts(net, levels, cfg, greedy, generator, tick_factor, max_ticks,
+def _reference_rollouts(actor, levels, cfg, greedy, generator, tick_factor, max_ticks,
                         batch=128):
-    """The per-env evaluator (one NppEnv per level), kept here as the specification."""
+    """The per-env evaluator (one NppEnv per level), kept here as the specification.
+
+    Sampled draws use torch's RNG seeded from ``generator`` (what ``rollout_levels`` does), one
+    draw per level still playing."""
     out = []
-    for start in range(0, len(levels), batch):
-        out += _reference_chunk(net, levels[start:start + batch], cfg, greedy, generator,
-                                tick_factor, max_ticks)
+    seed = None if greedy else int(torch.randint(2 ** 62, (1,), generator=generator))
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        for start in range(0, len(levels), batch):
+            out += _reference_chunk(actor, levels[start:start + batch], cfg, greedy,
+                                    tick_factor, max_ticks)
     return out
 
 
 @torch.no_grad()
-def _reference_chunk(net, levels, cfg, greedy, generator, tick_factor, max_ticks):
-    net.eval()
+def _reference_chunk(actor, levels, cfg, greedy, tick_factor, max_ticks):
+    actor.eval()
+    net = actor.module[0]  # observations -> features -> logits, no distribution
     caps = [lv.cap(tick_factor, max_ticks) for lv in levels]
     envs = [NppEnv(lv.map_data, cfg, max_ticks=cap) for lv, cap in zip(levels, caps, strict=True)]
     obs = [env.reset()[0] for env in envs]
     graphs = [env.static_graph for env in envs] if cfg.has("graph") else []
-    keys = [*net.in_keys, "action_mask"] if cfg.has("action_mask") else net.in_keys
+    keys = [k for k in net.in_keys if k != "action_mask"]
     active = list(range(len(envs)))
     outcome = {}
-    with level_graphs_on(net, graphs, None):
+    with level_graphs_on(actor, graphs, None):
         while active:
-            batch = _collate([obs[i] for i in active], active, keys)
-            mask = batch.pop("action_mask", None)
-            logits = masked_logits(net(batch), mask)
+            batch = _collate([obs[i] for i in active], active, [*keys, "action_mask"])
+            mask = batch.pop("action_mask")
+            logits = net(TensorDict(batch, batch_size=[len(active)]))["logits"]
+            logits = logits.masked_fill(~mask, float("-inf"))
             if greedy:
                 actions = logits.argmax(-1)
             else:
-                probs = torch.softmax(logits, -1).cpu()
-                actions = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+                actions = torch.distributions.Categorical(logits=logits).sample()
             still = []
             for i, a in zip(active, actions.tolist(), strict=True):
                 obs[i], _, term, trunc, info = envs[i].step(a)
@@ -89,15 +99,15 @@ def _levels() -> list[EvalLevel]:
     return [EvalLevel("easy", easy, 0), *corpus, EvalLevel("easy-nodemo", easy, 0)]
 
 
-def _net(arch: ArchitectureConfig, cfg: ObservationConfig):
+def _actor(arch: ArchitectureConfig, cfg: ObservationConfig):
     torch.manual_seed(0)
-    _, net = build_policy(arch, cfg)
-    last = [m for m in net.head.modules() if isinstance(m, torch.nn.Linear)][-1]
+    actor = build_actor(arch, ObsSpec.from_observation_config(cfg))
+    last = [m for m in actor.module[0].module[1].modules() if isinstance(m, torch.nn.Linear)][-1]
     with torch.no_grad():  # lean towards RIGHT (2) so that some levels are won
         last.weight.mul_(0.2)
         last.bias.zero_()
         last.bias[2] = 1.5
-    return net
+    return actor
 
 
 @pytest.mark.parametrize("greedy", [True, False])
@@ -106,12 +116,12 @@ def test_state_only_evaluator_equals_per_env(greedy):
     arch = ArchitectureConfig.from_dict({"preset": "mlp", "state_hidden": [64, 64],
                                          "state_dim": 32, "features_dim": 32,
                                          "head_hidden": [32], "state_fourier": 4})
-    net = _net(arch, cfg)
+    actor = _actor(arch, cfg)
     levels = _levels()
-    got, frames = rollout_levels(net, levels, cfg, greedy=greedy,
+    got, frames = rollout_levels(actor, levels, cfg, greedy=greedy,
                                  generator=torch.Generator().manual_seed(3), tick_factor=1.5,
                                  max_ticks=400, batch=4, record=5, record_scale=3)
-    want = _reference_rollouts(net, levels, cfg, greedy, torch.Generator().manual_seed(3), 1.5,
+    want = _reference_rollouts(actor, levels, cfg, greedy, torch.Generator().manual_seed(3), 1.5,
                                400, batch=4)
     assert got == want
     assert len(frames) == got[5].ticks + 1  # the start, then one frame per step
@@ -120,6 +130,8 @@ def test_state_only_evaluator_equals_per_env(greedy):
     assert np.array_equal(frames[0], env.render())
     assert not all(r.won for r in got)
     if greedy:
+        one_chunk, _ = rollout_levels(actor, levels, cfg, tick_factor=1.5, max_ticks=400)
+        assert one_chunk == got  # greedy outcomes do not depend on the chunk size
         assert any(r.won for r in got)
         assert any(r.ticks == r.cap and not r.won and not r.died for r in got)  # at the cap
 
@@ -127,12 +139,35 @@ def test_state_only_evaluator_equals_per_env(greedy):
 def test_all_modalities_evaluator_equals_per_env():
     """Frames, graph and frame_skip 4 (the last step of a capped episode is shorter)."""
     cfg = ObservationConfig(frame_skip=4)
-    net = _net(ArchitectureConfig.from_dict({"preset": "tiny"}), cfg)
+    actor = _actor(ArchitectureConfig.from_dict({"preset": "tiny"}), cfg)
     levels = _levels()[:4]
-    got, frames = rollout_levels(net, levels, cfg, tick_factor=0.7, max_ticks=150, record=0,
+    got, frames = rollout_levels(actor, levels, cfg, tick_factor=0.7, max_ticks=150, record=0,
                                  record_scale=4)
-    want = _reference_rollouts(net, levels, cfg, True, None, 0.7, 150)
+    want = _reference_rollouts(actor, levels, cfg, True, None, 0.7, 150)
     assert got == want
     assert any(r.cap % 4 and r.ticks == r.cap for r in got)  # a cut-short final step
     assert len(frames) == got[0].ticks // 4 + (got[0].ticks % 4 > 0) + 1
     assert frames[0].shape == (150, 264, 3)
+
+
+def test_levels_env_under_env_rollout():
+    """``env.rollout(policy=actor)`` plays each level once and ends as the evaluator does."""
+    cfg = ObservationConfig(modalities=("game_state", "action_mask"), frame_skip=1)
+    arch = ArchitectureConfig.from_dict({"preset": "mlp", "state_hidden": [32], "state_dim": 16,
+                                         "features_dim": 16, "head_hidden": [16]})
+    actor = _actor(arch, cfg)
+    levels = _levels()
+    want, _ = rollout_levels(actor, levels, cfg, tick_factor=1.5, max_ticks=300)
+    env = LevelsEnv([lv.map_data for lv in levels], [r.cap for r in want], cfg)
+    with torch.no_grad(), set_exploration_type(ExplorationType.DETERMINISTIC):
+        traj = env.rollout(1000, policy=actor, break_when_any_done=False,
+                           break_when_all_done=True)
+    assert traj.batch_size[0] == len(levels)
+    final = traj[:, -1]["next"]
+    assert final["done"].all()
+    got = [Rollout(lv.name, *out, lv.demo_ticks, r.cap)
+           for lv, out, r in zip(levels, env.outcomes(), want, strict=True)]
+    assert got == want
+    assert final["won"].squeeze(-1).tolist() == [r.won for r in want]
+    assert final["ticks"].squeeze(-1).tolist() == [r.ticks for r in want]
+    assert any(r.won for r in want) and not all(r.won for r in want)

@@ -30,7 +30,7 @@ def _replays(n: int) -> list[Path]:
 
 # -- --data / data.replays ----------------------------------------------------------------------
 def test_missing_or_empty_data_dir_is_an_error(tmp_path: Path) -> None:
-    from torchrl_bc.train.loop import prepare_data
+    from torchrl_bc.train.factories import make_dataset
 
     good = tmp_path / "good"
     good.mkdir()
@@ -42,7 +42,7 @@ def test_missing_or_empty_data_dir_is_an_error(tmp_path: Path) -> None:
         cfg = load_config(TINY, [f"data.replays={[str(d) for d in dirs]!r}",
                                  f"data.cache_dir={str(tmp_path / 'cache')!r}"])
         with pytest.raises(FileNotFoundError, match=name):
-            prepare_data(cfg, tmp_path / "run", verbose=False)
+            make_dataset(cfg, tmp_path / "run", verbose=False)
     assert not (tmp_path / "cache").exists()  # refused before anything was built
 
 
@@ -182,10 +182,10 @@ def _fake_checkpoint(path: Path) -> Path:
     """An untrained BC checkpoint of the tiny config, in the trainer's format."""
     from torchrl_bc.models import ObsSpec
     from torchrl_bc.train.checkpoint import FORMAT
-    from torchrl_bc.train.model import build_policy
+    from torchrl_bc.train.factories import make_actor
 
     cfg = load_config(TINY)
-    actor, _ = build_policy(cfg.architecture, cfg.observation)
+    actor = make_actor(cfg)
     torch.save({"format": FORMAT, "model": actor.state_dict(), "epoch": 1,
                 "config": cfg.to_dict(), "obs_signature": cfg.observation.signature(),
                 "obs_spec": ObsSpec.from_observation_config(cfg.observation).to_dict(),

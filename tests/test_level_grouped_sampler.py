@@ -118,9 +118,9 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
 @pytest.fixture(scope="module")
 def data(base: list[str], tmp_path_factory: pytest.TempPathFactory):
-    from torchrl_bc.train.loop import prepare_data
+    from torchrl_bc.train.factories import make_dataset
 
-    return prepare_data(load_config(TINY, base), tmp_path_factory.mktemp("out"), verbose=False)
+    return make_dataset(load_config(TINY, base), tmp_path_factory.mktemp("out"), verbose=False)
 
 
 def test_train_batches_group_levels_per_rank(data) -> None:

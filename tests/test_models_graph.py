@@ -14,12 +14,12 @@ from torchrl_bc.models import (
     ObsSpec,
     actor_extractor,
     build_actor,
-    nll_loss,
     pack_graphs,
     preset,
 )
 from torchrl_bc.models.graph import scatter_softmax
 from torchrl_bc.models.synthetic import synthetic_batch, synthetic_level_graph
+from torchrl_bc.train.loss import MaskedBCLoss
 
 SPEC = ObsSpec()
 
@@ -139,7 +139,7 @@ def _train(seed: int) -> list[float]:
     losses = []
     for _ in range(3):
         opt.zero_grad()
-        loss = nll_loss(actor, td)
+        loss = MaskedBCLoss(actor)(td)["loss_bc"]
         loss.backward()
         opt.step()
         losses.append(loss.item())
@@ -170,7 +170,7 @@ def test_inference_cache_matches_and_follows_weight_updates():
     torch.testing.assert_close(again, fresh[:2])
     opt = torch.optim.SGD(actor.parameters(), lr=0.5)
     ex.train()
-    nll_loss(actor, td).backward()
+    MaskedBCLoss(actor)(td)["loss_bc"].backward()
     opt.step()
     ex.eval()
     updated = ex(obs).detach()

@@ -150,7 +150,7 @@ def test_export_round_trip(tmp_path: Path) -> None:
                 n_steps=32, batch_size=32, device="cpu")
     model.policy.load_state_dict(export["policy_state_dict"], strict=True)
     obs = env.reset()
-    actor, _, _, _ = load_policy(ckpt)
+    actor, _, _ = load_policy(ckpt)
     actor.eval()
     policy = model.policy
     policy.set_training_mode(False)

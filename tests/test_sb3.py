@@ -134,7 +134,7 @@ def test_exact_handoff(bc_ckpt, export_path, levels):
         sb3_probs = policy.get_distribution(obs_t).distribution.probs
         sb3_values = policy.predict_values(obs_t).squeeze(-1)
 
-    actor, _, _, _ = load_policy(bc_ckpt)
+    actor, _, _ = load_policy(bc_ckpt)
     actor.eval()
     from torchrl_bc.models import actor_extractor
 
@@ -338,7 +338,7 @@ def test_policy_kwargs_from_architecture_match_bc_heads():
 def test_non_graph_architecture(bc_ckpt, tmp_path, levels):
     """An MLP-only policy exports and loads strictly with a graph-free observation space."""
     from torchrl_bc.train.checkpoint import load_checkpoint, save_checkpoint
-    from torchrl_bc.train.model import build_policy
+    from torchrl_bc.train.factories import make_actor
 
     ckpt = load_checkpoint(bc_ckpt)
     cfg = dict(ckpt["config"])
@@ -347,7 +347,7 @@ def test_non_graph_architecture(bc_ckpt, tmp_path, levels):
     from torchrl_bc.train import RunConfig
 
     run = RunConfig.from_dict(cfg)
-    actor, _ = build_policy(run.architecture, run.observation)
+    actor = make_actor(run)
     save_checkpoint(tmp_path / "mlp.pt", {**ckpt, "config": run.to_dict(),
                                           "obs_signature": run.observation.signature(),
                                           "model": actor.state_dict()})

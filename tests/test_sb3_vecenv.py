@@ -104,12 +104,12 @@ def _mlp_export(tmp_path: Path) -> dict:
     from torchrl_bc.models import ObsSpec
     from torchrl_bc.train import load_config
     from torchrl_bc.train.checkpoint import FORMAT, save_checkpoint, versions
-    from torchrl_bc.train.model import build_policy
+    from torchrl_bc.train.factories import make_actor
 
     run = load_config(ROOT / "configs" / "mlp.yaml", [
         "architecture={preset: mlp, state_hidden: [32], state_dim: 16, features_dim: 16, "
         "head_hidden: [16]}"])
-    actor, _ = build_policy(run.architecture, run.observation)
+    actor = make_actor(run)
     save_checkpoint(tmp_path / "mlp.pt", {
         "format": FORMAT, "model": actor.state_dict(), "epoch": 0, "config": run.to_dict(),
         "obs_signature": run.observation.signature(),
@@ -166,10 +166,10 @@ def test_evaluate_sb3_matches_bc_evaluator(levels, tmp_path):
     policy = build_sb3_policy(export)
     policy.load_state_dict(export["policy_state_dict"], strict=True)
     policy.set_training_mode(False)
-    _, net, cfg, _ = load_policy(tmp_path / "mlp.pt")
+    actor, cfg, _ = load_policy(tmp_path / "mlp.pt")
     got = evaluate_sb3(policy, levels, cfg.observation, tick_factor=0.5, max_ticks=300,
                        batch=4)
-    want, _ = rollout_levels(net, levels, cfg.observation, tick_factor=0.5, max_ticks=300,
+    want, _ = rollout_levels(actor, levels, cfg.observation, tick_factor=0.5, max_ticks=300,
                              batch=4)
     assert [(r.name, r.won, r.died, r.ticks, r.cap) for r in got] == \
         [(r.name, r.won, r.died, r.ticks, r.cap) for r in want]

@@ -138,9 +138,9 @@ def test_checkpoint_from_before_a_new_key_still_matches(base, tmp_path):
 
 def test_ddp_two_cpu_processes(base, tmp_path):
     # Build the dataset here so the two ranks only open it.
-    from torchrl_bc.train.loop import prepare_data
+    from torchrl_bc.train.factories import make_dataset
 
-    prepare_data(_cfg(base), tmp_path, verbose=False)
+    make_dataset(_cfg(base), tmp_path, verbose=False)
     out = tmp_path / "ddp"
     args = ["--override", *base, "train.max_steps_per_epoch=2", "eval.val_levels=1",
             "eval.train_levels=0"]

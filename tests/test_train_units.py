@@ -11,10 +11,10 @@ import torch
 from torchrl_bc.levels.corpus import SAMPLE_CORPUS
 from torchrl_bc.train.config import ConfigError, apply_overrides, config_diff, load_config
 from torchrl_bc.train.evaluate import discover_levels
-from torchrl_bc.train.loop import lr_lambda
+from torchrl_bc.train.factories import lr_lambda
+from torchrl_bc.train.loss import MaskedBCLoss
 from torchrl_bc.train.metrics import (
     ValAccumulator,
-    bc_loss,
     class_weights,
     frequency_baseline_nll,
 )
@@ -55,22 +55,43 @@ def test_bad_keys_and_values_are_named(override, key):
         load_config(CONFIGS / "tiny.yaml", [override])
 
 
-def test_bc_loss_is_masked_nll_with_options():
+def _logits_actor():
+    """A ``ProbabilisticActor(MaskedCategorical)`` whose logits are the batch's ``"x"``."""
+    from tensordict.nn import TensorDictModule
+    from torchrl.modules import MaskedCategorical, ProbabilisticActor
+
+    return ProbabilisticActor(TensorDictModule(torch.nn.Identity(), in_keys=["x"],
+                                               out_keys=["logits"]),
+                              in_keys={"logits": "logits", "mask": "action_mask"},
+                              distribution_class=MaskedCategorical, return_log_prob=True)
+
+
+def test_masked_bc_loss_is_masked_nll_with_options():
+    from tensordict import TensorDict
+
     logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 0.0, 5.0]])
     mask = torch.tensor([[True, True, True], [True, True, False]])
-    expert = torch.tensor([0, 1])
-    loss, parts = bc_loss(logits, mask, expert)
+    td = TensorDict(x=logits, action_mask=mask, expert_action=torch.tensor([0, 1]),
+                    batch_size=[2])
+    actor = _logits_actor()
+    out = MaskedBCLoss(actor)(td.clone())
     ref = -(torch.log_softmax(logits[0], 0)[0] + torch.log_softmax(logits[1, :2], 0)[1]) / 2
-    assert torch.allclose(loss, ref) and torch.allclose(parts["nll"], ref)
-    smooth, _ = bc_loss(logits, mask, expert, label_smoothing=0.1)
-    assert smooth > loss  # mass on non-expert legal actions costs extra here
-    bonus, p = bc_loss(logits, mask, expert, entropy_coef=0.5)
-    assert torch.allclose(bonus, loss - 0.5 * p["entropy"])
+    assert torch.allclose(out["loss_bc"], ref) and torch.allclose(out["nll"], ref)
+    assert "loss_entropy" not in out.keys()
+    assert out["accuracy"] == 0.5  # row 0 argmax 0 = expert; row 1: 5.0 is masked, tie -> 0
+    smooth = MaskedBCLoss(actor, label_smoothing=0.1)(td.clone())
+    assert smooth["loss_bc"] > out["loss_bc"]  # mass on non-expert legal actions costs extra
+    bonus = MaskedBCLoss(actor, entropy_coef=0.5)(td.clone())
+    assert torch.allclose(bonus["loss_bc"] + bonus["loss_entropy"],
+                          out["loss_bc"] - 0.5 * out["entropy"])
     w = torch.tensor([1.0, 3.0, 1.0])
-    weighted, _ = bc_loss(logits, mask, expert, weights=w)
+    weighted = MaskedBCLoss(actor, class_weights=w)(td.clone())
     per = torch.stack([-torch.log_softmax(logits[0], 0)[0],
                        -torch.log_softmax(logits[1, :2], 0)[1]])
-    assert torch.allclose(weighted, (per * torch.tensor([1.0, 3.0])).sum() / 4)
+    assert torch.allclose(weighted["loss_bc"], (per * torch.tensor([1.0, 3.0])).sum() / 4)
+    ent = -(torch.softmax(logits[1, :2], 0) * torch.log_softmax(logits[1, :2], 0)).sum()
+    ent0 = -(torch.softmax(logits[0], 0) * torch.log_softmax(logits[0], 0)).sum()
+    assert torch.allclose(out["entropy"], (ent + ent0) / 2)
 
 
 def test_class_weights_and_baseline():
@@ -83,7 +104,10 @@ def test_class_weights_and_baseline():
 def test_val_accumulator_confusion_and_per_action_metrics():
     acc = ValAccumulator(n_actions=3)
     logits = torch.tensor([[5.0, 0, 0], [5.0, 0, 0], [0, 5.0, 0], [0, 0, 5.0]])
-    acc.add(logits, None, torch.tensor([0, 1, 1, 2]))
+    from torchrl.modules import MaskedCategorical
+
+    acc.add(MaskedCategorical(logits=logits, mask=torch.ones(4, 3, dtype=torch.bool)),
+            torch.tensor([0, 1, 1, 2]))
     m = acc.result("val/")
     assert acc.confusion.tolist() == [[1, 0, 0], [1, 1, 0], [0, 0, 1]]
     assert m["val/accuracy"] == 0.75
@@ -112,3 +136,20 @@ def test_discover_levels_counts_each_level_once(tmp_path):
                or lv.demo_ticks > 0 for lv in levels)
     with pytest.raises(FileNotFoundError):
         discover_levels(str(tmp_path / "nope"))
+
+
+def test_with_values_sets_typed_fields_and_revalidates():
+    from torchrl_bc.train.config import with_values
+
+    cfg = load_config(CONFIGS / "tiny.yaml")
+    new = with_values(cfg, {"train.epochs": 5, "data.replays": ["a", "b"],
+                            "train.early_stop.patience": 3, "logging.wandb": "disabled"})
+    assert (new.train.epochs, new.data.replays, new.train.early_stop.patience,
+            new.logging.wandb) == (5, ("a", "b"), 3, "disabled")
+    assert cfg.train.epochs == 2 and new.architecture == cfg.architecture
+    with pytest.raises(ConfigError, match="unknown config key 'train.epoch'"):
+        with_values(cfg, {"train.epoch": 1})
+    with pytest.raises(ConfigError, match="train.epochs must be >= 1"):
+        with_values(cfg, {"train.epochs": 0})
+    with pytest.raises(ConfigError, match="train.seed must be an integer"):
+        with_values(cfg, {"train.seed": "3"})  # typed values: a string is not re-read as YAML

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     try:
-        _, net, cfg, ckpt = load_policy(args.checkpoint, resolve_device(args.device))
+        actor, cfg, ckpt = load_policy(args.checkpoint, resolve_device(args.device))
     except (FileNotFoundError, ValueError, CheckpointMismatch) as exc:
         return fail(PROG, exc)
     try:
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     gen = torch.Generator().manual_seed(args.seed)
     results = []
     for _ in range(args.episodes):
-        res, _ = rollout_levels(net, levels, cfg.observation, greedy=not args.sampled,
+        res, _ = rollout_levels(actor, levels, cfg.observation, greedy=not args.sampled,
                                 generator=gen, tick_factor=args.tick_factor,
                                 max_ticks=args.max_ticks)
         results.extend(res)

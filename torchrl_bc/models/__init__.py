@@ -17,7 +17,7 @@ from torchrl_bc.models.policy import (
     actor_extractor,
     build_actor,
     build_value,
-    nll_loss,
+    level_graphs_on,
 )
 from torchrl_bc.models.spec import ObsSpec
 
@@ -38,7 +38,7 @@ __all__ = [
     "build_actor",
     "build_value",
     "extractor_in_keys",
-    "nll_loss",
+    "level_graphs_on",
     "pack_graphs",
     "preset",
 ]

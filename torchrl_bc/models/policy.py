@@ -3,30 +3,27 @@
 Chain: observation keys -> ``MultimodalExtractor`` -> ``"features"`` -> MLP head -> ``"logits"``
 -> ``MaskedCategorical(logits, mask=action_mask)`` -> ``"action"`` (int64 index) and its log-prob.
 
-The NLL of an expert action is ``-actor.get_dist(td).log_prob(expert_action)``; the training side
-computes it (with entropy bonus / label smoothing) from ``"logits"`` or the distribution.
-TorchRL 0.14.1 has ``torchrl.objectives.BCLoss``, but it cannot take this actor directly: with
-an integer expert action it runs the actor and feeds whatever the actor wrote at ``"action"``
-(here the *sampled* index) to ``cross_entropy``. :func:`bc_loss_module` gives it a view of the
-same parameters that writes the masked logits at ``"action"`` instead, which BCLoss then scores
-with cross-entropy against the expert index (= the masked NLL).
+This one module trains (``torchrl_bc.train.loss.MaskedBCLoss`` scores the expert action under
+``actor.get_dist(td)``) and acts (greedy under ``set_exploration_type(DETERMINISTIC)``, sampled
+under ``RANDOM``); the checkpoint stores its ``state_dict``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 import torch
-from tensordict import TensorDictBase
 from tensordict.nn import InteractionType, TensorDictModule, TensorDictSequential
 from torch import nn
 from torchrl.data import Categorical
 from torchrl.modules import MaskedCategorical, ProbabilisticActor, ValueOperator
-from torchrl.objectives import BCLoss
 
 from torchrl_bc.models.config import ArchitectureConfig
 from torchrl_bc.models.encoders import mlp
 from torchrl_bc.models.extractor import MultimodalExtractor
+from torchrl_bc.models.graph import LevelGraph
 from torchrl_bc.models.spec import ObsSpec
 
 __all__ = [
@@ -36,10 +33,12 @@ __all__ = [
     "MASK_KEY",
     "ObsDictModule",
     "actor_extractor",
+    "actor_head",
+    "as_level_graphs",
     "build_actor",
-    "bc_loss_module",
     "build_value",
-    "nll_loss",
+    "level_graphs_on",
+    "without_log_prob",
 ]
 
 FEATURES_KEY = "features"
@@ -99,6 +98,24 @@ def actor_extractor(actor: ProbabilisticActor) -> MultimodalExtractor:
     raise ValueError("actor has no MultimodalExtractor")
 
 
+@contextmanager
+def without_log_prob(actor: ProbabilisticActor) -> Iterator[None]:
+    """The actor acts without writing ``"action_log_prob"`` (closed-loop evaluation only needs
+    the action; the log-prob is a cross-entropy per step), then writes it again."""
+    module = actor.module[-1]
+    before = module.return_log_prob
+    module.return_log_prob = False
+    try:
+        yield
+    finally:
+        module.return_log_prob = before
+
+
+def actor_head(actor: ProbabilisticActor) -> nn.Module:
+    """The MLP head (``"features"`` -> ``"logits"``) of an actor built by :func:`build_actor`."""
+    return actor.module[0].module[1].module
+
+
 def build_value(cfg: ArchitectureConfig, obs_spec: ObsSpec | None = None,
                 extractor: MultimodalExtractor | None = None) -> TensorDictSequential:
     """A value operator writing ``"state_value"``; pass the actor's extractor to share it."""
@@ -109,28 +126,22 @@ def build_value(cfg: ArchitectureConfig, obs_spec: ObsSpec | None = None,
                                 ValueOperator(head, in_keys=[FEATURES_KEY]))
 
 
-def nll_loss(actor: ProbabilisticActor, td: TensorDictBase,
-             expert_key: str = "expert_action") -> torch.Tensor:
-    """Mean NLL of the expert action under the (masked) policy distribution."""
-    dist = actor.get_dist(td)
-    return -dist.log_prob(td.get(expert_key).reshape(td.batch_size)).mean()
+def as_level_graphs(graphs: Sequence[Any] | None) -> list[LevelGraph]:
+    """``LevelGraph``s from level graphs or their static dicts (``data.level_graphs``)."""
+    return [g if isinstance(g, LevelGraph) else LevelGraph.from_static(g) for g in graphs or ()]
 
 
-class _MaskLogits(nn.Module):
-    """Illegal actions get the most negative finite logit (cross-entropy then ignores them)."""
-
-    def forward(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return logits.masked_fill(~mask.bool(), torch.finfo(logits.dtype).min)
-
-
-def bc_loss_module(actor: ProbabilisticActor, loss_function=None) -> BCLoss:
-    """TorchRL ``BCLoss`` over the actor's parameters, reading the expert index at ``"action"``.
-
-    ``loss_function(masked_logits, expert_action)`` may replace plain cross-entropy (e.g. to add
-    label smoothing); it must return per-sample losses.
-    """
-    logits_view = TensorDictSequential(
-        actor.module[0],
-        TensorDictModule(_MaskLogits(), in_keys=[LOGITS_KEY, MASK_KEY], out_keys=[ACTION_KEY]),
-    )
-    return BCLoss(logits_view, loss_function=loss_function or "cross_entropy")
+@contextmanager
+def level_graphs_on(actor: ProbabilisticActor, graphs: Sequence[Any],
+                    restore: Sequence[Any] | None = None) -> Iterator[None]:
+    """Index ``graph_level`` into ``graphs`` (e.g. closed-loop levels), then into ``restore``
+    (the training levels); nothing for actors without the graph modality."""
+    extractor = actor_extractor(actor)
+    if not extractor.cfg.uses("graph"):
+        yield
+        return
+    extractor.set_level_graphs(as_level_graphs(graphs))
+    try:
+        yield
+    finally:
+        extractor.set_level_graphs(as_level_graphs(restore))

@@ -16,7 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchrl_bc.models import ObsSpec
+from torchrl_bc.models import ObsSpec, actor_extractor
+from torchrl_bc.models.policy import actor_head
 from torchrl_bc.sb3.extractor import policy_kwargs_spec
 from torchrl_bc.sb3.load import EXPORT_FORMAT, build_sb3_policy, check_export
 from torchrl_bc.sb3.spaces import GraphPadding
@@ -79,7 +80,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike | No
     """
     from torchrl_bc.train.checkpoint import load_policy
 
-    actor, net, cfg, ckpt = load_policy(checkpoint)
+    actor, cfg, ckpt = load_policy(checkpoint)
     arch, obs = cfg.architecture, cfg.observation
     spec = ObsSpec.from_observation_config(obs)
     if arch.uses("graph"):
@@ -116,7 +117,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike | No
         policy = build_sb3_policy(export)
     finally:
         torch.set_rng_state(gen_state)
-    copy_bc_into_policy(policy, net.extractor, net.head)
+    copy_bc_into_policy(policy, actor_extractor(actor), actor_head(actor))
     export["policy_state_dict"] = {k: v.detach().cpu()
                                    for k, v in policy.state_dict().items()}
     if out is not None:

@@ -160,11 +160,11 @@ def _with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_policy(path: str | Path, device: str | torch.device = "cpu"):
-    """Rebuild the actor and its logits view from a checkpoint, checking the observation spec.
+    """Rebuild the actor from a checkpoint, checking the observation spec.
 
-    Returns ``(actor, net, run_config, checkpoint)``.
+    Returns ``(actor, run_config, checkpoint)``.
     """
-    from torchrl_bc.train.model import build_policy
+    from torchrl_bc.models import ObsSpec, build_actor
 
     ckpt = load_checkpoint(path)
     try:
@@ -172,7 +172,7 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu"):
         cfg = RunConfig.from_dict(ckpt["config"])
     except (CheckpointMismatch, ConfigError) as exc:
         raise CheckpointMismatch(f"{path}: {exc}") from None
-    actor, net = build_policy(cfg.architecture, cfg.observation)
+    actor = build_actor(cfg.architecture, ObsSpec.from_observation_config(cfg.observation))
     try:
         missing, unexpected = actor.load_state_dict(ckpt["model"], strict=False)
     except RuntimeError as exc:  # shape mismatches
@@ -185,4 +185,4 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu"):
                                  f"{cfg.architecture.name!r}: missing {missing[:5]}, "
                                  f"unexpected {unexpected[:5]}")
     actor.to(device)
-    return actor, net, cfg, ckpt
+    return actor, cfg, ckpt

@@ -35,6 +35,7 @@ __all__ = [
     "apply_overrides",
     "config_diff",
     "load_config",
+    "with_values",
 ]
 
 #: Keys that may change between a checkpoint and a resumed run (budget, logging, machinery).
@@ -384,3 +385,27 @@ def config_diff(saved: dict[str, Any], current: dict[str, Any],
         if va != vb:
             out.append(f"{key}: {va!r} (checkpoint) vs {vb!r} (now)")
     return out
+
+
+def with_values(cfg: RunConfig, values: dict[str, Any]) -> RunConfig:
+    """``cfg`` with dotted fields set (``{"train.epochs": 3}``), re-validated as a whole.
+
+    For values that are already typed (CLI flags): nothing is re-parsed as YAML text. Each value
+    is checked against the field's type, and ``RunConfig`` validates the result.
+    """
+    for key, value in values.items():
+        *path, leaf = key.split(".")
+        nodes = [cfg]
+        for part in path:
+            if not dataclasses.is_dataclass(nodes[-1]) or not hasattr(nodes[-1], part):
+                raise ConfigError(f"unknown config key {key!r}")
+            nodes.append(getattr(nodes[-1], part))
+        node = nodes[-1]
+        if not dataclasses.is_dataclass(node) or leaf not in {f.name for f in fields(node)}:
+            raise ConfigError(f"unknown config key {key!r}")
+        new = _check(value, typing.get_type_hints(type(node))[leaf], key)
+        for parent, part in zip(reversed(nodes[:-1]), reversed(path), strict=True):
+            new, node = dataclasses.replace(node, **{leaf: new}), parent
+            leaf = part
+        cfg = dataclasses.replace(node, **{leaf: new})
+    return cfg

@@ -247,8 +247,8 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
         result = train(_fold_config(cfg, fold_dir / "replays", out / ".bc_data"),
                        fold_dir / "run", device=device, resume=resume, verbose=verbose)
         ckpt = result.best if effective == "best" else result.last
-        _, net, run_cfg, _ = load_policy(ckpt, dev)
-        res, _ = rollout_levels(net, [ev(lv) for lv in test], run_cfg.observation,
+        actor, run_cfg, _ = load_policy(ckpt, dev)
+        res, _ = rollout_levels(actor, [ev(lv) for lv in test], run_cfg.observation,
                                 greedy=True, tick_factor=tick_factor, max_ticks=max_ticks)
         for lv, r in zip(test, res, strict=True):
             rows[lv.map_hash].update(heldout_won=r.won, heldout_died=r.died,
@@ -259,7 +259,7 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
             scored = [trained[int(i * step)] for i in range(train_levels)]
         tr_wins = 0
         if scored:
-            tres, _ = rollout_levels(net, [ev(lv) for lv in scored], run_cfg.observation,
+            tres, _ = rollout_levels(actor, [ev(lv) for lv in scored], run_cfg.observation,
                                      greedy=True, tick_factor=tick_factor, max_ticks=max_ticks)
             for lv, r in zip(scored, tres, strict=True):
                 rows[lv.map_hash]["train_wins"] += int(r.won)

@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 from tensordict import TensorDict
+from torchrl.envs.utils import ExplorationType, set_exploration_type
+from torchrl.modules import ProbabilisticActor
 
 from torchrl_bc.data import EXPERT_KEY, BCDataset
 from torchrl_bc.env.npp_env import NppEnv
@@ -35,8 +37,8 @@ from torchrl_bc.sim import Simulator
 from torchrl_bc.train.checkpoint import load_checkpoint, save_checkpoint
 from torchrl_bc.train.config import RunConfig
 from torchrl_bc.train.evaluate import EvalLevel, rollout_levels, summarise
-from torchrl_bc.train.metrics import bc_loss, masked_logits
-from torchrl_bc.train.model import LogitsNet, build_policy
+from torchrl_bc.train.factories import make_actor
+from torchrl_bc.train.loss import MaskedBCLoss
 
 __all__ = ["DaggerRound", "label_failures", "run_dagger"]
 
@@ -67,12 +69,13 @@ class _Episode:
     snaps: list[tuple[int, Any, int]] = field(default_factory=list)  # (step, snapshot, input)
 
 
-def _collate(obs: list[dict[str, np.ndarray]], keys: list[str]) -> dict[str, torch.Tensor]:
-    return {k: torch.from_numpy(np.stack([o[k] for o in obs])) for k in keys}
+def _collate(obs: list[dict[str, np.ndarray]], keys: list[str]) -> TensorDict:
+    return TensorDict({k: torch.from_numpy(np.stack([o[k] for o in obs])) for k in keys},
+                      batch_size=[len(obs)])
 
 
 @torch.no_grad()
-def _student_rollouts(net: LogitsNet, levels: list[EvalLevel], cfg: RunConfig,
+def _student_rollouts(actor: ProbabilisticActor, levels: list[EvalLevel], cfg: RunConfig,
                       every: int) -> list[_Episode]:
     """Greedy episodes in lockstep (one batched forward per step), keeping a snapshot of the
     simulator every ``every`` steps together with the input byte held before it."""
@@ -81,17 +84,16 @@ def _student_rollouts(net: LogitsNet, levels: list[EvalLevel], cfg: RunConfig,
     eps = [_Episode(lv) for lv in levels]
     obs = [env.reset()[0] for env in envs]
     last = [0] * len(envs)
-    keys = list(net.in_keys)
+    keys = list(actor.in_keys)
     active = list(range(len(envs)))
-    net.eval()
+    actor.eval()
     while active:
         for i in active:
             if eps[i].steps % every == 0:
                 eps[i].snaps.append((eps[i].steps, envs[i].sim.snapshot(), last[i]))
         batch = _collate([obs[i] for i in active], keys)
-        mask = torch.from_numpy(np.stack([obs[i]["action_mask"] for i in active])) \
-            if obs_cfg.has("action_mask") else None
-        actions = masked_logits(net(batch), mask).argmax(-1).tolist()
+        with set_exploration_type(ExplorationType.DETERMINISTIC):
+            actions = actor(batch).get("action").tolist()
         still = []
         for i, a in zip(active, actions, strict=True):
             obs[i], _, term, trunc, info = envs[i].step(int(a))
@@ -191,7 +193,7 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
     # Keep the BC policy: best.pt may be replaced below, and BC vs DAgger is worth comparing.
     raw = Path(checkpoint).read_bytes()
     atomic_write(out / "bc_best.pt", lambda fh: fh.write(raw))
-    actor, net = build_policy(cfg.architecture, cfg.observation)
+    actor = make_actor(cfg)
     actor.load_state_dict(ckpt["model"])
     if cfg.architecture.uses("graph"):
         raise ValueError("DAgger supports dense modalities only (no graph); "
@@ -205,7 +207,7 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
     def val_success() -> float:
         if not val_levels:
             return 0.0
-        res, _ = rollout_levels(net, val_levels, cfg.observation, greedy=True,
+        res, _ = rollout_levels(actor, val_levels, cfg.observation, greedy=True,
                                 tick_factor=ec.tick_factor, max_ticks=ec.max_ticks)
         return summarise(res, "")["success"]
 
@@ -220,7 +222,7 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
         t0 = time.perf_counter()
         stats = DaggerRound(r + 1)
         levels = _spread(train_levels, dc.levels, r, tc.seed)
-        eps = _student_rollouts(net, levels, cfg, dc.label_every)
+        eps = _student_rollouts(actor, levels, cfg, dc.label_every)
         stats.train_success = sum(e.won for e in eps) / max(len(eps), 1)
         pairs = label_failures(eps, cfg, stats)
         if pairs:
@@ -228,7 +230,7 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
             aggregate = new if aggregate is None else torch.cat([aggregate, new])
         stats.aggregate = 0 if aggregate is None else aggregate.batch_size[0]
         if aggregate is not None and dc.steps > 0:
-            _retrain(net, opt, data, aggregate, cfg, r, g)
+            _retrain(actor, opt, data, aggregate, cfg, r, g)
         stats.val_success = val_success()
         if stats.val_success > best:
             best = stats.val_success
@@ -247,8 +249,8 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
     return rounds
 
 
-def _retrain(net: LogitsNet, opt: torch.optim.Optimizer, data: BCDataset, aggregate: TensorDict,
-             cfg: RunConfig, r: int, g: torch.Generator) -> None:
+def _retrain(actor: ProbabilisticActor, opt: torch.optim.Optimizer, data: BCDataset,
+             aggregate: TensorDict, cfg: RunConfig, r: int, g: torch.Generator) -> None:
     """``dagger.steps`` optimiser steps on batches mixing demos and aggregated labels."""
     dc, tc = cfg.dagger, cfg.train
     n_agg = max(1, round(tc.batch_size * dc.mix)) if dc.mix > 0 else 0
@@ -256,7 +258,9 @@ def _retrain(net: LogitsNet, opt: torch.optim.Optimizer, data: BCDataset, aggreg
     demos = data.train_batches(10_000 + r, max(n_demo, 1), tc.seed,
                                balanced=cfg.data.balance_actions, cap=dc.steps) \
         if n_demo > 0 else None
-    net.train()
+    loss_module = MaskedBCLoss(actor, entropy_coef=tc.entropy_coef,
+                               label_smoothing=tc.label_smoothing)
+    actor.train()
     for step in range(dc.steps):
         parts = []
         if n_agg:
@@ -270,15 +274,13 @@ def _retrain(net: LogitsNet, opt: torch.optim.Optimizer, data: BCDataset, aggreg
                 batch = next(demos)
             parts.append(batch.select(*aggregate.keys()))
         batch = torch.cat(parts) if len(parts) > 1 else parts[0]
-        logits = net({k: batch[k] for k in net.in_keys})
-        loss, _ = bc_loss(logits, batch.get("action_mask", None), batch[EXPERT_KEY],
-                          entropy_coef=tc.entropy_coef, label_smoothing=tc.label_smoothing)
+        loss = sum(v for k, v in loss_module(batch).items() if k.startswith("loss_"))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if tc.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(net.parameters(), tc.grad_clip)
+            torch.nn.utils.clip_grad_norm_(actor.parameters(), tc.grad_clip)
         opt.step()
-    net.eval()
+    actor.eval()
 
 
 def _payload(ckpt: dict[str, Any], actor: torch.nn.Module, r: int,

@@ -2,8 +2,9 @@
 
 Open-loop accuracy says little about whether a cloned policy finishes levels (compounding
 errors), so this is the metric checkpoints are selected on. Levels run in lockstep in one
-:class:`~torchrl_bc.env.slots.LevelSlots` (one compiled call steps them all; the observations
-are the ``NppEnv`` ones byte for byte), with one batched policy forward per step; each
+TorchRL env, :class:`~torchrl_bc.env.torchrl_env.LevelsEnv` (one compiled call steps them all;
+the observations are the ``NppEnv`` ones byte for byte), and the ``ProbabilisticActor`` acts
+on them, one batched forward per step, greedy or sampled via ``set_exploration_type``; each
 episode is capped at ``tick_factor`` x the demo length (or ``max_ticks`` without a demo), so a
 bad policy costs at most that.
 """
@@ -19,12 +20,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torchrl.envs.utils import ExplorationType, set_exploration_type
+from torchrl.modules import ProbabilisticActor
 
-from torchrl_bc.env.slots import LevelSlots
+from torchrl_bc.env.torchrl_env import LevelsEnv
+from torchrl_bc.models import level_graphs_on
+from torchrl_bc.models.policy import without_log_prob
 from torchrl_bc.obs import ObservationConfig
 from torchrl_bc.sim.level import Level
-from torchrl_bc.train.metrics import masked_logits
-from torchrl_bc.train.model import LogitsNet, level_graphs_on
 
 __all__ = ["EvalLevel", "LevelScan", "Rollout", "SkipReason", "SkippedFile", "discover_levels",
            "family_success", "rollout_levels", "scan_levels", "summarise"]
@@ -45,86 +48,88 @@ class Rollout:
 
 
 @torch.no_grad()
-def rollout_levels(net: LogitsNet, levels: Sequence[EvalLevel], obs_config: ObservationConfig,
-                   *, greedy: bool = True, generator: torch.Generator | None = None,
-                   tick_factor: float = 2.0, max_ticks: int = 5000, batch: int = 128,
+def rollout_levels(actor: ProbabilisticActor, levels: Sequence[EvalLevel],
+                   obs_config: ObservationConfig, *, greedy: bool = True,
+                   generator: torch.Generator | None = None, tick_factor: float = 2.0,
+                   max_ticks: int = 5000, batch: int = 512,
                    restore_graphs: Sequence | None = None, record: int | None = None,
                    record_scale: int = 2) -> tuple[list[Rollout], list[np.ndarray]]:
-    """One episode per level; returns the rollouts and, if ``record`` is a level index, the RGB
-    frames of that level's episode (for a GIF)."""
-    device = next(net.parameters()).device
-    was_training = net.training
-    net.eval()
+    """One episode per level, ``batch`` levels at a time in one :class:`LevelsEnv`; returns the
+    rollouts and, if ``record`` is a level index, the RGB frames of that level's episode.
+
+    ``batch`` bounds the levels held at once (memory); each step costs one actor call and one
+    env step whatever the number of levels playing, so larger chunks amortise that fixed cost
+    (greedy outcomes do not depend on it, tests/test_eval_batched.py; sampled draws follow the
+    chunks, so a sampled run is reproducible for the same ``batch``).
+
+    Greedy is the distribution's mode (``ExplorationType.DETERMINISTIC``), sampled draws from
+    it (``RANDOM``) under torch's RNG seeded from ``generator``, restored afterwards, so a
+    seeded evaluation is reproducible and leaves the caller's RNG untouched.
+    """
+    device = next(actor.parameters()).device
+    was_training = actor.training
+    actor.eval()
     results: list[Rollout] = []
     frames: list[np.ndarray] = []
+    mode = ExplorationType.DETERMINISTIC if greedy else ExplorationType.RANDOM
+    seed = None if greedy else int(torch.randint(2 ** 62, (1,), generator=generator))
+    devices = [device] if device.type == "cuda" else []
     try:
-        for start in range(0, len(levels), batch):
-            chunk = list(levels[start:start + batch])
-            rec = None if record is None or not start <= record < start + len(chunk) \
-                else record - start
-            res, fr = _rollout_chunk(net, chunk, obs_config, greedy, generator, tick_factor,
-                                     max_ticks, restore_graphs, rec, record_scale, device)
-            results.extend(res)
-            frames.extend(fr)
+        with torch.random.fork_rng(devices=devices), set_exploration_type(mode), \
+                without_log_prob(actor):
+            if seed is not None:
+                torch.manual_seed(seed)
+            for start in range(0, len(levels), batch):
+                chunk = list(levels[start:start + batch])
+                rec = None if record is None or not start <= record < start + len(chunk) \
+                    else record - start
+                res, fr = _rollout_chunk(actor, chunk, obs_config, tick_factor, max_ticks,
+                                         restore_graphs, rec, record_scale, device)
+                results.extend(res)
+                frames.extend(fr)
     finally:
-        net.train(was_training)
+        actor.train(was_training)
     return results, frames
 
 
-def _rollout_chunk(net: LogitsNet, levels: list[EvalLevel], obs_config: ObservationConfig,
-                   greedy: bool, generator: torch.Generator | None, tick_factor: float,
-                   max_ticks: int, restore_graphs: Sequence | None, record: int | None,
-                   record_scale: int, device: torch.device
-                   ) -> tuple[list[Rollout], list[np.ndarray]]:
-    """Every level of the chunk in one :class:`LevelSlots`: one compiled call steps them all
-    and (for state-only configs) one compiled call observes them; finished levels drop out of
-    the policy batch, exactly as one ``NppEnv`` per level did (same batches, same actions)."""
-    n = len(levels)
+def _rollout_chunk(actor: ProbabilisticActor, levels: list[EvalLevel],
+                   obs_config: ObservationConfig, tick_factor: float, max_ticks: int,
+                   restore_graphs: Sequence | None, record: int | None, record_scale: int,
+                   device: torch.device) -> tuple[list[Rollout], list[np.ndarray]]:
+    """Every level of the chunk in one :class:`LevelsEnv`, stepped with ``env.step`` /
+    ``step_mdp``, the actor acting on the levels still playing only.
+
+    Not ``env.rollout``: it would run the policy on finished levels too (wasted forwards, and a
+    sampled run's random draws would then depend on how many levels already ended) and keep
+    every step's observations (levels x up to 5000 steps of image modalities); evaluation needs
+    neither. ``LevelsEnv`` itself works under ``env.rollout`` (tests/test_eval_batched.py).
+    """
     caps = [lv.cap(tick_factor, max_ticks) for lv in levels]
-    slots = LevelSlots([lv.map_data for lv in levels], n, obs_config)
-    for i, cap in enumerate(caps):
-        slots.load(i, i, cap)
-    graphs = [b.static_graph for b in slots.builders] if obs_config.has("graph") else []
-    keys = [*net.in_keys, "action_mask"] if obs_config.has("action_mask") else net.in_keys
-    active = np.arange(n, dtype=np.int64)
-    outcome: dict[int, tuple[bool, bool, int]] = {}
+    env = LevelsEnv([lv.map_data for lv in levels], caps, obs_config, device=device)
     frames: list[np.ndarray] = []
+    td = env.reset()
     if record is not None:
-        frames.append(slots.render(record, record_scale))
-    actions = np.zeros(n, np.int64)
-    with level_graphs_on(net, graphs, restore_graphs):
-        while active.size:
-            batch = _tensors(slots.observe(active), active, keys, device)
-            mask = batch.pop("action_mask", None)
-            logits = masked_logits(net(batch), mask)
-            if greedy:
-                chosen = logits.argmax(-1)
-            else:
-                probs = torch.softmax(logits, -1).cpu()
-                chosen = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-            actions[active] = chosen.cpu().numpy()
-            slots.step(actions, obs_config.frame_skip)
-            if record is not None and record in active:
-                frames.append(slots.render(record, record_scale))
-            active = slots.retire_ended(active, outcome)
-    results = [Rollout(lv.name, *outcome[i], lv.demo_ticks, caps[i])
-               for i, lv in enumerate(levels)]
+        frames.append(env.slots.render(record, record_scale))
+    action = np.zeros(env.n, np.int64)
+    keys = list(actor.in_keys)
+    with level_graphs_on(actor, env.static_graphs, restore_graphs):
+        while True:
+            playing = env.playing  # as td["done"] says, read without torch ops
+            rows = np.flatnonzero(playing)
+            if not rows.size:
+                break
+            obs = td.select(*keys)
+            if rows.size < env.n:
+                obs = obs[torch.from_numpy(rows).to(device)]
+            action[rows] = actor(obs).get("action").cpu().numpy()
+            td.set("action", torch.from_numpy(action.copy()).to(device))
+            # step_mdp(td) would carry nothing more: every key the next step needs is in "next"
+            td = env.step(td).get("next")
+            if record is not None and playing[record]:
+                frames.append(env.slots.render(record, record_scale))
+    results = [Rollout(lv.name, *out, lv.demo_ticks, caps[i])
+               for i, (lv, out) in enumerate(zip(levels, env.outcomes(), strict=True))]
     return results, frames
-
-
-def _tensors(obs: dict[str, np.ndarray], active: np.ndarray, keys: Sequence[str],
-             device: torch.device) -> dict[str, torch.Tensor]:
-    """The policy's input dict: the stacked observations plus ``graph_level``."""
-    out: dict[str, torch.Tensor] = {}
-    for k in keys:
-        if k == "graph_level":
-            out[k] = torch.from_numpy(active.copy()).to(device)[:, None]
-            continue
-        arr = obs[k]
-        if k == "graph_ninja_node":
-            arr = arr.astype(np.int64)
-        out[k] = torch.from_numpy(arr).to(device)
-    return out
 
 
 def summarise(rollouts: Sequence[Rollout], prefix: str) -> dict[str, float]:

@@ -1,8 +1,7 @@
-"""BC loss on masked logits, and the open-loop validation metrics.
+"""Open-loop validation metrics, class weights and the frequency baseline.
 
-The loss works on the policy's masked logits (the same masking ``MaskedCategorical`` applies), so
-NLL here equals ``-actor.get_dist(td).log_prob(expert)``. Label smoothing spreads its mass over
-the legal actions only, and class weights rescale each sample by its expert action's weight.
+Validation reads the actor's own distribution (``actor.get_dist``), as the loss
+(:class:`~torchrl_bc.train.loss.MaskedBCLoss`) does: one masking, one NLL.
 """
 
 from __future__ import annotations
@@ -10,45 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+from torch import distributions as D
 
 from torchrl_bc.replay.actions import ACTION_NAMES
 
-__all__ = ["ACTION_NAMES", "ValAccumulator", "bc_loss", "class_weights", "frequency_baseline_nll",
-           "masked_logits"]
-
-
-def masked_logits(logits: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    logits = logits.float()
-    if mask is None:
-        return logits
-    return logits.masked_fill(~mask.bool(), torch.finfo(logits.dtype).min)
-
-
-def bc_loss(logits: torch.Tensor, mask: torch.Tensor | None, expert: torch.Tensor, *,
-            entropy_coef: float = 0.0, label_smoothing: float = 0.0,
-            weights: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Total loss and its parts (``nll`` is always the plain, unweighted NLL, for logging)."""
-    z = masked_logits(logits, mask)
-    logp = torch.log_softmax(z, dim=-1)
-    expert = expert.reshape(-1).long()
-    nll = -logp.gather(1, expert[:, None]).squeeze(1)
-    per_sample = nll
-    if label_smoothing > 0:
-        legal = torch.ones_like(logp, dtype=torch.bool) if mask is None else mask.bool()
-        smooth = -(logp.masked_fill(~legal, 0.0).sum(1)) / legal.sum(1).clamp_min(1)
-        per_sample = (1 - label_smoothing) * nll + label_smoothing * smooth
-    if weights is not None:
-        w = weights.to(per_sample.device)[expert]
-        loss = (per_sample * w).sum() / w.sum()
-    else:
-        loss = per_sample.mean()
-    p = logp.exp()
-    entropy = -(p * logp.masked_fill(p == 0, 0.0)).sum(1).mean()
-    if entropy_coef:
-        loss = loss - entropy_coef * entropy
-    acc = (z.argmax(1) == expert).float().mean()
-    return loss, {"loss": loss.detach(), "nll": nll.mean().detach(),
-                  "entropy": entropy.detach(), "accuracy": acc.detach()}
+__all__ = ["ACTION_NAMES", "ValAccumulator", "class_weights", "frequency_baseline_nll"]
 
 
 def class_weights(counts: torch.Tensor) -> torch.Tensor:
@@ -81,15 +46,14 @@ class ValAccumulator:
         if self.confusion is None:
             self.confusion = torch.zeros(self.n_actions, self.n_actions, dtype=torch.int64)
 
-    def add(self, logits: torch.Tensor, mask: torch.Tensor | None, expert: torch.Tensor) -> None:
-        z = masked_logits(logits, mask)
-        logp = torch.log_softmax(z, dim=-1)
-        expert = expert.reshape(-1).long()
-        self.nll_sum += float(-logp.gather(1, expert[:, None]).sum())
-        p = logp.exp()
-        self.entropy_sum += float(-(p * logp.masked_fill(p == 0, 0.0)).sum())
+    def add(self, dist: D.Categorical, expert: torch.Tensor) -> None:
+        """One batch: the actor's distribution (``actor.get_dist(td)``) and the expert actions."""
+        expert = expert.reshape(dist.batch_shape).long()
+        self.nll_sum += float(-dist.log_prob(expert).sum())
+        self.entropy_sum += float(dist.entropy().sum())
         self.n += int(expert.numel())
-        pred = z.argmax(1)
+        pred = dist.deterministic_sample.reshape(-1)
+        expert = expert.reshape(-1)
         flat = (expert * self.n_actions + pred).cpu()
         self.confusion += torch.bincount(flat, minlength=self.n_actions ** 2).view(
             self.n_actions, self.n_actions)

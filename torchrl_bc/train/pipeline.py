@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from torchrl_bc.data import EXPERT_KEY, BCDataset
+from torchrl_bc.models import actor_extractor
 from torchrl_bc.train.checkpoint import load_policy
 from torchrl_bc.train.config import RunConfig, load_config
-from torchrl_bc.train.loop import TrainResult, check_out_dir, prepare_data, train
+from torchrl_bc.train.factories import make_dataset
+from torchrl_bc.train.loop import TrainResult, check_out_dir, train
 
 __all__ = ["prepare_bc_data", "pretrain", "run_pretraining", "validate_checkpoint",
            "with_generated_levels"]
@@ -37,25 +40,24 @@ def _as_config(config: RunConfig | str | Path | dict[str, Any],
 def prepare_bc_data(config: RunConfig | str | Path | dict, out_dir: str | Path = "runs/bc",
                     verbose: bool = True) -> BCDataset:
     """Build (or open from cache) the dataset ``config`` trains on."""
-    return prepare_data(_as_config(config), Path(out_dir), verbose=verbose)
+    return make_dataset(_as_config(config), Path(out_dir), verbose=verbose)
 
 
 def validate_checkpoint(path: str | Path, data: BCDataset | None = None) -> dict[str, Any]:
     """Reload a checkpoint strictly and, given data, check a validation batch runs through it."""
-    actor, net, cfg, ckpt = load_policy(path)
+    actor, cfg, ckpt = load_policy(path)
     report: dict[str, Any] = {"path": str(path), "epoch": int(ckpt["epoch"]),
                               "architecture": cfg.architecture.name}
     if data is not None:
         batch = data.sample_batch(64)
         if cfg.architecture.uses("graph"):
-            net.extractor.set_level_graphs(data.level_graphs or [])
-        net.eval()
-        with torch.no_grad():
-            logits = net({k: batch[k] for k in net.in_keys})
-        if not torch.isfinite(logits).all():
+            actor_extractor(actor).set_level_graphs(data.level_graphs or [])
+        actor.eval()
+        with torch.no_grad(), set_exploration_type(ExplorationType.DETERMINISTIC):
+            td = actor(batch)
+        if not torch.isfinite(td["logits"]).all():
             raise ValueError(f"{path}: non-finite logits on a validation batch")
-        report["val_batch_accuracy"] = float(
-            (logits.argmax(-1) == batch[EXPERT_KEY]).float().mean())
+        report["val_batch_accuracy"] = float((td["action"] == batch[EXPERT_KEY]).float().mean())
     return report
 
 
@@ -74,7 +76,7 @@ def pretrain(config: RunConfig | str | Path | dict, out_dir: str | Path = "runs/
     out = Path(out_dir)
     check_out_dir(out, resume=resume, overwrite=overwrite)
     cfg = with_generated_levels(cfg, out, verbose=verbose)
-    data = prepare_data(cfg, out, verbose=verbose)
+    data = make_dataset(cfg, out, verbose=verbose)
     result: TrainResult = train(cfg, out, device=device, resume=resume, data=data,
                                 verbose=verbose, overwrite=overwrite, progress=progress)
     if cfg.dagger.rounds > 0 and int(os.environ.get("RANK", "0")) == 0:
