@@ -16,6 +16,19 @@ def add_replay_reading_options(parser: argparse.ArgumentParser, entities_help: s
     )
 
 
+def add_executor_options(parser: argparse.ArgumentParser, workers_default: int) -> None:
+    """``--workers``, ``--executor local|ray`` and ``--ray-address`` (see torchrl_bc.executors)."""
+    parser.add_argument("--workers", type=positive_int, default=workers_default,
+                        help=f"local worker processes, or the CPUs of a private Ray instance "
+                             f"(default {workers_default})")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="where the per-item work runs (default local; ray needs the "
+                             "'ray' extra)")
+    parser.add_argument("--ray-address", default=None, metavar="ADDR",
+                        help="Ray cluster to join (default: $RAY_ADDRESS, else a private "
+                             "instance on this machine); only with --executor ray")
+
+
 def existing_file(text: str) -> Path:
     """argparse type: a path that must be an existing file (usage + ``error:`` otherwise)."""
     path = Path(text)
