@@ -11,13 +11,15 @@ from typing import Any
 
 import yaml
 
+from torchrl_bc.commands import add_executor_options
 from torchrl_bc.obs.config import ObservationConfig
 
 HELP = "simulate replays into a memory-mapped TensorDict dataset with a manifest"
 DESCRIPTION = """\
 Parse every .replay under --replays (default: the config's data.replays), skip and report bad,
 desynced and duplicate files, simulate the rest with the config's observation settings in
---workers processes, and write OUT/manifest.json plus one memory-mapped store. Simulated
+--workers processes (or Ray tasks with --executor ray, see docs/SCALE_OUT.md), and write
+OUT/manifest.json plus one memory-mapped store. Simulated
 episodes are cached by content (replay bytes, observation config, simulator/observation
 versions), so a re-run only simulates what changed; a killed build resumes where it stopped.
 Every run re-hashes the existing store against the checksums in the manifest and rewrites it
@@ -30,8 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="replay directories or files (default: data.replays of --config)")
     parser.add_argument("--config", required=True, type=Path, help="YAML run config")
     parser.add_argument("--out", required=True, type=Path, help="dataset directory")
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
-                        help="simulation processes (default: min(2, CPUs))")
+    add_executor_options(parser, workers_default=min(2, os.cpu_count() or 1))
     parser.add_argument("--cache", type=Path, default=None,
                         help="episode cache directory, shareable between datasets "
                              "(default: OUT/cache)")
@@ -86,8 +87,9 @@ def run(args: argparse.Namespace) -> int:
                       val_replay_fraction=args.val_replay_fraction,
                       split_seed=int(data["split_seed"]), cache_dir=args.cache,
                       progress=not args.quiet, prune=args.prune, verbose=not args.quiet,
-                      force=args.force)
-    except (FileNotFoundError, ValueError) as exc:
+                      force=args.force, executor=args.executor,
+                      ray_address=args.ray_address)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"prepare: {exc}", file=sys.stderr)
         return 1
     print(f"dataset written to {args.out}")
