@@ -109,11 +109,11 @@ def label_failures(episodes: list[_Episode], cfg: RunConfig, stats: DaggerRound
 
     Queries are spread over each failed episode (at most ``queries_per_level``, the latest
     states first: they are nearest to the mistake); see
-    :func:`~torchrl_bc.train.dagger_labels.label_episode`. Episodes are labelled on
+    :func:`~torchrl_bc.levels.labels.label_episode`. Episodes are labelled on
     ``dagger.executor`` (``local`` with ``dagger.workers`` processes, or ``ray``), with the same
     labels in the same order either way.
     """
-    from torchrl_bc.train.dagger_labels import LabelTask, dagger_executor, label_tasks
+    from torchrl_bc.levels.labels import LabelTask, dagger_executor, label_tasks
 
     dc = cfg.dagger
     tasks = []

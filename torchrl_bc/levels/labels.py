@@ -1,4 +1,4 @@
-"""DAgger's planner labelling, one failed episode per task, on any executor.
+"""DAgger's expert: planner labels at failed episodes' states, one episode per task.
 
 Labelling is the expensive, embarrassingly parallel part of a DAgger round: every failed
 rollout's snapshots go to the planner independently. Each :class:`LabelTask` carries all a
@@ -111,4 +111,4 @@ def label_tasks(tasks: list[LabelTask], executor: Executor,
 def dagger_executor(executor: str, workers: int, ray_address: str) -> Executor:
     """The executor named by ``dagger.executor``/``workers``/``ray_address``."""
     return make_executor(executor, workers=workers, address=ray_address or None,
-                         preload=["torchrl_bc.train.dagger_labels", "torchrl_bc.levels.planner"])
+                         preload=["torchrl_bc.levels.labels", "torchrl_bc.levels.planner"])
