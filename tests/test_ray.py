@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -247,3 +248,21 @@ def test_executor_choice_errors() -> None:
         make_executor("local", address="10.0.0.1:6379")
     with pytest.raises(ValueError, match="unknown executor 'spark'"):
         make_executor("spark")
+
+
+def test_ray_missing_is_one_clear_error(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(RuntimeError, match=r"^--executor ray needs Ray: pip install -e "
+                                           r"'\.\[ray\]'$"):
+        RayExecutor(workers=1).connect()
+
+
+def test_dagger_executor_config_is_checked(tmp_path: Path) -> None:
+    from torchrl_bc.train.config import ConfigError, load_config
+
+    cfg = ROOT / "configs" / "tiny.yaml"
+    assert load_config(cfg, ["dagger.executor=ray"]).dagger.executor == "ray"
+    with pytest.raises(ConfigError, match="dagger.executor must be local or ray"):
+        load_config(cfg, ["dagger.executor=spark"])
+    with pytest.raises(ConfigError, match="dagger.ray_address needs dagger.executor: ray"):
+        load_config(cfg, ["dagger.ray_address=10.0.0.1:6379"])
