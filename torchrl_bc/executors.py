@@ -30,6 +30,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
 from torchrl_bc.progress import progress_bar
@@ -53,6 +54,9 @@ class Executor(Protocol):
 
 class LocalExecutor:
     """Processes on this machine: in the caller when ``workers <= 1``, else a forkserver pool.
+
+    No retries: a worker that dies breaks the pool, and every item not yet finished is
+    returned with that error (use ``ray`` where workers may be lost).
 
     ``preload`` names modules the forkserver imports once, so workers start warm. A pool is
     created per :meth:`map` call and at most ``2 * workers`` items are in flight, so a 100k-item
@@ -86,8 +90,14 @@ class LocalExecutor:
                 nxt = 0
                 while nxt < len(items) or pending:
                     while nxt < len(items) and len(pending) < 2 * self.workers:
-                        pending[pool.submit(fn, items[nxt])] = nxt
+                        try:
+                            pending[pool.submit(fn, items[nxt])] = nxt
+                        except BrokenProcessPool as exc:  # a worker died: the pool is gone
+                            bar.update()
+                            yield nxt, None, exc
                         nxt += 1
+                    if not pending:
+                        continue
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for fut in done:
                         i = pending.pop(fut)

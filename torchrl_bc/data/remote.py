@@ -84,6 +84,7 @@ def run_jobs_detached(jobs: list[Any], executor: Executor, cache_root: str | Pat
             continue
         have = cache.meta_path(job.key).read_bytes() if cache.has(job.key) else None
         tasks.append((job, replay_bytes, have))
+    tasks.sort(key=lambda t: -len(t[1]))  # longest first: the map does not end on one
     for i, files, error in executor.map(_run_detached, tasks, desc="simulating", unit="replay",
                                         progress=progress):
         if error is not None:
