@@ -5,9 +5,14 @@ Measures, each phase in its own process so peak RSS is per phase (workers includ
 * cold build time, all modalities, on 1 and on 2 workers (fresh dataset and cache each);
 * warm rebuild time (nothing changed): in-process and as a whole ``torchrl-bc prepare`` process;
 * bytes on disk: the store (per step and total) and the episode cache;
-* sampling throughput at batch 256 through the dataset's own epochs (uniform, balanced).
+* sampling throughput at batch 256 (uniform, balanced);
+* ``make-corpus`` levels/s with the local executor and with Ray, same levels, 2 workers each,
+  run back to back twice (local, ray, local, ray: the machine may be shared). The Ray figure
+  counts from a connected Ray instance (on a cluster it is already up) and includes its worker
+  processes' start; starting the private instance is reported apart (``ray_start_s``).
 
     python scripts/bench_data.py [REPLAY_DIR] [--mirror] [--work DIR]
+    python scripts/bench_data.py --corpus-only [--corpus-levels N]
 
 Goals (shared corpus, 2 cores): cold < 60 s, warm < 2 s, <= 1 GB on disk, peak RSS < 2 GB,
 >= 20k samples/s. Ends with one ``name: value`` line per figure.
@@ -16,6 +21,7 @@ Goals (shared corpus, 2 cores): cold < 60 s, warm < 2 s, <= 1 GB on disk, peak R
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import resource
 import shutil
@@ -71,6 +77,50 @@ def phase_sample(out: str) -> dict:
     return result
 
 
+def phase_corpus(executor: str, n: int, workers: int, out: str) -> dict:
+    from torchrl_bc.levels.corpus import make_corpus
+
+    start = 0.0
+    if executor == "ray":
+        from torchrl_bc.executors import RayExecutor
+
+        t = time.perf_counter()
+        RayExecutor(workers=workers).connect()
+        start = time.perf_counter() - t
+    t = time.perf_counter()
+    make_corpus(out, n, seed=0, progress=False, workers=workers, executor=executor)
+    seconds = time.perf_counter() - t
+    manifest = (Path(out) / "manifest.json").read_bytes()
+    return {"seconds": seconds, "levels_per_s": n / seconds, "start_s": start,
+            "manifest_sha": hashlib.sha256(manifest).hexdigest()}
+
+
+def bench_corpus(work: Path, n: int) -> dict[str, float]:
+    """levels/s of make-corpus, local then Ray, twice; figures are the means."""
+    runs: dict[str, list[dict]] = {"local": [], "ray": []}
+    for _ in range(2):
+        for executor in ("local", "ray"):
+            out = work / f"corpus-{executor}"
+            shutil.rmtree(out, ignore_errors=True)
+            r = _child("corpus", executor, str(n), "2", str(out))
+            runs[executor].append(r)
+            print(f"make-corpus {n} levels, {executor}, 2 workers: {r['seconds']:.1f} s "
+                  f"({r['levels_per_s']:.2f} levels/s)"
+                  + (f", Ray instance start {r['start_s']:.1f} s" if executor == "ray" else ""))
+    shas = {r["manifest_sha"] for rs in runs.values() for r in rs}
+    print(f"make-corpus outputs identical across executors and runs: {len(shas) == 1}")
+    if len(shas) != 1:
+        raise SystemExit("make-corpus: the executors wrote different corpora")
+    local = sum(r["levels_per_s"] for r in runs["local"]) / 2
+    ray = sum(r["levels_per_s"] for r in runs["ray"]) / 2
+    return {"make_corpus_levels": n, "make_corpus_levels_per_s_local": local,
+            "make_corpus_levels_per_s_ray": ray, "make_corpus_ray_over_local": ray / local,
+            "ray_start_s": sum(r["start_s"] for r in runs["ray"]) / 2,
+            # what one command on one machine sees: the private instance's start included
+            "make_corpus_levels_per_s_ray_with_start": sum(
+                n / (r["seconds"] + r["start_s"]) for r in runs["ray"]) / 2}
+
+
 def _child(*args: str) -> dict:
     out = subprocess.run([sys.executable, __file__, "--phase", *args], check=True,
                          capture_output=True, text=True).stdout
@@ -82,16 +132,31 @@ def main() -> int:
     parser.add_argument("replays", nargs="?", default=str(DEFAULT_DIR))
     parser.add_argument("--mirror", action="store_true", help="also build mirrored episodes")
     parser.add_argument("--work", type=Path, default=None, help="scratch dir (default: temp)")
+    parser.add_argument("--corpus-levels", type=int, default=40,
+                        help="levels per make-corpus run (default 40)")
+    parser.add_argument("--corpus-only", action="store_true",
+                        help="only the make-corpus local vs Ray figures")
     parser.add_argument("--phase", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
         kind, *rest = args.phase
-        res = (phase_build(rest[0], rest[1], int(rest[2]), rest[3] == "1") if kind == "build"
-               else phase_sample(rest[0]))
+        if kind == "build":
+            res = phase_build(rest[0], rest[1], int(rest[2]), rest[3] == "1")
+        elif kind == "corpus":
+            res = phase_corpus(rest[0], int(rest[1]), int(rest[2]), rest[3])
+        else:
+            res = phase_sample(rest[0])
         print(json.dumps(res))
         return 0
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_data_"))
+    if args.corpus_only:
+        fig = bench_corpus(work, args.corpus_levels)
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+        for name, value in fig.items():
+            print(f"{name}: {value:.3f}" if isinstance(value, float) else f"{name}: {value}")
+        return 0
     mirror = "1" if args.mirror else "0"
     fig: dict[str, float] = {}
     for w in (1, 2):
@@ -127,6 +192,7 @@ def main() -> int:
           f"peak RSS {s['rss_mb']:.0f} MB")
     fig |= {"samples_per_s_uniform": s["uniform"], "samples_per_s_balanced": s["balanced"],
             "sample_peak_rss_mb": s["rss_mb"], "steps": steps}
+    fig |= bench_corpus(work, args.corpus_levels)
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
     for name, value in fig.items():

@@ -2,7 +2,7 @@
 
     python scripts/train_bc.py --config CFG [--data DIR...] [--epochs N] [--out DIR]
         [--device auto|cpu|cuda] [--wandb offline|disabled|online] [--resume | --overwrite]
-        [--seed S] [--override key=value ...]
+        [--seed S] [--executor local|ray] [--ray-address ADDR] [--override key=value ...]
 
 Writes ``DIR/best.pt`` and ``DIR/last.pt`` (plus ``plots/``, ``history.json``). Multi-process:
 ``torchrun --nproc_per_node N scripts/train_bc.py ...`` (gloo on CPU, nccl on CUDA).
@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start afresh in a DIR that already holds a run, replacing its "
                         "best.pt/last.pt (without it, or --resume, such a DIR is refused)")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--executor", default=None, choices=("local", "ray"),
+                   help="where DAgger's planner labelling runs (dagger.executor; "
+                        "docs/SCALE_OUT.md)")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="Ray cluster for --executor ray (dagger.ray_address; default "
+                        "$RAY_ADDRESS, else a private instance)")
     p.add_argument("--override", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                    help="dotted config keys, YAML values: train.lr=1e-3 data.mirror=false")
     return p
@@ -76,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--data: {problem}")
     flags = {"data.replays": tuple(str(d) for d in args.data) if args.data else None,
              "train.epochs": args.epochs, "train.seed": args.seed,
-             "logging.wandb": args.wandb}
+             "logging.wandb": args.wandb, "dagger.executor": args.executor,
+             "dagger.ray_address": args.ray_address}
     try:
         cfg = load_config(args.config, args.override)
         cfg = with_values(cfg, {k: v for k, v in flags.items() if v is not None})

@@ -16,6 +16,23 @@ def add_replay_reading_options(parser: argparse.ArgumentParser, entities_help: s
     )
 
 
+def add_executor_options(parser: argparse.ArgumentParser, workers_default: int | None,
+                         workers_help: str = "") -> None:
+    """``--workers``, ``--executor local|ray`` and ``--ray-address`` (see torchrl_bc.executors).
+
+    ``workers_default`` None leaves ``--workers`` unset (the command's config decides; say how
+    in ``workers_help``)."""
+    parser.add_argument("--workers", type=positive_int, default=workers_default,
+                        help=f"local worker processes, or the CPUs of a private Ray instance "
+                             f"(default {workers_help or workers_default})")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="where the per-item work runs (default local; ray needs the "
+                             "'ray' extra)")
+    parser.add_argument("--ray-address", default=None, metavar="ADDR",
+                        help="Ray cluster to join (default: $RAY_ADDRESS, else a private "
+                             "instance on this machine); only with --executor ray")
+
+
 def existing_file(text: str) -> Path:
     """argparse type: a path that must be an existing file (usage + ``error:`` otherwise)."""
     path = Path(text)

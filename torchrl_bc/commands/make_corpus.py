@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import Counter
 from pathlib import Path
 
+from torchrl_bc.commands import add_executor_options
 from torchrl_bc.levels.corpus import make_corpus
 from torchrl_bc.levels.planner import STYLES
 
 HELP = "generate and solve procedural levels into a replay corpus with a manifest"
 DESCRIPTION = """\
 Writes OUT/<family>-<seed>.replay for seeds S..S+N-1 (families cycle) and OUT/manifest.json
-(level id, family, seed, content hash, n_ticks, train/val split). Same arguments, same bytes."""
+(level id, family, seed, content hash, n_ticks, train/val split). Same arguments, same bytes,
+whichever --executor (local processes or Ray tasks, see docs/SCALE_OUT.md) and --workers.
+A seed the planner cannot solve within its budget is reported and listed as unsolved."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -21,10 +25,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     parser.add_argument("--val-fraction", type=float, default=0.15)
     parser.add_argument("--style", choices=sorted(STYLES), default="human")
+    add_executor_options(parser, workers_default=1)
 
 
 def run(args: argparse.Namespace) -> int:
-    entries = make_corpus(args.out, args.levels, args.seed, args.val_fraction, args.style)
+    if args.ray_address and args.executor != "ray":
+        print("make-corpus: --ray-address needs --executor ray", file=sys.stderr)
+        return 2
+    try:
+        entries = make_corpus(args.out, args.levels, args.seed, args.val_fraction, args.style,
+                              workers=args.workers, executor=args.executor,
+                              ray_address=args.ray_address)
+    except (RuntimeError, ValueError) as exc:
+        print(f"make-corpus: {exc}", file=sys.stderr)
+        return 1
     fams = Counter(e.family for e in entries)
     splits = Counter(e.split for e in entries)
     ticks = sum(e.n_ticks for e in entries)

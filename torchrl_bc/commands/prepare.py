@@ -7,6 +7,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from torchrl_bc.commands import add_executor_options
 from torchrl_bc.configfile import ConfigError, read_config_file
 from torchrl_bc.data.config import DataConfig
 from torchrl_bc.obs.config import ObservationConfig
@@ -16,14 +17,14 @@ HELP = "simulate replays into a memory-mapped TensorDict dataset with a manifest
 DESCRIPTION = """\
 Parse every .replay under --replays (default: the config's data.replays, else the shipped
 sample corpus), skip and report bad, desynced and duplicate files, simulate the rest with the
-config's observation settings in --workers processes, and write OUT/manifest.json plus one
-memory-mapped store. `scripts/train_bc.py --data OUT` trains on it as is. Simulated episodes
-are cached by content (replay bytes, observation config, simulator/observation versions), so a
-re-run only simulates what changed; a killed build resumes where it stopped. Every run
-re-hashes the store files whose size or time stamps changed since the manifest recorded them
-(--verify re-hashes them all) and rewrites the store if damaged (--force rewrites it anyway);
-damaged cache entries are simulated again. Prints a summary table and the skipped files with
-their reasons."""
+config's observation settings in --workers processes (or Ray tasks with --executor ray, see
+docs/SCALE_OUT.md), and write OUT/manifest.json plus one memory-mapped store.
+`scripts/train_bc.py --data OUT` trains on it as is. Simulated episodes are cached by content
+(replay bytes, observation config, simulator/observation versions), so a re-run only simulates
+what changed; a killed build resumes where it stopped. Every run re-hashes the store files whose
+size or time stamps changed since the manifest recorded them (--verify re-hashes them all) and
+rewrites the store if damaged (--force rewrites it anyway); damaged cache entries are simulated
+again. Prints a summary table and the skipped files with their reasons."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -31,9 +32,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="replay directories or files (default: data.replays of --config)")
     parser.add_argument("--config", required=True, type=Path, help="YAML run config")
     parser.add_argument("--out", required=True, type=Path, help="dataset directory")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="simulation processes (default: data.workers of --config; "
-                             "0 = min(4, CPUs))")
+    add_executor_options(parser, workers_default=None,
+                         workers_help="data.workers of --config; 0 there = min(4, CPUs)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="episode cache directory, shareable between datasets "
                              "(default: OUT/cache)")
@@ -85,8 +85,9 @@ def run(args: argparse.Namespace) -> int:
                       val_replay_fraction=args.val_replay_fraction,
                       split_seed=data.split_seed, cache_dir=args.cache,
                       progress=not args.quiet, prune=args.prune, verbose=not args.quiet,
-                      trim_idle=data.trim_idle_start, force=args.force, verify=args.verify)
-    except (FileNotFoundError, ValueError) as exc:
+                      trim_idle=data.trim_idle_start, force=args.force, verify=args.verify,
+                      executor=args.executor, ray_address=args.ray_address)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"prepare: {exc}", file=sys.stderr)
         return 1
     print(f"dataset written to {args.out}")

@@ -215,9 +215,18 @@ def _failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
-def _run_jobs(jobs: list[_Job], workers: int, progress: bool) -> dict[str, str]:
+def _run_jobs(jobs: list[_Job], workers: int, progress: bool, executor: str = "local",
+              ray_address: str | None = None) -> dict[str, str]:
     """Run the jobs; returns ``{replay_id: reason}`` for jobs that raised (nothing cached)."""
     from tqdm import tqdm
+
+    if executor != "local":  # workers that may share no disk: see torchrl_bc.data.remote
+        from torchrl_bc.data.remote import run_jobs_detached
+        from torchrl_bc.executors import make_executor
+
+        return run_jobs_detached(run_job, jobs, make_executor(executor, workers=workers,
+                                                     address=ray_address),
+                                 jobs[0].cache_dir, progress)
 
     failed: dict[str, str] = {}
     bar = tqdm(total=len(jobs), desc="simulating", unit="replay", disable=not progress,
@@ -328,7 +337,8 @@ def build_dataset(replay_dirs: Sequence[str | os.PathLike[str]], obs_config: Obs
                   split_seed: int = 0, cache_dir: str | os.PathLike[str] | None = None,
                   progress: bool = True, prune: bool = False,
                   verbose: bool = True, trim_idle: bool = False,
-                  force: bool = False, verify: bool = False) -> BuildResult:
+                  force: bool = False, verify: bool = False, executor: str = "local",
+                  ray_address: str | None = None) -> BuildResult:
     """Build (or bring up to date) the dataset in ``out_dir``; see the module docstring.
 
     ``trim_idle`` cuts each demo's idle opening where it can still win (see
@@ -338,6 +348,8 @@ def build_dataset(replay_dirs: Sequence[str | os.PathLike[str]], obs_config: Obs
     simulated episodes. ``prune`` deletes cache entries this build does not use. ``force``
     rewrites the store from the cache even when the manifest says it is current; ``verify``
     re-hashes every store file, not only those whose stamps changed since commit.
+    ``executor`` ``"ray"`` simulates on Ray tasks (``ray_address`` or ``RAY_ADDRESS``); the
+    cache, store and manifest are byte for byte those of the local path.
     """
     t0 = time.perf_counter()
     out = Path(out_dir)
@@ -385,7 +397,7 @@ def build_dataset(replay_dirs: Sequence[str | os.PathLike[str]], obs_config: Obs
                 jobs.append(_Job(str(f), rid, key, mkey, obs_config, str(cache.root), trim_idle,
                                  h))
         if jobs:
-            failed.update(_run_jobs(jobs, workers, progress))
+            failed.update(_run_jobs(jobs, workers, progress, executor, ray_address))
         simulated.extend(j.replay_id for j in jobs if j.replay_id not in simulated)
 
     def collect() -> tuple[list[dict[str, Any]], list[dict[str, str]], int]:

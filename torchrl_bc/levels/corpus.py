@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
+from torchrl_bc.executors import Executor, make_executor, report
 from torchrl_bc.io import atomic_write_bytes
-from torchrl_bc.replay.format import read_replay, write_replay
+from torchrl_bc.replay.format import encode_replay, read_replay
 from torchrl_bc.resources import SAMPLE_CORPUS  # shipped package data; re-exported here
 from torchrl_bc.sim import SIM_VERSION, Simulator
 
-from .generator import DIFFICULTY, FAMILIES, GENERATOR_VERSION, generate_level
+from .generator import DIFFICULTY, FAMILIES, GENERATOR_VERSION, generate_level, pick_family
 from .suites import HELD_OUT_SEED_START
 
 MANIFEST = "manifest.json"
@@ -62,25 +62,56 @@ def band_of(seed: int) -> str:
     return ("simple", "medium", "simple", "hard", "medium")[(seed // len(FAMILIES)) % 5]
 
 
+def _solve_seed(task: tuple[int, str, float]) -> tuple[dict[str, Any], bytes]:
+    """Worker side: generate and solve one seed; the entry's fields and the replay's bytes.
+
+    Pure function of ``task``, so the driver's files are the same bytes wherever it ran.
+    """
+    s, style, val_fraction = task
+    level = generate_level(s, band=band_of(s), style=style)
+    payload = encode_replay(level.map_data, level.solution, True)
+    return {"level_id": level.level_id, "family": level.family, "seed": s,
+            "difficulty": round(level.difficulty, 4), "attempt": level.attempt,
+            "file": f"{level.level_id}.replay", "content_hash": level.content_hash,
+            "replay_hash": hashlib.sha256(payload).hexdigest(),
+            "n_ticks": int(level.solution.size), "split": split_of(s, val_fraction)}, payload
+
+
 def make_corpus(out: str | Path, n_levels: int, seed: int = 0, val_fraction: float = 0.15,
-                style: str = "human", progress: bool = True) -> list[CorpusEntry]:
-    """Generate and solve ``n_levels`` levels from seeds ``seed, seed+1, ...``."""
+                style: str = "human", progress: bool = True, *, workers: int = 1,
+                executor: str | Executor = "local",
+                ray_address: str | None = None) -> list[CorpusEntry]:
+    """Generate and solve ``n_levels`` levels from seeds ``seed, seed+1, ...``.
+
+    Levels are solved by ``executor`` (``local`` processes or ``ray`` tasks, see
+    :mod:`torchrl_bc.executors`); this process writes each replay atomically as it arrives and
+    the manifest last (the commit point), in seed order, so the bytes do not depend on the
+    executor or the worker count. A seed whose every candidate defeats the planner's
+    expansion budget is reported on one line, listed under ``unsolved`` and left out.
+    """
     if seed + n_levels > HELD_OUT_SEED_START:
         raise ValueError(f"corpus seeds must stay below {HELD_OUT_SEED_START} (held out for "
                          "evaluation suites)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    entries: list[CorpusEntry] = []
-    for s in tqdm(range(seed, seed + n_levels), desc="make-corpus", unit="level",
-                  disable=not progress, file=sys.stderr):
-        level = generate_level(s, band=band_of(s), style=style)
-        name = f"{level.level_id}.replay"
-        path = write_replay(out / name, level.map_data, level.solution, True)
-        entries.append(CorpusEntry(
-            level.level_id, level.family, s, round(level.difficulty, 4), level.attempt, name,
-            level.content_hash, hashlib.sha256(path.read_bytes()).hexdigest(),
-            int(level.solution.size), split_of(s, val_fraction),
-        ))
+    if isinstance(executor, str):
+        executor = make_executor(executor, workers=workers, address=ray_address,
+                                 preload=["torchrl_bc.levels.corpus", "torchrl_bc.levels.planner"])
+    tasks = [(s, style, val_fraction) for s in range(seed, seed + n_levels)]
+    found: dict[int, CorpusEntry] = {}
+    unsolved: list[dict[str, Any]] = []
+    for i, result, error in executor.map(_solve_seed, tasks, desc="make-corpus", unit="level",
+                                         progress=progress):
+        s = tasks[i][0]
+        if error is not None:
+            reason = f"{type(error).__name__}: {error}".splitlines()[0]
+            report(f"make-corpus: seed {s} ({pick_family(s)}-{s}) left out: {reason}")
+            unsolved.append({"seed": s, "level_id": f"{pick_family(s)}-{s}", "reason": reason})
+            continue
+        fields, payload = result
+        atomic_write_bytes(out / fields["file"], payload)
+        found[s] = CorpusEntry(**fields)
+    entries = [found[s] for s in sorted(found)]
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "generator_version": GENERATOR_VERSION,
@@ -93,6 +124,8 @@ def make_corpus(out: str | Path, n_levels: int, seed: int = 0, val_fraction: flo
         "style": style,
         "levels": [e.__dict__ for e in entries],
     }
+    if unsolved:  # only then, so a complete corpus keeps its bytes
+        manifest["unsolved"] = sorted(unsolved, key=lambda u: u["seed"])
     atomic_write_bytes(out / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
     return entries
 

@@ -126,6 +126,9 @@ class DaggerConfig:
     mix: float = 0.5  # share of each batch drawn from the aggregated DAgger labels
     lr: float = 3.0e-4
     max_ticks: int = 1200  # rollout cap per level
+    executor: str = "local"  # where planner labelling runs: local | ray (docs/SCALE_OUT.md)
+    workers: int = 1  # local labelling processes (1: in this process)
+    ray_address: str = ""  # Ray cluster to join; empty: $RAY_ADDRESS, else a private instance
 
 
 @dataclass(frozen=True)
@@ -196,6 +199,11 @@ class RunConfig:
                               f"got {self.logging.wandb!r}")
         if self.dagger.rounds < 0 or not 0.0 <= self.dagger.mix <= 1.0:
             raise ConfigError("dagger.rounds must be >= 0 and dagger.mix in [0, 1]")
+        if self.dagger.executor not in ("local", "ray") or self.dagger.workers < 1:
+            raise ConfigError(f"dagger.executor must be local or ray (got "
+                              f"{self.dagger.executor!r}) and dagger.workers >= 1")
+        if self.dagger.ray_address and self.dagger.executor != "ray":
+            raise ConfigError("dagger.ray_address needs dagger.executor: ray")
         if self.data.generated < 0:
             raise ConfigError(f"data.generated must be >= 0, got {self.data.generated}")
         if self.train.early_stop.mode not in ("auto", "max", "min"):

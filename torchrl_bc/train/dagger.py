@@ -31,9 +31,7 @@ from torchrl.modules import ProbabilisticActor
 from torchrl_bc.data import EXPERT_KEY, BCDataset
 from torchrl_bc.env.npp_env import NppEnv
 from torchrl_bc.io import atomic_write
-from torchrl_bc.obs import ObservationBuilder
-from torchrl_bc.replay.actions import ACTION_TO_INPUT, INPUT_TO_ACTION
-from torchrl_bc.sim import Simulator
+from torchrl_bc.replay.actions import ACTION_TO_INPUT
 from torchrl_bc.train.checkpoint import load_checkpoint, save_checkpoint
 from torchrl_bc.train.config import RunConfig
 from torchrl_bc.train.evaluate import EvalLevel, rollout_levels, summarise
@@ -112,48 +110,30 @@ def label_failures(episodes: list[_Episode], cfg: RunConfig, stats: DaggerRound
     """Planner labels at the snapshots of failed episodes: (observation, expert action) pairs.
 
     Queries are spread over each failed episode (at most ``queries_per_level``, the latest
-    states first: they are nearest to the mistake). Each solved query labels the student's
-    state and the next ``horizon`` steps of the plan, acting every ``frame_skip`` ticks with
-    the action of the first tick of each step, as the replay executor labels demos.
+    states first: they are nearest to the mistake); see
+    :func:`~torchrl_bc.levels.labels.label_episode`. Episodes are labelled on
+    ``dagger.executor`` (``local`` with ``dagger.workers`` processes, or ``ray``), with the same
+    labels in the same order either way.
     """
-    from torchrl_bc.levels.planner import Planner
+    from torchrl_bc.levels.labels import LabelTask, dagger_executor, label_tasks
 
-    dc, obs_cfg = cfg.dagger, cfg.observation
-    k = obs_cfg.frame_skip
-    out: list[tuple[dict[str, np.ndarray], int]] = []
+    dc = cfg.dagger
+    tasks = []
     for ep in episodes:
         stats.rollouts += 1
         if ep.won:
             continue
         stats.failed += 1
         snaps = ep.snaps[::-1][:dc.queries_per_level]
-        if not snaps:
-            continue
-        try:
-            planner = Planner(ep.level.map_data, style="human", source=ep.level.name)
-        except ValueError:
-            continue
-        sim = Simulator(ep.level.map_data, source=ep.level.name)
-        builder = ObservationBuilder(obs_cfg)
-        builder.bind(sim)
-        for _, snap, last in snaps:
-            stats.queries += 1
-            t0 = time.perf_counter()
-            res = planner.solve(dc.budget_s, max_expansions=dc.max_expansions, start=snap,
-                                last_input=last)
-            stats.plan_seconds += time.perf_counter() - t0
-            if not res.solved:
-                continue
-            stats.solved += 1
-            sim.restore(snap)
-            inputs = res.inputs
-            for step in range(dc.horizon + 1):
-                a = step * k
-                if a >= len(inputs):
-                    break
-                out.append((builder.observe(sim), int(INPUT_TO_ACTION[int(inputs[a])])))
-                for b in inputs[a:a + k].tolist():
-                    sim.tick_input(b)
+        if snaps:
+            tasks.append(LabelTask(ep.level.name, ep.level.map_data, snaps, cfg.observation,
+                                   dc.horizon, dc.max_expansions, dc.budget_s))
+    out: list[tuple[dict[str, np.ndarray], int]] = []
+    for res in label_tasks(tasks, dagger_executor(dc.executor, dc.workers, dc.ray_address)):
+        out += res.pairs
+        stats.queries += res.queries
+        stats.solved += res.solved
+        stats.plan_seconds += res.plan_seconds
     stats.labels = len(out)
     return out
 
