@@ -62,8 +62,13 @@ TRAIN, HELDOUT, SUITE = "train", "heldout", "suite"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from torchrl_bc.commands import discount, existing_dir, existing_file, positive_float, \
-        positive_int
+    from torchrl_bc.commands import (
+        discount,
+        existing_dir,
+        existing_file,
+        positive_float,
+        positive_int,
+    )
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -370,14 +375,16 @@ def summarise(args: argparse.Namespace, runs: list[dict], level_sets: list[str]
     # forgetting: every BC variant against the BC policy (its own step-0 evaluation)
     bc_variants = [v for v in variants if VARIANTS[v][0]]
     for v in bc_variants:
-        vs[v]["forgetting"] = {
-            ls: {"bc_policy": vs[v][ls]["initial"]["iqm"],
-                 "minimum": vs[v][ls]["minimum"]["iqm"] if vs[v][ls]["minimum"] else None,
-                 "final": vs[v][ls]["final"]["iqm"],
-                 "drop_to_minimum": vs[v][ls]["initial"]["iqm"]
-                 - (vs[v][ls]["minimum"]["iqm"] if vs[v][ls]["minimum"] else vs[v][ls]["initial"]["iqm"]),
-                 "final_minus_bc": vs[v][ls]["final"]["iqm"] - vs[v][ls]["initial"]["iqm"]}
-            for ls in level_sets if ls != TRAIN}
+        vs[v]["forgetting"] = {}
+        for ls in level_sets:
+            if ls == TRAIN:
+                continue
+            st = vs[v][ls]
+            start, end = st["initial"]["iqm"], st["final"]["iqm"]
+            low = st["minimum"]["iqm"] if st["minimum"] else start
+            vs[v]["forgetting"][ls] = {"bc_policy": start, "minimum": low, "final": end,
+                                       "drop_to_minimum": start - low,
+                                       "final_minus_bc": end - start}
     if bc_variants:
         out["least_forgetting"] = max(bc_variants, key=lambda v: (
             -vs[v]["forgetting"][HELDOUT]["drop_to_minimum"],
@@ -469,6 +476,9 @@ def markdown(args: argparse.Namespace, split: dict[str, Any], sizes: dict[str, i
     def ci(s: dict[str, float] | None) -> str:
         return "-" if s is None else f"{s['iqm']:.3f} [{s['ci_low']:.3f}, {s['ci_high']:.3f}]"
 
+    def reach(steps: int | None) -> str:
+        return "not reached" if steps is None else str(steps)
+
     sets = list(sizes)
     lines = [f"Levels: {', '.join(f'{k} {n}' for k, n in sizes.items())} (human levels split "
              f"by level, held-out fraction {split['fraction']}, seed {split['seed']}"
@@ -501,11 +511,9 @@ def markdown(args: argparse.Namespace, split: dict[str, Any], sizes: dict[str, i
         for ls, ms in summary["multiplier"].items():
             for name, m in ms.items():
                 r = m["ratio"]
-                lines.append(f"| {ls} | {name} | {f(m['target'])} | "
-                             f"{m['bc_steps'] if m['bc_steps'] is not None else 'not reached'} | "
-                             f"{m['scratch_steps'] if m['scratch_steps'] is not None else 'not reached'}"
-                             f" | {'-' if r['value'] is None else format(r['value'], '.1f') + 'x'}"
-                             f" ({r['kind']}) |")
+                value = "-" if r["value"] is None else f"{r['value']:.1f}x"
+                lines.append(f"| {ls} | {name} | {f(m['target'])} | {reach(m['bc_steps'])} | "
+                             f"{reach(m['scratch_steps'])} | {value} ({r['kind']}) |")
     return "\n".join(lines) + "\n"
 
 
