@@ -200,12 +200,14 @@ def make_bc_checkpoint(args: argparse.Namespace, split: dict[str, Any], split_di
     heldout = {r["level"] for r in split[HELDOUT]}
     if args.bc_checkpoint is not None:
         data = load_checkpoint(args.bc_checkpoint)["config"]["data"]
-        folders = [Path(d) for d in data["replays"]]
+        from torchrl_bc.levels.corpus import SAMPLE_CORPUS
+
+        folders = [Path(d) for d in data["replays"]] or [Path(SAMPLE_CORPUS)]  # the default
         missing = [str(d) for d in folders if not d.is_dir()]
         if missing:
             raise FileNotFoundError(f"{args.bc_checkpoint}: cannot check its training data, "
                                     f"folder(s) {missing} not found")
-        seen = set().union(*(level_hashes(d) for d in folders)) if folders else set()
+        seen = set().union(*(level_hashes(d) for d in folders))
         if seen & heldout:
             raise ValueError(f"{args.bc_checkpoint} trained on {len(seen & heldout)} held-out "
                              f"level(s) (data.replays {data['replays']}): not a held-out test")
@@ -455,9 +457,8 @@ def plot_curves(summary: dict[str, Any], level_sets: list[str], path: Path) -> N
                     label=f"{v} (IQM of {len(s['seeds'])})")
             ax.fill_between(xs, [c["ci_low"] for c in s[ls]["curve"]],
                             [c["ci_high"] for c in s[ls]["curve"]], color=COLOURS[v], alpha=0.15)
-        ax.set_xscale("symlog", linthresh=max(1, min(
-            s[ls]["steps"][1] for s in summary["variants"].values() if len(s[ls]["steps"]) > 1)
-            if any(len(s[ls]["steps"]) > 1 for s in summary["variants"].values()) else 1))
+        first = [s[ls]["steps"][1] for s in summary["variants"].values() if len(s[ls]["steps"]) > 1]
+        ax.set_xscale("symlog", linthresh=min(first, default=1))  # linear up to the 1st eval
         ax.set_title(f"{ls} levels: greedy success (IQM, 95% CI)")
         ax.set_xlabel("environment steps (symlog)")
         ax.set_ylabel("success rate")
