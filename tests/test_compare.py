@@ -125,7 +125,7 @@ def test_configs_default_follows_the_script_not_the_cwd(tmp_path, monkeypatch) -
     args = script.parse_args(["--replay-data-dir", str(tmp_path), "--out", str(tmp_path / "o")])
     script.check_args(args)  # configs/mlp.yaml is found beside the script
     args = script.parse_args(["--replay-data-dir", str(tmp_path), "--architecture", "nope"])
-    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.yaml"):
         script.check_args(args)
 
 
@@ -214,11 +214,73 @@ def test_script_end_to_end_on_tiny_budgets(tmp_path, capsys) -> None:
         script.main(argv)
     assert exc.value.code == 2
     assert "already holds a comparison" in capsys.readouterr().err
-    other = argv[:argv.index("--out")] + ["--out", str(tmp_path / "out2"), "--split-seed", "7",
-                                          "--heldout-fraction", "0.5", "--bc-checkpoint",
-                                          str(out / "bc" / "best.pt")]
+    other = [*argv[:argv.index("--out")], "--out", str(tmp_path / "out2"), "--split-seed", "7",
+             "--heldout-fraction", "0.5", "--bc-checkpoint", str(out / "bc" / "best.pt")]
     other.remove("--bc-config")
     other.remove(str(tmp_path / "bc.yaml"))
     assert script.main(other) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "held-out level(s)" in err[0] and "not a held-out test" in err[0]
+
+
+# -- the evaluation callback --------------------------------------------------------------------
+class _FakeModel:
+    """What a callback reads from PPO: the step count, the policy, env and logger."""
+
+    def __init__(self) -> None:
+        self.num_timesteps = 0
+        self.policy = object()
+        self.logger = None
+
+    def get_env(self):
+        return None
+
+
+def _learn(cb, model: _FakeModel, budget: int, rollout: int) -> None:
+    """SB3's learn() loop as the callback sees it: rollouts of ``rollout`` steps, step by step."""
+    cb.init_callback(model)
+    cb.on_training_start({}, {})
+    while model.num_timesteps < budget:
+        cb.on_rollout_start()
+        for _ in range(rollout // 10):
+            model.num_timesteps += 10
+            if not cb.on_step():
+                cb.on_training_end()
+                return
+        cb.on_rollout_end()
+    cb.on_training_end()
+
+
+@pytest.mark.parametrize("use_stop", [False, True])
+def test_heldout_evaluation_schedule_and_stop(monkeypatch, use_stop) -> None:
+    from torchrl_bc.sb3 import ppo
+
+    curve = {0: 0.0, 100: 0.2, 200: 0.4, 400: 0.5, 600: 0.5, 800: 0.5, 1000: 0.5}
+    seen = []
+
+    def fake_success(policy, levels, *args, **kwargs):
+        step = model.num_timesteps
+        seen.append((step, tuple(levels)))
+        return curve.get(step, -1.0) + (0.1 if levels == ["b"] else 0.0)
+
+    monkeypatch.setattr(ppo, "success_rate", fake_success)
+    model = _FakeModel()
+    rows = []
+    cb = ppo.HeldOutEvaluation(
+        {"train": ["a"], "heldout": ["b"]}, config=None, padding=None,
+        schedule=lambda s: s + (100 if s < 200 else 200),
+        stop=(lambda h: h[-1]["step"] >= 600 and is_flat([r["train"] for r in h], 2, 0.0))
+        if use_stop else None, on_eval=rows.append)
+    _learn(cb, model, budget=1000, rollout=100)
+    steps = [r["step"] for r in cb.history]
+    assert rows == cb.history
+    # evaluated at step 0, at rollout starts on the schedule, each row on both level sets
+    assert [r["heldout"] - r["train"] for r in cb.history] == pytest.approx([0.1] * len(steps))
+    assert len(seen) == 2 * len(steps)
+    if use_stop:  # flat at 800 (600 and 800 gain nothing on 400's 0.5): stop, no further update
+        assert steps == [0, 100, 200, 400, 600, 800] and cb.stopped
+        assert model.num_timesteps == 810  # the one step whose on_step said stop
+    else:  # the budget ends the run; the end is evaluated once
+        assert steps == [0, 100, 200, 400, 600, 800, 1000] and not cb.stopped
+    with pytest.raises(ValueError, match="no level sets"):
+        ppo.HeldOutEvaluation({}, None, None, lambda s: s + 1)

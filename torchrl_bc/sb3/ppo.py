@@ -135,12 +135,13 @@ class HeldOutEvaluation(BaseCallback):
 
     def _on_training_start(self) -> None:
         if not self.history:
-            self.evaluate(int(self.num_timesteps))
+            self.evaluate(int(self.model.num_timesteps))
 
     def _on_rollout_start(self) -> None:
-        if self.stopped or self.num_timesteps < self.next_eval:
+        step = int(self.model.num_timesteps)  # BaseCallback updates its own copy only per step
+        if self.stopped or step < self.next_eval:
             return
-        self.evaluate(int(self.num_timesteps))
+        self.evaluate(step)
         if self.stop is not None and self.stop(self.history):
             self.stopped = True  # the rollout's first _on_step returns False: learn() ends
 
@@ -148,5 +149,6 @@ class HeldOutEvaluation(BaseCallback):
         return not self.stopped
 
     def _on_training_end(self) -> None:
-        if not self.stopped and self.history[-1]["step"] != self.num_timesteps:
-            self.evaluate(int(self.num_timesteps))
+        step = int(self.model.num_timesteps)
+        if not self.stopped and self.history[-1]["step"] != step:
+            self.evaluate(step)
