@@ -565,6 +565,9 @@ def check_args(args: argparse.Namespace) -> None:
         raise ValueError("--plateau-window must be >= 2 and --plateau-tol >= 0")
     if args.scratch_factor < 1:
         raise ValueError(f"--scratch-factor must be >= 1, got {args.scratch_factor}")
+    if args.scratch_max_steps and args.scratch_max_steps < args.scratch_factor * args.bc_steps:
+        raise ValueError(f"--scratch-max-steps {args.scratch_max_steps} is below scratch's "
+                         f"minimum, --scratch-factor x --bc-steps")
     if (args.out / "results.json").exists() and not args.overwrite:
         raise FileExistsError(f"{args.out} already holds a comparison (--overwrite replaces it)")
     if args.bc_checkpoint is None and args.bc_config is None \

@@ -124,6 +124,10 @@ def test_configs_default_follows_the_script_not_the_cwd(tmp_path, monkeypatch) -
     assert script.CONFIGS == REPO / "configs"
     args = script.parse_args(["--replay-data-dir", str(tmp_path), "--out", str(tmp_path / "o")])
     script.check_args(args)  # configs/mlp.yaml is found beside the script
+    args = script.parse_args(["--replay-data-dir", str(tmp_path), "--bc-steps", "1000",
+                              "--scratch-max-steps", "5000"])  # below 20 x 1000
+    with pytest.raises(ValueError, match="below scratch's minimum"):
+        script.check_args(args)
     args = script.parse_args(["--replay-data-dir", str(tmp_path), "--architecture", "nope"])
     with pytest.raises(FileNotFoundError, match=r"nope\.yaml"):
         script.check_args(args)
