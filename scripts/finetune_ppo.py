@@ -108,9 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         resolve_levels,
         write_export,
     )
-    from torchrl_bc.sb3.compare import BCRegularisedPPO
     from torchrl_bc.sb3.env import obs_config_of
     from torchrl_bc.sb3.load import build_sb3_policy, load_into
+    from torchrl_bc.sb3.ppo import BCRegularisedPPO
     from torchrl_bc.sb3.vec_env import evaluate_sb3
     from torchrl_bc.train.evaluate import summarise
 

@@ -4,9 +4,7 @@ each refused or reported, never papered over."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import json
 import shutil
 from pathlib import Path
 
@@ -224,73 +222,6 @@ def test_load_into_refuses_env_without_config(tmp_path) -> None:
                 n_steps=16, batch_size=16, device="cpu")
     load_into(model, export)  # the same env with its config loads
     env.close()
-
-
-# -- comparison ---------------------------------------------------------------------------------
-def test_compare_config_lookup_does_not_use_the_cwd(tmp_path, monkeypatch) -> None:
-    from torchrl_bc.sb3.compare import CompareConfig, bc_config_path
-
-    monkeypatch.chdir(tmp_path)  # no configs/ here
-    with pytest.raises(ValueError, match="no BC config for architecture 'mlp'"):
-        bc_config_path(CompareConfig(replay_data_dir="x"), "mlp")
-    cfg = CompareConfig(replay_data_dir="x", configs_dir=str(REPO / "configs"))
-    assert bc_config_path(cfg, "mlp") == REPO / "configs" / "mlp.yaml"
-    with pytest.raises(FileNotFoundError, match="'nope'.*nope.yaml"):
-        bc_config_path(cfg, "nope")
-    other = tmp_path / "mine.yaml"
-    other.write_text("architecture: tiny\n")
-    assert bc_config_path(CompareConfig(replay_data_dir="x", bc_configs={"tiny": str(other)}),
-                          "tiny") == other
-    spec = importlib.util.spec_from_file_location("tac", REPO / "scripts" /
-                                                  "train_and_compare.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    args = script.parse_args(["--replay-data-dir", str(tmp_path)])
-    assert Path(args.configs_dir) == REPO / "configs"
-
-
-def _run(arch: str, variant: str, seed: int, success: list) -> dict:
-    wins = sum(1 for s in success if s)
-    return {"architecture": arch, "seed": seed, "variant": variant, "episodes": 10,
-            "wins": wins, "seconds": 1.0, "param_change_l1": 0.0,
-            "bin_ends": [400 * (i + 1) for i in range(len(success))], "success": success,
-            "critic": "fresh"}
-
-
-@pytest.mark.parametrize("bc_first", [None, 0.5])
-def test_compare_summary_with_a_short_budget(bc_first, tmp_path) -> None:
-    """4000 steps leave BC's first bin empty (no episode ended there): the table says so."""
-    from torchrl_bc.sb3.compare import CompareConfig, write_results
-
-    cfg = CompareConfig(replay_data_dir="levels", architectures=("mlp",), seeds=(0, 1),
-                        total_timesteps=4000, bins=10, out_dir=str(tmp_path))
-    runs = [_run("mlp", "scratch", s, [None, None, 0.0, 0.1, None, 0.2, 0.2, 0.3, 0.3, 0.4])
-            for s in (0, 1)]
-    runs += [_run("mlp", "bc", s, [bc_first, 0.5, 0.6, 0.6, 0.7, 0.7, 0.8, 0.8, 0.9, 0.9])
-             for s in (0, 1)]
-    results = {"config": cfg.__dict__ | {"seeds": list(cfg.seeds)}, "levels": 3, "runs": runs}
-    write_results(results, cfg, tmp_path)
-    md = (tmp_path / "results.md").read_text()
-    bc_row = next(line for line in md.splitlines() if line.startswith("| mlp | bc |"))
-    summary = json.loads((tmp_path / "results.json").read_text())["summary"]["mlp"]["bc"]
-    assert "step_ratio_lower_bound" in summary
-    if bc_first is None:
-        assert "no BC episode ended in bin 1" in bc_row and summary["step_ratio"] is None
-    else:
-        assert "not within 4000" in bc_row and "> 10x" in bc_row
-        assert summary["step_ratio_lower_bound"] == 10.0
-    assert (tmp_path / "curves.png").stat().st_size > 0
-
-
-def test_compare_without_scratch(tmp_path) -> None:
-    from torchrl_bc.sb3.compare import CompareConfig, markdown_table, summarise
-
-    cfg = CompareConfig(replay_data_dir="levels", architectures=("mlp",), seeds=(0,),
-                        variants=("bc",), total_timesteps=4000, bins=2)
-    runs = [_run("mlp", "bc", 0, [0.5, 0.6])]
-    results = {"config": cfg.__dict__, "levels": 3, "runs": runs,
-               "summary": summarise(runs, cfg)}
-    assert "no scratch run" in markdown_table(results)
 
 
 # -- run folders, progress, W&B -----------------------------------------------------------------

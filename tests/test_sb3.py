@@ -361,25 +361,6 @@ def test_non_graph_architecture(bc_ckpt, tmp_path, levels):
     env.close()
 
 
-def test_compare_script_tiny(bc_ckpt, level_dir, tmp_path):
-    """The comparison workflow end to end at CI size (one seed, a few hundred steps)."""
-    import json
-
-    from torchrl_bc.sb3.compare import CompareConfig, run_compare
-
-    cfg = CompareConfig(replay_data_dir=str(level_dir), architectures=("tiny",), seeds=(0,),
-                        total_timesteps=128, bc_checkpoint={"tiny": str(bc_ckpt)},
-                        variants=("scratch", "bc"), out_dir=str(tmp_path / "cmp"), n_envs=2,
-                        n_steps=32, batch_size=32, n_epochs=1, kl_coef=0.1, kl_updates=1,
-                        bins=2, wandb="disabled", max_ticks=120)
-    results = run_compare(cfg, log=lambda *_: None)
-    out = tmp_path / "cmp"
-    assert {p.name for p in out.iterdir()} >= {"results.json", "curves.png", "results.md"}
-    assert json.loads((out / "results.json").read_text())["summary"]["tiny"]["bc"]
-    assert all(r["param_change_l1"] > 0 for r in results["runs"])
-    assert "| tiny | bc |" in (out / "results.md").read_text()
-
-
 def test_dummy_and_subproc_envs_agree(export_path, levels):
     from stable_baselines3.common.vec_env import SubprocVecEnv
 

@@ -1,0 +1,290 @@
+"""The BC-vs-scratch comparison: its statistics, and ``scripts/train_and_compare.py`` end to end."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from torchrl_bc.sb3.stats import bootstrap_ci, iqm, is_flat, plateau_index, steps_to_reach
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO / "data" / "sample_corpus"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("train_and_compare",
+                                                  REPO / "scripts" / "train_and_compare.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# -- interquartile mean -------------------------------------------------------------------------
+def test_iqm_drops_a_quarter_at_each_end() -> None:
+    assert iqm([4, 1, 3, 2]) == 2.5  # middle of 1..4
+    assert iqm([0, 0, 0.5, 1, 1, 1, 100, -100]) == pytest.approx(np.mean([0, 0.5, 1, 1]))
+    assert iqm([1, 2, 3]) == 2.0  # under four scores: nothing dropped
+    assert iqm([[1, 2], [3, 100]]) == 2.5  # runs x tasks: the middle half of all scores
+    with pytest.raises(ValueError, match="no scores"):
+        iqm([])
+
+
+# -- bootstrap interval -------------------------------------------------------------------------
+def test_bootstrap_interval_is_seeded_and_holds_the_estimate() -> None:
+    x = np.random.default_rng(1).normal(0.5, 0.1, size=10)
+    lo, hi = bootstrap_ci(x, seed=3)
+    assert lo < iqm(x) < hi
+    assert (lo, hi) == bootstrap_ci(x, seed=3)
+    assert (lo, hi) != bootstrap_ci(x, seed=4)
+
+
+def test_bootstrap_interval_covers_the_true_iqm_about_95_percent() -> None:
+    """Normal(0.3, 0.1) is symmetric, so its population IQM is its mean, 0.3."""
+    rng = np.random.default_rng(0)
+    trials, hits = 300, 0
+    for t in range(trials):
+        lo, hi = bootstrap_ci(rng.normal(0.3, 0.1, size=25), reps=1000, seed=t)
+        hits += lo <= 0.3 <= hi
+    assert 0.88 <= hits / trials <= 0.99, hits / trials
+    # and a 50% interval covers far less often: the level is not ignored
+    hits50 = sum(lo <= 0.3 <= hi for lo, hi in (
+        bootstrap_ci(rng.normal(0.3, 0.1, size=25), confidence=0.5, reps=1000, seed=t)
+        for t in range(100)))
+    assert 0.3 <= hits50 / 100 <= 0.7, hits50
+
+
+def test_bootstrap_is_stratified_by_task() -> None:
+    """Task 0 always scores 0 and task 1 always 1: a stratified resample keeps half of each,
+    so the IQM never moves; pooling the runs would let it range over [0, 1]."""
+    scores = np.array([[0.0, 1.0]] * 6)
+    assert bootstrap_ci(scores, seed=0) == (0.5, 0.5)
+    with pytest.raises(ValueError, match="runs x tasks"):
+        bootstrap_ci(np.zeros((0, 2)))
+    with pytest.raises(ValueError, match="confidence"):
+        bootstrap_ci([1.0, 2.0], confidence=1.5)
+
+
+# -- steps to reach -----------------------------------------------------------------------------
+def test_steps_to_reach() -> None:
+    steps = [0, 100, 200, 300]
+    assert steps_to_reach(steps, [0.1, 0.3, 0.6, 0.5], 0.5) == 200
+    assert steps_to_reach(steps, [0.1, 0.3, 0.6, 0.5], 0.1) == 0
+    assert steps_to_reach(steps, [0.1, 0.3, 0.6, 0.5], 0.7) is None
+    assert steps_to_reach(steps, [None, None, 0.7, 0.9], 0.7) == 200
+    assert steps_to_reach([0, 1], [0.1, 1 / 3], 1 - 2 / 3) == 1  # float noise is no miss
+    with pytest.raises(ValueError, match="same length"):
+        steps_to_reach([0, 1], [0.5], 0.5)
+
+
+# -- plateau rule -------------------------------------------------------------------------------
+def test_plateau_rule() -> None:
+    rising = [0.1 * i for i in range(10)]
+    assert not is_flat(rising, 3, 0.05) and plateau_index(rising, 3, 0.05) is None
+    flat_after = [0.0, 0.2, 0.4, 0.5, 0.52, 0.5, 0.51, 0.5]
+    # flat once the last 3 gain at most 0.05 over the best before them and stay near the best
+    assert plateau_index(flat_after, 3, 0.05) == 6  # at 5, 0.52 still beat 0.4 by > 0.05
+    assert is_flat(flat_after, 3, 0.05)
+    assert not is_flat(flat_after, 3, 0.01)  # 0.52 -> 0.5 is more than 0.01 below the best
+    fell = [0.0, 0.6, 0.6, 0.3, 0.3, 0.3]  # collapsed from its best: not a plateau
+    assert not is_flat(fell, 3, 0.05)
+    assert not is_flat([0.5, 0.5, 0.5], 3, 0.0)  # nothing before the window
+    assert is_flat([0.5, 0.5, 0.5, 0.5], 3, 0.0)
+    with pytest.raises(ValueError, match="window"):
+        is_flat([0.0] * 5, 1, 0.1)
+    with pytest.raises(ValueError, match="tol"):
+        plateau_index([0.0], 3, -0.1)
+
+
+# -- the multiplier's wording -------------------------------------------------------------------
+def test_ratio_says_what_kind_of_number_it_is() -> None:
+    ratio = _script().ratio
+    base = {"bc_budget": 1000, "first_eval": 100, "scratch_budget": 20000,
+            "scratch_plateau": True}
+    assert ratio({**base, "bc_steps": 200, "scratch_steps": 4000}) == {"value": 20.0,
+                                                                       "kind": "measured"}
+    r = ratio({**base, "bc_steps": 0, "scratch_steps": 4000})
+    assert r["value"] == 40.0 and r["kind"].startswith("lower bound")
+    r = ratio({**base, "bc_steps": 200, "scratch_steps": None})
+    assert r["value"] == 100.0 and "(plateau)" in r["kind"]
+    r = ratio({**base, "bc_steps": 200, "scratch_steps": None, "scratch_plateau": False})
+    assert "no plateau" in r["kind"]
+    assert ratio({**base, "bc_steps": None, "scratch_steps": 10})["value"] is None
+    assert "no training" in ratio({**base, "bc_steps": 0, "scratch_steps": 0})["kind"]
+
+
+# -- the script ---------------------------------------------------------------------------------
+def test_configs_default_follows_the_script_not_the_cwd(tmp_path, monkeypatch) -> None:
+    script = _script()
+    monkeypatch.chdir(tmp_path)  # no configs/ here
+    assert script.CONFIGS == REPO / "configs"
+    args = script.parse_args(["--replay-data-dir", str(tmp_path), "--out", str(tmp_path / "o")])
+    script.check_args(args)  # configs/mlp.yaml is found beside the script
+    args = script.parse_args(["--replay-data-dir", str(tmp_path), "--bc-steps", "1000",
+                              "--scratch-max-steps", "5000"])  # below 20 x 1000
+    with pytest.raises(ValueError, match="below scratch's minimum"):
+        script.check_args(args)
+    args = script.parse_args(["--replay-data-dir", str(tmp_path), "--architecture", "nope"])
+    with pytest.raises(FileNotFoundError, match=r"nope\.yaml"):
+        script.check_args(args)
+
+
+def test_library_holds_no_recipe() -> None:
+    """The comparison's orchestration lives in the script; sb3/ keeps reusable pieces."""
+    assert not (REPO / "torchrl_bc" / "sb3" / "compare.py").exists()
+    for path in (REPO / "torchrl_bc").rglob("*.py"):
+        assert 'Path("configs")' not in path.read_text(), path
+
+
+BC_CONFIG = """\
+architecture: {preset: mlp, state_hidden: [32], state_dim: 32, features_dim: 32,
+               head_hidden: [32], value_hidden: [32]}
+observation: {frame_skip: 1, modalities: [game_state, action_mask]}
+data: {val_fraction: 0.0, mirror: false}
+train: {epochs: 1, max_steps_per_epoch: 8, batch_size: 64,
+        early_stop: {metric: train/nll, patience: 0}}
+eval: {train_levels: 1, sampled: false}
+logging: {wandb: disabled, plots: false}
+"""
+LEVELS = ("corridor-0", "corridor-8", "corridor-16", "gaps-1", "gaps-17", "switch_first-5")
+
+
+@pytest.mark.slow
+def test_script_end_to_end_on_tiny_budgets(tmp_path, capsys) -> None:
+    """Split, BC, exports, 2 seeds of scratch / BC / BC+warm+KL, summary, files, lines."""
+    levels = tmp_path / "levels"
+    levels.mkdir()
+    for name in LEVELS:
+        shutil.copy(CORPUS / f"{name}.replay", levels)
+    (tmp_path / "bc.yaml").write_text(BC_CONFIG)
+    out = tmp_path / "out"
+    script = _script()
+    argv = ["--replay-data-dir", str(levels), "--heldout-fraction", "0.34", "--suite", "none",
+            "--bc-config", str(tmp_path / "bc.yaml"), "--seeds", "0", "1",
+            "--variants", "scratch", "bc", "bc_warm_kl", "--finetune", "bc_warm_kl",
+            "--bc-steps", "512", "--scratch-factor", "2", "--scratch-max-steps", "2048",
+            "--plateau-window", "2", "--eval-every", "256", "--late-eval-every", "512",
+            "--n-envs", "4", "--n-steps", "64", "--batch-size", "64", "--n-epochs", "1",
+            "--warmup-steps", "4000", "--max-ticks", "300", "--kl-updates", "4",
+            "--bootstrap-reps", "200", "--wandb", "disabled", "--out", str(out)]
+    assert script.main(argv) == 0
+    stdout = capsys.readouterr().out
+    assert {p.name for p in out.iterdir()} >= {"results.json", "results.md", "curves.png",
+                                              "export.pt", "export_warm.pt", "split", "bc"}
+    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    results = json.loads((out / "results.json").read_text())
+    split = results["split"]
+    train = {r["level"] for r in split["train"]}
+    held = {r["level"] for r in split["heldout"]}
+    assert train and held and not train & held
+    assert results["levels"] == {"train": len(train), "heldout": len(held)}
+    runs = results["runs"]
+    assert sorted((r["variant"], r["seed"]) for r in runs) == sorted(
+        (v, s) for v in ("scratch", "bc", "bc_warm_kl") for s in (0, 1))
+    for r in runs:
+        steps = [row["step"] for row in r["history"]]
+        assert steps[0] == 0 and steps == sorted(set(steps))
+        if r["variant"] == "scratch":  # never stops before 2x the BC budget, never past its cap
+            assert 1024 <= r["steps"] <= 2048 + 256 and r["min_steps"] == 1024
+            assert r["plateau"] or r["steps"] >= 2048
+        else:
+            assert r["steps"] >= 512 and not r["plateau"]
+    bc_runs = [r for r in runs if r["variant"] != "scratch"]
+    # every BC variant starts from the same BC policy: identical greedy success at step 0
+    assert len({json.dumps(r["history"][0], sort_keys=True) for r in bc_runs}) == 1
+    summary = results["summary"]
+    assert summary["least_forgetting"] in ("bc", "bc_warm_kl")
+    assert summary["finetune"] == "bc_warm_kl"
+    # the name: value lines end stdout and agree with results.json
+    lines = dict(line.split(": ", 1) for line in stdout.strip().splitlines()[-25:]
+                 if ": " in line and not line.startswith("|"))
+    assert lines["least_forgetting_variant"] == summary["least_forgetting"]
+    assert float(lines["scratch_heldout_final_iqm"]) == pytest.approx(
+        summary["variants"]["scratch"]["heldout"]["final"]["iqm"], abs=1e-4)
+    assert int(lines["scratch_steps"]) == summary["variants"]["scratch"]["steps"]
+    for key in ("bc_policy_heldout_success", "bc_heldout_drop_to_minimum",
+                "heldout_bc_early_ratio", "heldout_scratch_final_ratio"):
+        assert key in lines, key
+    assert stdout.strip().splitlines()[-1].startswith("heldout_scratch_final_ratio: ")
+    md = (out / "results.md").read_text()
+    assert "| scratch | 2 |" in md and "Least forgetting: `" in md
+
+    # A second run refuses to overwrite; a BC checkpoint that saw a held-out level is refused.
+    with pytest.raises(SystemExit) as exc:
+        script.main(argv)
+    assert exc.value.code == 2
+    assert "already holds a comparison" in capsys.readouterr().err
+    other = [*argv[:argv.index("--out")], "--out", str(tmp_path / "out2"), "--split-seed", "7",
+             "--heldout-fraction", "0.5", "--bc-checkpoint", str(out / "bc" / "best.pt")]
+    other.remove("--bc-config")
+    other.remove(str(tmp_path / "bc.yaml"))
+    assert script.main(other) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "held-out level(s)" in err[0] and "not a held-out test" in err[0]
+
+
+# -- the evaluation callback --------------------------------------------------------------------
+class _FakeModel:
+    """What a callback reads from PPO: the step count, the policy, env and logger."""
+
+    def __init__(self) -> None:
+        self.num_timesteps = 0
+        self.policy = object()
+        self.logger = None
+
+    def get_env(self):
+        return None
+
+
+def _learn(cb, model: _FakeModel, budget: int, rollout: int) -> None:
+    """SB3's learn() loop as the callback sees it: rollouts of ``rollout`` steps, step by step."""
+    cb.init_callback(model)
+    cb.on_training_start({}, {})
+    while model.num_timesteps < budget:
+        cb.on_rollout_start()
+        for _ in range(rollout // 10):
+            model.num_timesteps += 10
+            if not cb.on_step():
+                cb.on_training_end()
+                return
+        cb.on_rollout_end()
+    cb.on_training_end()
+
+
+@pytest.mark.parametrize("use_stop", [False, True])
+def test_heldout_evaluation_schedule_and_stop(monkeypatch, use_stop) -> None:
+    from torchrl_bc.sb3 import ppo
+
+    curve = {0: 0.0, 100: 0.2, 200: 0.4, 400: 0.5, 600: 0.5, 800: 0.5, 1000: 0.5}
+    seen = []
+
+    def fake_success(policy, levels, *args, **kwargs):
+        step = model.num_timesteps
+        seen.append((step, tuple(levels)))
+        return curve.get(step, -1.0) + (0.1 if levels == ["b"] else 0.0)
+
+    monkeypatch.setattr(ppo, "success_rate", fake_success)
+    model = _FakeModel()
+    rows = []
+    cb = ppo.HeldOutEvaluation(
+        {"train": ["a"], "heldout": ["b"]}, config=None, padding=None,
+        schedule=lambda s: s + (100 if s < 200 else 200),
+        stop=(lambda h: h[-1]["step"] >= 600 and is_flat([r["train"] for r in h], 2, 0.0))
+        if use_stop else None, on_eval=rows.append)
+    _learn(cb, model, budget=1000, rollout=100)
+    steps = [r["step"] for r in cb.history]
+    assert rows == cb.history
+    # evaluated at step 0, at rollout starts on the schedule, each row on both level sets
+    assert [r["heldout"] - r["train"] for r in cb.history] == pytest.approx([0.1] * len(steps))
+    assert len(seen) == 2 * len(steps)
+    if use_stop:  # flat at 800 (600 and 800 gain nothing on 400's 0.5): stop, no further update
+        assert steps == [0, 100, 200, 400, 600, 800] and cb.stopped
+        assert model.num_timesteps == 810  # the one step whose on_step said stop
+    else:  # the budget ends the run; the end is evaluated once
+        assert steps == [0, 100, 200, 400, 600, 800, 1000] and not cb.stopped
+    with pytest.raises(ValueError, match="no level sets"):
+        ppo.HeldOutEvaluation({}, None, None, lambda s: s + 1)
