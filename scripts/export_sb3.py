@@ -10,11 +10,11 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
+import argparse
+import sys
 
-from torchrl_bc.commands import export as export_cmd  # noqa: E402
-from torchrl_bc.commands import warmup_critic as warm_cmd  # noqa: E402
+from torchrl_bc.commands import export as export_cmd
+from torchrl_bc.commands import warmup_critic as warm_cmd
 
 
 def main(argv: list[str] | None = None) -> int:

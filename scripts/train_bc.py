@@ -24,9 +24,9 @@ import os
 # Before torch loads OpenMP: idle workers sleep instead of spinning on shared CPUs.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import sys
+from pathlib import Path
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -62,7 +62,7 @@ def test_desynced_replay_is_skipped_with_reason(tmp_path: Path) -> None:
     src = _copy(tmp_path / "replays", SHORT[:1])
     rep = read_replay(CORPUS / "corridor-0.replay")
     write_replay(src / "cut.replay", rep.map_data, rep.inputs[:50], True)
-    write_replay(src / "extra.replay", rep.map_data, list(rep.inputs) + [0, 0, 0], True)
+    write_replay(src / "extra.replay", rep.map_data, [*list(rep.inputs), 0, 0, 0], True)
     _build(src, tmp_path / "ds")
     skipped = {Path(s["file"]).name: s for s in read_manifest(tmp_path / "ds")["skipped"]}
     assert skipped["cut.replay"]["kind"] == "desynced"

@@ -146,7 +146,7 @@ def test_only_unwinnable_files_is_an_error(tmp_path: Path) -> None:
 
     rep = read_replay(_replays(1)[0])
     write_replay(tmp_path / "dies.replay", rep.map_data, rep.inputs[:2])
-    with pytest.raises(FileNotFoundError, match="no winnable level.*dies.replay"):
+    with pytest.raises(FileNotFoundError, match=r"no winnable level.*dies.replay"):
         scan_levels(tmp_path)
 
 

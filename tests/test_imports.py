@@ -57,7 +57,8 @@ def test_third_party_imports_are_declared() -> None:
     import tomllib
 
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = " ".join(meta["dependencies"] + sum(meta["optional-dependencies"].values(), []))
+    extras = [dep for deps in meta["optional-dependencies"].values() for dep in deps]
+    declared = " ".join(meta["dependencies"] + extras)
     # import name -> distribution name where they differ
     dist = {"yaml": "pyyaml", "PIL": "pillow", "sb3_contrib": "sb3-contrib",
             "stable_baselines3": "stable-baselines3", "_pytest": "pytest"}

@@ -161,7 +161,7 @@ def test_graph_is_static_per_level_and_sparse() -> None:
     assert abs(x - 180) <= 12 and abs(y - 300) <= 12
     es = obs["graph_entity_state"]
     assert es.shape == (3, 4)
-    gold = [i for i, e in enumerate(sim_a.entities) if e.kind == 2][0]
+    gold = next(i for i, e in enumerate(sim_a.entities) if e.kind == 2)
     assert es[gold, 2] == 1  # active
     # No node of a solid sub-cell: the floor row (world y 312..335) holds no cell node.
     cells = g.node_pos[: g.n_cells] * np.array([1056, 600])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -267,7 +268,8 @@ def test_dagger_executor_config_is_checked(tmp_path: Path) -> None:
 
     cfg = ROOT / "configs" / "tiny.yaml"
     assert load_config(cfg, ["dagger.executor=ray"]).dagger.executor == "ray"
-    with pytest.raises(ConfigError, match="dagger.executor must be local or ray"):
+    with pytest.raises(ConfigError, match=re.escape("dagger.executor must be local or ray")):
         load_config(cfg, ["dagger.executor=spark"])
-    with pytest.raises(ConfigError, match="dagger.ray_address needs dagger.executor: ray"):
+    with pytest.raises(ConfigError,
+                       match=re.escape("dagger.ray_address needs dagger.executor: ray")):
         load_config(cfg, ["dagger.ray_address=10.0.0.1:6379"])

@@ -36,7 +36,7 @@ def test_idle_prefix_counts_leading_ticks_without_keys() -> None:
 
 
 def test_padded_demo_is_cut_back_to_a_winning_replay() -> None:
-    original, padded = _with_idle("shaft-10", 15)
+    _original, padded = _with_idle("shaft-10", 15)
     assert _wins_on_last_input(padded)
     cut, k = trim_idle_start(padded)
     assert 15 <= k <= idle_prefix(padded.inputs)

@@ -72,12 +72,12 @@ def test_tile_shape_matches_description(tid: int) -> None:
     segs = level.segments
     # this tile's own segments: those whose box lies within the tile
     local = np.array([k for k in range(len(segs))
-                      if segs[k, 0] == 0 and ox - 0.5 <= min(segs[k, 1], segs[k, 3])
+                      if (segs[k, 0] == 0 and ox - 0.5 <= min(segs[k, 1], segs[k, 3])
                       and max(segs[k, 1], segs[k, 3]) <= ox + 24.5
                       and oy - 0.5 <= min(segs[k, 2], segs[k, 4])
-                      and max(segs[k, 2], segs[k, 4]) <= oy + 24.5
-                      or segs[k, 0] == 1 and ox - 0.5 <= segs[k, 1] <= ox + 24.5
-                      and oy - 0.5 <= segs[k, 2] <= oy + 24.5], dtype=np.int64)
+                      and max(segs[k, 2], segs[k, 4]) <= oy + 24.5)
+                      or (segs[k, 0] == 1 and ox - 0.5 <= segs[k, 1] <= ox + 24.5
+                      and oy - 0.5 <= segs[k, 2] <= oy + 24.5)], dtype=np.int64)
     if tid == 0 or tid >= FIRST_EMPTY_ID:
         assert local.size == 0
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import types
 from pathlib import Path
@@ -191,7 +192,7 @@ def test_simulate_runs_to_end_of_inputs() -> None:
 
 @pytest.mark.usefixtures("fake_sim")
 def test_simulator_map_errors_become_format_errors() -> None:
-    with pytest.raises(ReplayFormatError, match="fake.replay: bad map data"):
+    with pytest.raises(ReplayFormatError, match=re.escape("fake.replay: bad map data")):
         simulate_replay(_replay([0], first=0xFF))  # type: ignore[arg-type]
 
 

@@ -76,7 +76,7 @@ class LocalExecutor:
                 for i, item in enumerate(items):
                     try:
                         out: Outcome = (i, fn(item), None)
-                    except Exception as exc:  # noqa: BLE001 - reported per item by the caller
+                    except Exception as exc:
                         out = (i, None, exc)
                     bar.update()
                     yield out

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             print(f"ERROR {text(str(exc))}", file=sys.stderr)
             continue
-        except Exception as exc:  # noqa: BLE001 - one file's simulator bug must not stop the run
+        except Exception as exc:
             failed += 1
             print(text(f"ERROR {path}: {type(exc).__name__}: {exc}"), file=sys.stderr)
             continue

@@ -38,7 +38,7 @@ def _verify_one(path: Path, golden: Path, args: argparse.Namespace) -> tuple[str
         trace = simulate_replay(replay, record_entities=args.entities)
     except ReplayFormatError as exc:
         return "error", f"ERROR {stem}: {exc.defect}"
-    except Exception as exc:  # noqa: BLE001 - one broken file or sim bug must not stop the run
+    except Exception as exc:
         return "error", f"ERROR {stem}: {type(exc).__name__}: {exc}"
     result = compare_trace(trace, gold, entities=args.entities)
     if result.exact:

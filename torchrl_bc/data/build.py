@@ -236,7 +236,7 @@ def _run_jobs(jobs: list[_Job], workers: int, progress: bool, executor: str = "l
             for job in jobs:
                 try:
                     run_job(job)
-                except Exception as exc:  # noqa: BLE001 - one replay must not stop the build
+                except Exception as exc:
                     failed[job.replay_id] = _failure(exc)
                 bar.update()
             return failed
@@ -251,7 +251,7 @@ def _run_jobs(jobs: list[_Job], workers: int, progress: bool, executor: str = "l
             for fut in as_completed(futures):
                 try:
                     fut.result()
-                except Exception as exc:  # noqa: BLE001 - one replay must not stop the build
+                except Exception as exc:
                     failed[futures[fut].replay_id] = _failure(exc)
                 bar.update()
     finally:

@@ -9,7 +9,7 @@ is in ``info["final_obs"]``. ``graph_entity_state`` is zero-padded to the larges
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -31,7 +31,7 @@ __all__ = ["NppVectorEnv"]
 class NppVectorEnv(gym.vector.VectorEnv):
     """One environment per level source; actions are the 6 discrete N++ actions."""
 
-    metadata = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
+    metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
 
     def __init__(self, levels: list[LevelSource], config: ObservationConfig | None = None,
                  reward: RewardConfig | None = None, *, solid_doors: bool = False,

@@ -10,6 +10,15 @@ from .planner import Planner, PlanResult, solve_map
 from .suites import SUITES, evaluate_policy, load_suite
 
 __all__ = [
-    "FAMILIES", "Level", "LevelMap", "PlanResult", "Planner", "SUITES", "build_candidate",
-    "evaluate_policy", "generate_level", "load_suite", "solve_map",
+    "FAMILIES",
+    "SUITES",
+    "Level",
+    "LevelMap",
+    "PlanResult",
+    "Planner",
+    "build_candidate",
+    "evaluate_policy",
+    "generate_level",
+    "load_suite",
+    "solve_map",
 ]

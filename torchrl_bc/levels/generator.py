@@ -144,7 +144,7 @@ def _ri(rng: np.random.Generator, lo: int, hi: int) -> int:
 
 
 def _span(d: float, lo: float, hi: float) -> int:
-    return int(round(lo + (hi - lo) * d))
+    return round(lo + (hi - lo) * d)
 
 
 # -- families ----------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ class PlanResult:
 class _Node:
     """An expanded search state; ``inputs`` is the macro that led here from ``parent``."""
 
-    __slots__ = ("parent", "action", "inputs", "g", "cost", "snap", "pending")
+    __slots__ = ("action", "cost", "g", "inputs", "parent", "pending", "snap")
 
     def __init__(self, parent: _Node | None, action: int, inputs: bytes, g: int,
                  cost: float) -> None:

@@ -20,7 +20,7 @@ __all__ = ["idle_prefix", "trim_idle_start"]
 def idle_prefix(inputs: np.ndarray) -> int:
     """Number of leading ticks with no key held."""
     held = np.flatnonzero(np.asarray(inputs) != 0)
-    return int(held[0]) if held.size else int(len(inputs))
+    return int(held[0]) if held.size else len(inputs)
 
 
 def trim_idle_start(replay: Replay) -> tuple[Replay, int]:

@@ -149,8 +149,8 @@ def value_operator_from_export(export: dict[str, Any]) -> Any:
                                if k.startswith(prefix)}, strict=True)
     op = build_value(cfg, extractor.spec, extractor=extractor)
     head = linear_layers(op.module[1])
-    sources = sorted({k.rsplit(".", 1)[0] for k in sd if k.startswith("mlp_extractor.value_net.")},
-                     key=lambda name: int(name.rsplit(".", 1)[1])) + ["value_net"]
+    value_layers = {k.rsplit(".", 1)[0] for k in sd if k.startswith("mlp_extractor.value_net.")}
+    sources = [*sorted(value_layers, key=lambda name: int(name.rsplit(".", 1)[1])), "value_net"]
     if len(sources) != len(head):
         raise ValueError(f"value head: {len(head)} linear layers in TorchRL, {len(sources)} in "
                          f"the export")

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -31,7 +31,7 @@ from torchrl_bc.sb3.spaces import (
 from torchrl_bc.sim.level import Level
 from torchrl_bc.sim.mapdata import read_map_file
 
-__all__ = ["RLLevel", "PaddedNppEnv", "make_sb3_env", "obs_config_of", "resolve_levels"]
+__all__ = ["PaddedNppEnv", "RLLevel", "make_sb3_env", "obs_config_of", "resolve_levels"]
 
 
 #: A level for RL: the one level record (``torchrl_bc.sim.level.Level``) and its cap rule.
@@ -83,7 +83,7 @@ class PaddedNppEnv(gym.Env):
     :meth:`action_masks` serves sb3-contrib's ``MaskablePPO``.
     """
 
-    metadata = {"render_modes": ["rgb_array"]}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"]}
 
     def __init__(self, levels: Sequence[RLLevel], config: ObservationConfig,
                  padding: GraphPadding | None = None, reward: RewardConfig | None = None, *,

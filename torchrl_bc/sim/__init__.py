@@ -6,6 +6,12 @@ from .simulator import INPUT_DECODE, SimSnapshot, Simulator
 from .trace import Trace
 
 __all__ = [
-    "SIM_VERSION", "MapData", "MapFormatError", "parse_map", "INPUT_DECODE", "SimSnapshot",
-    "Simulator", "Trace",
+    "INPUT_DECODE",
+    "SIM_VERSION",
+    "MapData",
+    "MapFormatError",
+    "SimSnapshot",
+    "Simulator",
+    "Trace",
+    "parse_map",
 ]

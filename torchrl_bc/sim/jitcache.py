@@ -65,13 +65,13 @@ class _ProjectStamp:
 
 class ProjectUserDirLocator(_ProjectStamp, UserProvidedCacheLocator):
     @classmethod
-    def from_function(cls, py_func, py_file):  # noqa: ANN001, ANN206 (numba's signature)
+    def from_function(cls, py_func, py_file):
         return super().from_function(py_func, py_file) if _is_ours(py_file) else None
 
 
 class ProjectInTreeLocator(_ProjectStamp, InTreeCacheLocator):
     @classmethod
-    def from_function(cls, py_func, py_file):  # noqa: ANN001, ANN206 (numba's signature)
+    def from_function(cls, py_func, py_file):
         return super().from_function(py_func, py_file) if _is_ours(py_file) else None
 
 

@@ -410,5 +410,11 @@ class Simulator:
             dst[...] = src
 
 
-__all__ = ["Simulator", "SimSnapshot", "MapFormatError", "INPUT_DECODE", "NinjaView",
-           "EntityView"]
+__all__ = [
+    "INPUT_DECODE",
+    "EntityView",
+    "MapFormatError",
+    "NinjaView",
+    "SimSnapshot",
+    "Simulator",
+]

@@ -94,7 +94,7 @@ def read_torch_file(path: str | Path, what: str = "checkpoint",
         return torch.load(path, map_location=map_location, weights_only=True)
     except PermissionError as exc:
         raise CheckpointMismatch(f"{what} {path}: {exc.strerror or exc}") from None
-    except Exception as exc:  # noqa: BLE001 - torch.load has no single failure type
+    except Exception as exc:
         first = (str(exc).strip().splitlines() or [""])[0][:160]
         raise CheckpointMismatch(f"{what} {path} is unreadable (truncated, corrupt or not a "
                                  f"torch file: {type(exc).__name__}: {first})") from None

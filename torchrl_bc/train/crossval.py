@@ -179,7 +179,7 @@ def _fold_config(cfg: RunConfig, replays: Path, cache: Path) -> RunConfig:
 
 
 def _fmt_s(s: float) -> str:
-    s = int(round(s))
+    s = round(s)
     return f"{s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 

@@ -215,7 +215,7 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
         if stats.val_success > best:
             best = stats.val_success
             stats.best = True
-            save_checkpoint(out / "best.pt", _payload(ckpt, actor, r + 1, rounds + [stats]))
+            save_checkpoint(out / "best.pt", _payload(ckpt, actor, r + 1, [*rounds, stats]))
         stats.seconds = time.perf_counter() - t0
         rounds.append(stats)
         save_checkpoint(out / "dagger_last.pt", _payload(ckpt, actor, r + 1, rounds))

@@ -48,7 +48,7 @@ class RunLogger:
             run_dir = getattr(self.logger.experiment, "dir", None)
             # <out>/wandb/offline-run-<date>-<id>/files -> the run folder `wandb sync` takes
             self.run_dir = Path(run_dir).parent if run_dir else None
-        except Exception as exc:  # noqa: BLE001 - logging must never kill a training run
+        except Exception as exc:
             print(f"warning: W&B logging disabled ({type(exc).__name__}: {exc})", file=sys.stderr)
             self.logger = None
 
@@ -93,7 +93,7 @@ class RunLogger:
             return
         try:
             self.logger.experiment.finish()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
         self.logger = None
         for line in wandb_summary(self.mode, self.run_dir):

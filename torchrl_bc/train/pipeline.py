@@ -105,7 +105,7 @@ def with_generated_levels(cfg: RunConfig, out_dir: Path, verbose: bool = True) -
         if verbose:
             print(f"data: generating and solving {n} levels into {corpus}", file=sys.stderr)
         make_corpus(corpus, n, seed=seed, progress=verbose)
-    replays = tuple(cfg.data.replays) + (str(corpus),)
+    replays = (*tuple(cfg.data.replays), str(corpus))
     return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, replays=replays))
 
 
