@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from torchrl_bc.levels.random_play import random_wins  # noqa: E402
 from torchrl_bc.levels.suites import SUITES, load_suite  # noqa: E402
-from torchrl_bc.train.crossval import scan_levels  # noqa: E402
+from torchrl_bc.train.crossval import scan_human_levels  # noqa: E402
 from torchrl_bc.train.evaluate import EvalLevel  # noqa: E402
 
 HUMAN = REPO.parent / "shared" / "data" / "replays"
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, float] = {}
 
     if a.human.is_dir():
-        scan = scan_levels([a.human])
+        scan = scan_human_levels([a.human])
         for f, why in scan.skipped:
             print(f"human: skipped {Path(f).name}: {why}")
         by_cat: dict[str, list[bool]] = defaultdict(list)

@@ -18,7 +18,7 @@ from torchrl_bc.cli import main as cli_main
 from torchrl_bc.levels.corpus import SAMPLE_CORPUS
 from torchrl_bc.replay.format import read_replay
 from torchrl_bc.replay.mirror import mirror_map
-from torchrl_bc.train.crossval import assign_folds, level_group, scan_levels, wilson_interval
+from torchrl_bc.train.crossval import assign_folds, level_group, scan_human_levels, wilson_interval
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -75,8 +75,8 @@ def test_scan_ignores_the_output_directory_inside_the_data(tmp_path: Path) -> No
     links = tmp_path / "cv" / "fold-0" / "replays"
     links.mkdir(parents=True)
     (links / src.name).symlink_to(tmp_path / src.name)
-    assert len(scan_levels([tmp_path]).levels[0].files) == 2
-    (level,) = scan_levels([tmp_path], exclude=tmp_path / "cv").levels
+    assert len(scan_human_levels([tmp_path]).levels[0].files) == 2
+    (level,) = scan_human_levels([tmp_path], exclude=tmp_path / "cv").levels
     assert level.files == (str(tmp_path / src.name),)
 
 

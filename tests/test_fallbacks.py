@@ -70,8 +70,8 @@ class _Data:
         self.counts = {"val": val_levels, "train": train_levels}
         self.val_steps = val_steps
 
-    def eval_levels(self, split: str) -> list[int]:
-        return list(range(self.counts[split]))
+    def has_levels(self, split: str) -> bool:
+        return self.counts[split] > 0
 
     def n_steps(self, split: str) -> int:
         return self.val_steps if split == "val" else 100

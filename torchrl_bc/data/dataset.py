@@ -37,6 +37,7 @@ from torchrl_bc.data.sampling import (
 from torchrl_bc.data.split import SPLITS
 from torchrl_bc.obs.config import registered_keys
 from torchrl_bc.replay.actions import N_ACTIONS
+from torchrl_bc.sim.level import Level
 
 __all__ = ["EXPERT_KEY", "BCDataset", "LevelInfo"]
 
@@ -45,7 +46,8 @@ EXPERT_KEY = "expert_action"
 
 @dataclass(frozen=True)
 class LevelInfo:
-    """One distinct, un-mirrored level with a winning demo, for closed-loop evaluation."""
+    """One distinct, un-mirrored level with a winning demo: a row of the dataset's level list
+    (its split and a replay file; :meth:`BCDataset.eval_levels` turns it into a ``Level``)."""
 
     name: str
     level_hash: str
@@ -161,8 +163,15 @@ class BCDataset(TensorDictReplayBuffer):
                                                    int(ep["ticks"]), row_path(ep))
         return sorted(best.values(), key=lambda lv: lv.name)
 
-    def eval_levels(self, split: str) -> list[LevelInfo]:
-        return [lv for lv in self.levels if lv.split == split]
+    def has_levels(self, split: str) -> bool:
+        """Whether ``split`` holds a level with a winning demo (without reading any map)."""
+        return any(lv.split == split for lv in self.levels)
+
+    def eval_levels(self, split: str) -> list[Level]:
+        """The winnable levels of ``split`` as the one level record closed-loop evaluation and
+        DAgger play (map data read now, the shortest demo giving the episode cap)."""
+        return [Level(lv.name, lv.map_data, lv.demo_ticks) for lv in self.levels
+                if lv.split == split]
 
     def action_counts(self, split: str = "train") -> torch.Tensor:
         labels = self.steps["action"][self.rows[split]]

@@ -32,10 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from torchrl_bc.io import atomic_write
+from torchrl_bc.sim.level import Level
 from torchrl_bc.train.config import RunConfig
 
-__all__ = ["CrossvalResult", "HumanLevel", "LevelScan", "assign_folds", "crossval",
-           "level_group", "scan_levels", "wilson_interval"]
+__all__ = ["CrossvalResult", "HumanLevel", "HumanLevelScan", "assign_folds", "crossval",
+           "level_group", "scan_human_levels", "wilson_interval"]
 
 #: Episode cap when no demo gives a tighter one (ticks, 60 Hz).
 DEFAULT_MAX_TICKS = 1200
@@ -53,9 +54,13 @@ class HumanLevel:
     demo_ticks: int  # shortest winning demo
     files: tuple[str, ...]
 
+    def as_level(self) -> Level:
+        """The one level record that evaluation plays (its cap from the shortest demo)."""
+        return Level(self.name, self.map_data, self.demo_ticks)
+
 
 @dataclass
-class LevelScan:
+class HumanLevelScan:
     levels: list[HumanLevel]
     skipped: list[tuple[str, str]]  # (file, reason)
 
@@ -72,7 +77,8 @@ def level_group(map_data: bytes) -> str:
     return min(a, b)
 
 
-def scan_levels(dirs: Sequence[str | Path], exclude: Path | None = None) -> LevelScan:
+def scan_human_levels(dirs: Sequence[str | Path], exclude: Path | None = None
+                      ) -> HumanLevelScan:
     """Read every ``*.replay`` under ``dirs`` (but not under ``exclude``, the output
     directory with its per-fold links), re-simulate it and group files by map.
 
@@ -110,7 +116,7 @@ def scan_levels(dirs: Sequence[str | Path], exclude: Path | None = None) -> Leve
         levels.append(HumanLevel(e["name"], h, level_group(e["data"]), e["data"], e["demo"],
                                  tuple(e["files"])))
     levels.sort(key=lambda lv: (lv.name, lv.map_hash))
-    return LevelScan(levels, skipped)
+    return HumanLevelScan(levels, skipped)
 
 
 def assign_folds(groups: Sequence[str], k: int, seed: int = 0) -> dict[str, int]:
@@ -202,7 +208,7 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
     from torchrl_bc.levels.random_play import random_wins
     from torchrl_bc.train.checkpoint import load_policy
     from torchrl_bc.train.distributed import resolve_device
-    from torchrl_bc.train.evaluate import EvalLevel, rollout_levels
+    from torchrl_bc.train.evaluate import rollout_levels
     from torchrl_bc.train.loop import train
 
     say = progress or (lambda _msg: None)
@@ -210,7 +216,7 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
         raise ValueError(f"select must be one of {SELECT}, got {select!r}")
     out = Path(out)
     t_start = time.perf_counter()
-    scan = scan_levels([Path(d) for d in data_dirs], exclude=out)
+    scan = scan_human_levels([Path(d) for d in data_dirs], exclude=out)
     for f, why in scan.skipped:
         say(f"skipped {Path(f).name}: {why}")
     if not scan.levels:
@@ -224,14 +230,11 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
         say("data.val_fraction is 0: no validation split to select best.pt on, using last.pt")
     dev = resolve_device(device)
 
-    def ev(lv: HumanLevel) -> EvalLevel:
-        return EvalLevel(lv.name, lv.map_data, lv.demo_ticks)
-
     rows: dict[str, dict[str, Any]] = {
         lv.map_hash: {"name": lv.name, "map_hash": lv.map_hash, "group": lv.group,
                       "fold": fold_of[lv.map_hash], "files": len(lv.files),
                       "demo_ticks": lv.demo_ticks,
-                      "cap": ev(lv).cap(tick_factor, max_ticks),
+                      "cap": lv.as_level().cap(tick_factor, max_ticks),
                       "heldout_won": None, "heldout_died": None, "heldout_ticks": None,
                       "train_wins": 0, "train_evals": 0}
         for lv in scan.levels}
@@ -248,7 +251,7 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
                        fold_dir / "run", device=device, resume=resume, verbose=verbose)
         ckpt = result.best if effective == "best" else result.last
         actor, run_cfg, _ = load_policy(ckpt, dev)
-        res, _ = rollout_levels(actor, [ev(lv) for lv in test], run_cfg.observation,
+        res, _ = rollout_levels(actor, [lv.as_level() for lv in test], run_cfg.observation,
                                 greedy=True, tick_factor=tick_factor, max_ticks=max_ticks)
         for lv, r in zip(test, res, strict=True):
             rows[lv.map_hash].update(heldout_won=r.won, heldout_died=r.died,
@@ -259,7 +262,7 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
             scored = [trained[int(i * step)] for i in range(train_levels)]
         tr_wins = 0
         if scored:
-            tres, _ = rollout_levels(actor, [ev(lv) for lv in scored], run_cfg.observation,
+            tres, _ = rollout_levels(actor, [lv.as_level() for lv in scored], run_cfg.observation,
                                      greedy=True, tick_factor=tick_factor, max_ticks=max_ticks)
             for lv, r in zip(scored, tres, strict=True):
                 rows[lv.map_hash]["train_wins"] += int(r.won)
@@ -292,7 +295,7 @@ def _rate(wins: int, n: int) -> dict[str, Any]:
     return {"rate": wins / n if n else float("nan"), "wins": wins, "n": n, "ci95": [lo, hi]}
 
 
-def _summary(table: list[dict[str, Any]], per_fold: list[dict[str, Any]], scan: LevelScan,
+def _summary(table: list[dict[str, Any]], per_fold: list[dict[str, Any]], scan: HumanLevelScan,
              folds: int, fold_seed: int, effective: str, select: str, tick_factor: float,
              max_ticks: int, random_episodes: int, seconds: float) -> dict[str, Any]:
     held = _rate(sum(bool(r["heldout_won"]) for r in table), len(table))

@@ -179,10 +179,8 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
         raise ValueError("DAgger supports dense modalities only (no graph); "
                          f"architecture {cfg.architecture.name!r} uses the graph")
     keys = [k for k in data.keys if k != "action"]
-    train_levels = [EvalLevel(lv.name, lv.map_data, lv.demo_ticks)
-                    for lv in data.eval_levels("train")]
-    val_levels = [EvalLevel(lv.name, lv.map_data, lv.demo_ticks)
-                  for lv in data.eval_levels("val")]
+    train_levels = data.eval_levels("train")
+    val_levels = data.eval_levels("val")
 
     def val_success() -> float:
         if not val_levels:

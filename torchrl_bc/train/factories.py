@@ -118,8 +118,6 @@ def make_eval_levels(cfg: RunConfig, data: BCDataset) -> dict[str, list[EvalLeve
     ``eval.train_levels`` training levels (0: none), evenly spread."""
     ec = cfg.eval
 
-    def levels(split: str) -> list[EvalLevel]:
-        return [EvalLevel(lv.name, lv.map_data, lv.demo_ticks) for lv in data.eval_levels(split)]
-
-    return {"val": _spread(levels("val"), ec.val_levels),
-            "train": _spread(levels("train"), ec.train_levels) if ec.train_levels else []}
+    return {"val": _spread(data.eval_levels("val"), ec.val_levels),
+            "train": _spread(data.eval_levels("train"), ec.train_levels) if ec.train_levels
+            else []}

@@ -103,10 +103,10 @@ def selection_metric(cfg: RunConfig, data: BCDataset) -> tuple[str, str | None]:
     if not metric.startswith("val/"):
         return metric, None
     closed_loop = "closed_loop" in metric
-    has_val = bool(data.eval_levels("val")) if closed_loop else data.n_steps("val") > 0
+    has_val = data.has_levels("val") if closed_loop else data.n_steps("val") > 0
     if has_val:
         return metric, None
-    if closed_loop and cfg.eval.train_levels > 0 and data.eval_levels("train"):
+    if closed_loop and cfg.eval.train_levels > 0 and data.has_levels("train"):
         chosen = "train/" + metric.split("/", 1)[1]
     elif metric.split("/", 1)[1] in ("nll", "accuracy", "entropy"):
         chosen = "train/" + metric.split("/", 1)[1]
