@@ -110,14 +110,15 @@ def bench_eval(config: Path, n_levels: int, ticks: int) -> tuple[float, float, i
     import torch
 
     from torchrl_bc.levels.generator import generate_level
+    from torchrl_bc.sim.level import Level
     from torchrl_bc.train import load_config
-    from torchrl_bc.train.evaluate import EvalLevel, rollout_levels
+    from torchrl_bc.train.evaluate import rollout_levels
     from torchrl_bc.train.factories import make_actor
 
     run = load_config(config)
     torch.manual_seed(0)
     actor = make_actor(run)
-    levels = [EvalLevel(f"gen-{s}", generate_level(s, verify=False).map_data)
+    levels = [Level(f"gen-{s}", generate_level(s, verify=False).map_data)
               for s in range(n_levels)]
     t0 = time.perf_counter()
     res, _ = rollout_levels(actor, levels, run.observation, max_ticks=ticks)

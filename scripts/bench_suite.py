@@ -24,8 +24,8 @@ sys.path.insert(0, str(REPO))
 
 from torchrl_bc.levels.random_play import random_wins  # noqa: E402
 from torchrl_bc.levels.suites import SUITES, load_suite  # noqa: E402
+from torchrl_bc.sim.level import Level  # noqa: E402
 from torchrl_bc.train.crossval import scan_human_levels  # noqa: E402
-from torchrl_bc.train.evaluate import EvalLevel  # noqa: E402
 
 HUMAN = REPO.parent / "shared" / "data" / "replays"
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         by_cat: dict[str, list[bool]] = defaultdict(list)
         caps = []
         for lv in scan.levels:
-            cap = EvalLevel(lv.name, lv.map_data, lv.demo_ticks).cap(a.tick_factor, a.max_ticks)
+            cap = Level(lv.name, lv.map_data, lv.demo_ticks).cap(a.tick_factor, a.max_ticks)
             caps.append(cap)
             m = re.search(r"_(?:train|test)_(.+)_\d+$", lv.name)
             wins = random_wins(lv.map_data, cap, a.episodes, a.seed, lv.name)
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         by_fam: dict[str, list[bool]] = defaultdict(list)
         caps = []
         for lv in levels:
-            ev = EvalLevel(lv.level_id, lv.map_data, int(lv.solution.size), lv.family)
+            ev = Level(lv.level_id, lv.map_data, int(lv.solution.size), lv.family)
             cap = ev.cap(a.tick_factor, a.max_ticks)
             caps.append(cap)
             wins = random_wins(lv.map_data, cap, a.episodes, a.seed, lv.level_id)

@@ -16,9 +16,9 @@ from torchrl_bc.replay.format import read_replay
 from torchrl_bc.resources import SAMPLE_CORPUS
 from torchrl_bc.sim import Simulator
 from torchrl_bc.sim.constants import WON
+from torchrl_bc.sim.level import Level
 from torchrl_bc.train import load_config
 from torchrl_bc.train.dagger import DaggerRound, _Episode, label_failures
-from torchrl_bc.train.evaluate import EvalLevel
 
 ROOT = Path(__file__).parents[1]
 CORPUS = SAMPLE_CORPUS
@@ -72,7 +72,7 @@ def test_labels_are_the_planners_actions(tmp_path: Path) -> None:
         if t % 20 == 0:
             snaps.append((t, sim.snapshot(), 0 if t <= 30 else 4))
         sim.tick_input(b)
-    ep = _Episode(EvalLevel("corridor-0", rep.map_data), won=False, steps=60, snaps=snaps)
+    ep = _Episode(Level("corridor-0", rep.map_data), won=False, steps=60, snaps=snaps)
     stats = DaggerRound(1)
     pairs = label_failures([ep], cfg, stats)
     assert stats.failed == 1 and stats.queries == 2 and stats.solved == 2

@@ -20,7 +20,8 @@ from torchrl_bc.env.torchrl_env import LevelsEnv
 from torchrl_bc.models import ArchitectureConfig, ObsSpec, build_actor, level_graphs_on
 from torchrl_bc.obs import ObservationConfig
 from torchrl_bc.resources import SAMPLE_CORPUS
-from torchrl_bc.train.evaluate import EvalLevel, Rollout, discover_levels, rollout_levels
+from torchrl_bc.sim.level import Level
+from torchrl_bc.train.evaluate import Rollout, discover_levels, rollout_levels
 
 CORPUS = SAMPLE_CORPUS
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -92,11 +93,11 @@ def _reference_chunk(actor, levels, cfg, greedy, tick_factor, max_ticks):
     return [Rollout(lv.name, *outcome[i], lv.demo_ticks, caps[i]) for i, lv in enumerate(levels)]
 
 
-def _levels() -> list[EvalLevel]:
+def _levels() -> list[Level]:
     """Corpus levels (demo caps) plus a flat switch-then-exit level a right-leaning policy wins."""
     easy = build_map(floor_row(14), spawn=(20, 58), records=[(3, 90, 58, 0, 0), (4, 40, 58, 0, 0)])
     corpus = discover_levels(str(CORPUS))[:7]
-    return [EvalLevel("easy", easy, 0), *corpus, EvalLevel("easy-nodemo", easy, 0)]
+    return [Level("easy", easy, 0), *corpus, Level("easy-nodemo", easy, 0)]
 
 
 def _actor(arch: ArchitectureConfig, cfg: ObservationConfig):

@@ -212,8 +212,8 @@ def test_a_killed_build_worker_is_retried(ray_instance, tmp_path: Path) -> None:
 
 def _failed_episodes():
     from torchrl_bc.replay.format import read_replay
+    from torchrl_bc.sim.level import Level
     from torchrl_bc.train.dagger import _Episode
-    from torchrl_bc.train.evaluate import EvalLevel
 
     eps = []
     for name in ("corridor-0", "gaps-1"):
@@ -226,7 +226,7 @@ def _failed_episodes():
             if t % 20 == 0:
                 snaps.append((t, sim.snapshot(), 0 if t <= 20 else 4))
             sim.tick_input(b)
-        eps.append(_Episode(EvalLevel(name, rep.map_data), won=False, steps=40, snaps=snaps))
+        eps.append(_Episode(Level(name, rep.map_data), won=False, steps=40, snaps=snaps))
     return eps
 
 

@@ -68,11 +68,8 @@ def test_action_table_drives_replay_bytes_and_the_simulator() -> None:
 
 def test_one_level_record_and_its_cap_rule() -> None:
     from torchrl_bc.levels.generator import generate_level
-    from torchrl_bc.sb3.env import RLLevel
     from torchrl_bc.sim.level import Level
-    from torchrl_bc.train.evaluate import EvalLevel
 
-    assert EvalLevel is Level and RLLevel is Level
     lv = Level("a", b"", demo_ticks=101)
     assert lv.cap(2.0, 5000) == 202 and lv.cap(1.5, 5000) == 152  # ceil(151.5)
     assert lv.cap(100.0, 5000) == 5000 and lv.cap(0.001, 5000) == 1

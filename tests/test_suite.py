@@ -17,7 +17,8 @@ from torchrl_bc.levels.generator import (
 )
 from torchrl_bc.levels.mapwriter import LevelMap
 from torchrl_bc.sim import Simulator
-from torchrl_bc.train.evaluate import EvalLevel, Rollout, discover_levels, family_success
+from torchrl_bc.sim.level import Level
+from torchrl_bc.train.evaluate import Rollout, discover_levels, family_success
 
 
 def _wins(map_data: bytes, inputs: np.ndarray) -> bool:
@@ -113,8 +114,8 @@ def test_discover_levels_reads_suite_prefix_with_families(small_suite) -> None:
 
 
 def test_family_success_counts_per_family() -> None:
-    levels = [EvalLevel("a", b"", 0, "maze"), EvalLevel("b", b"", 0, "maze"),
-              EvalLevel("c", b"", 0, "drones"), EvalLevel("d", b"", 0)]
+    levels = [Level("a", b"", 0, "maze"), Level("b", b"", 0, "maze"),
+              Level("c", b"", 0, "drones"), Level("d", b"", 0)]
     res = [Rollout(n, won, False, 10, 0, 100) for n, won in
            (("a", True), ("b", False), ("c", False), ("d", True))]
     assert family_success(levels, res) == {"drones": (0, 1), "maze": (1, 2)}

@@ -4,7 +4,7 @@ Doors follow the project's default physics (``solid_doors=False``): closed locke
 not block the ninja, so generated locked-door levels are solved and validated that way.
 """
 
-from .generator import FAMILIES, Level, build_candidate, generate_level
+from .generator import FAMILIES, GeneratedLevel, build_candidate, generate_level
 from .mapwriter import LevelMap
 from .planner import Planner, PlanResult, solve_map
 from .suites import SUITES, evaluate_policy, load_suite
@@ -12,7 +12,7 @@ from .suites import SUITES, evaluate_policy, load_suite
 __all__ = [
     "FAMILIES",
     "SUITES",
-    "Level",
+    "GeneratedLevel",
     "LevelMap",
     "PlanResult",
     "Planner",

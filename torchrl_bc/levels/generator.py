@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from torchrl_bc.sim.level import Level as SimLevel
+from torchrl_bc.sim.level import Level
 
 from .mapwriter import GOLD, HEIGHT, LOCKED_DOOR, MINE, WIDTH, Door, LevelMap, tile_center
 
@@ -40,7 +40,7 @@ BUMP = (12, 13)  # convex pair: a one-tile hill two tiles wide
 
 
 @dataclass
-class Level:
+class GeneratedLevel:
     """One accepted level: its map data plus the planner's winning inputs (if solved)."""
 
     level_id: str
@@ -55,9 +55,9 @@ class Level:
     def content_hash(self) -> str:
         return hashlib.sha256(self.map_data).hexdigest()
 
-    def as_level(self) -> SimLevel:
+    def as_level(self) -> Level:
         """The level record evaluation and RL take (the planner's solution is its demo)."""
-        return SimLevel(self.level_id, self.map_data, int(self.solution.size), self.family)
+        return Level(self.level_id, self.map_data, int(self.solution.size), self.family)
 
 
 class Canvas:
@@ -600,7 +600,7 @@ def pick_family(seed: int, families: tuple[str, ...] = FAMILIES) -> str:
 
 def generate_level(seed: int, family: str | None = None, difficulty: float | None = None,
                    band: str = "medium", verify: bool = True,
-                   style: str = "shortest") -> Level:
+                   style: str = "shortest") -> GeneratedLevel:
     """The first candidate of (seed, family) that the planner solves within
     ``ACCEPT_EXPANSIONS`` expansions. ``verify=False`` skips planning and returns attempt 0."""
     from .planner import solve_map  # late: the planner imports the simulator stack
@@ -611,7 +611,7 @@ def generate_level(seed: int, family: str | None = None, difficulty: float | Non
         difficulty = lo + (hi - lo) * _rng(seed, "difficulty", 0).random()
     for attempt in range(MAX_ATTEMPTS if verify else 1):
         data = build_candidate(seed, family, difficulty, attempt)
-        level = Level(f"{family}-{seed}", family, seed, float(difficulty), attempt, data)
+        level = GeneratedLevel(f"{family}-{seed}", family, seed, float(difficulty), attempt, data)
         if not verify:
             return level
         result = solve_map(data, style=style, budget_s=float("inf"),

@@ -30,7 +30,7 @@ import numpy as np
 from torchrl_bc.sim import SIM_VERSION, Simulator
 from torchrl_bc.sim.constants import MAX_TICKS
 
-from .generator import FAMILIES, GENERATOR_VERSION, SUITE_FAMILIES, Level, generate_level
+from .generator import FAMILIES, GENERATOR_VERSION, SUITE_FAMILIES, GeneratedLevel, generate_level
 
 SUITE_VERSION = f"2.g{GENERATOR_VERSION}"
 HELD_OUT_SEED_START = 1_000_000
@@ -98,12 +98,12 @@ def _cache_dir() -> Path | None:
     return Path(env) if env else Path.home() / ".cache" / "torchrl_bc" / "suites"
 
 
-def _wins(level: Level) -> bool:
+def _wins(level: GeneratedLevel) -> bool:
     trace = Simulator(level.map_data, source=level.level_id).run_inputs(level.solution)
     return level.solution.size > 0 and trace.win_frame == level.solution.size
 
 
-def _read_cache(path: Path, plan: list[tuple[int, str, str]]) -> list[Level] | None:
+def _read_cache(path: Path, plan: list[tuple[int, str, str]]) -> list[GeneratedLevel] | None:
     """The cached levels, or None when the file is missing, malformed or any solution no
     longer wins (then the suite is regenerated)."""
     try:
@@ -117,7 +117,7 @@ def _read_cache(path: Path, plan: list[tuple[int, str, str]]) -> list[Level] | N
         return None
     out = []
     for i, (seed, family, band) in enumerate(plan):
-        level = Level(f"{family}-{band}-{seed}", family, seed, float(difficulty[i]),
+        level = GeneratedLevel(f"{family}-{band}-{seed}", family, seed, float(difficulty[i]),
                       int(attempts[i]),
                       maps[offs[i]:offs[i + 1]].tobytes(), sols[soffs[i]:soffs[i + 1]].copy())
         if not _wins(level):
@@ -126,7 +126,7 @@ def _read_cache(path: Path, plan: list[tuple[int, str, str]]) -> list[Level] | N
     return out
 
 
-def _write_cache(path: Path, levels: list[Level]) -> None:
+def _write_cache(path: Path, levels: list[GeneratedLevel]) -> None:
     from torchrl_bc.io import atomic_write
 
     maps = [np.frombuffer(lv.map_data, np.uint8) for lv in levels]
@@ -144,7 +144,7 @@ def _write_cache(path: Path, levels: list[Level]) -> None:
 
 
 @cache
-def _load(name: str, verify: bool) -> tuple[Level, ...]:
+def _load(name: str, verify: bool) -> tuple[GeneratedLevel, ...]:
     spec = SUITES[name]
     plan = spec.plan()
     root = _cache_dir() if verify and spec.bands else None
@@ -164,7 +164,7 @@ def _load(name: str, verify: bool) -> tuple[Level, ...]:
     return tuple(out)
 
 
-def load_suite(name: str, *, verify: bool = True) -> list[Level]:
+def load_suite(name: str, *, verify: bool = True) -> list[GeneratedLevel]:
     """Levels of a named suite. ``verify=True`` (the real suite) proves each level solvable
     with the planner, which takes a while once per process (the multi-band suites are cached
     on disk); ``verify=False`` returns the unverified first candidates, for quick checks."""
@@ -176,7 +176,7 @@ def load_suite(name: str, *, verify: bool = True) -> list[Level]:
 Policy = Callable[[Simulator], int]
 
 
-def rollout(level: Level, policy: Policy, max_ticks: int = 5000) -> bool:
+def rollout(level: GeneratedLevel, policy: Policy, max_ticks: int = 5000) -> bool:
     """Run ``policy(sim) -> input byte`` (0..7) on a fresh simulator; True on a win."""
     sim = Simulator(level.map_data, source=level.level_id)
     for _ in range(min(max_ticks, MAX_TICKS)):
@@ -186,7 +186,8 @@ def rollout(level: Level, policy: Policy, max_ticks: int = 5000) -> bool:
     return bool(sim.ninja.state == 8)
 
 
-def evaluate_policy(levels: list[Level], policy: Policy | Callable[[Level], Policy],
+def evaluate_policy(levels: list[GeneratedLevel],
+                    policy: Policy | Callable[[GeneratedLevel], Policy],
                     max_ticks: int = 5000, per_level: bool = False) -> dict[str, float]:
     """Success rate per family plus ``"all"``. With ``per_level`` the callable is a factory
     called once per level (for stateful policies, e.g. recurrent ones or replay players)."""

@@ -11,7 +11,7 @@ Fixed interface (scripts outside the project call it)::
 """
 
 from torchrl_bc.sb3.critic import warmup_critic
-from torchrl_bc.sb3.env import PaddedNppEnv, RLLevel, make_sb3_env, resolve_levels
+from torchrl_bc.sb3.env import PaddedNppEnv, make_sb3_env, resolve_levels
 from torchrl_bc.sb3.export import export_checkpoint, write_export
 from torchrl_bc.sb3.extractor import SB3MultimodalExtractor
 from torchrl_bc.sb3.load import (
@@ -30,7 +30,6 @@ __all__ = [
     "ExportMismatch",
     "GraphPadding",
     "PaddedNppEnv",
-    "RLLevel",
     "SB3MultimodalExtractor",
     "build_sb3_policy",
     "check_export",

@@ -31,20 +31,16 @@ from torchrl_bc.sb3.spaces import (
 from torchrl_bc.sim.level import Level
 from torchrl_bc.sim.mapdata import read_map_file
 
-__all__ = ["PaddedNppEnv", "RLLevel", "make_sb3_env", "obs_config_of", "resolve_levels"]
+__all__ = ["PaddedNppEnv", "make_sb3_env", "obs_config_of", "resolve_levels"]
 
 
-#: A level for RL: the one level record (``torchrl_bc.sim.level.Level``) and its cap rule.
-RLLevel = Level
-
-
-def resolve_levels(levels: Any = None) -> list[RLLevel]:
+def resolve_levels(levels: Any = None) -> list[Level]:
     """Levels from a suite name, a directory of ``*.map``/``*.replay``, or a list of them.
 
     ``None`` means the shipped sample corpus. A directory keeps only winnable levels
     (:func:`torchrl_bc.train.evaluate.scan_levels`); the files it skips are listed on stderr.
-    List items may be ``RLLevel``, objects with ``name``/``map_data``/``demo_ticks`` (e.g.
-    ``EvalLevel``), map bytes or map-file paths.
+    List items may be ``Level``, objects with ``name``/``map_data``/``demo_ticks`` (e.g.
+    ``Level``), map bytes or map-file paths.
     """
     from torchrl_bc.train.evaluate import scan_levels
 
@@ -57,18 +53,18 @@ def resolve_levels(levels: Any = None) -> list[RLLevel]:
         if scan.skipped:  # counted and named: a skipped file never vanishes from the count
             print("\n".join(f"{levels}: {line}" for line in scan.report()), file=sys.stderr)
         levels = scan.levels
-    out: list[RLLevel] = []
+    out: list[Level] = []
     for i, lv in enumerate(levels):
-        if isinstance(lv, RLLevel):
+        if isinstance(lv, Level):
             out.append(lv)
         elif hasattr(lv, "map_data"):
-            out.append(RLLevel(str(getattr(lv, "name", i)), bytes(lv.map_data),
+            out.append(Level(str(getattr(lv, "name", i)), bytes(lv.map_data),
                                int(getattr(lv, "demo_ticks", 0))))
         elif isinstance(lv, bytes | bytearray):
-            out.append(RLLevel(hashlib.sha256(lv).hexdigest()[:12], bytes(lv)))
+            out.append(Level(hashlib.sha256(lv).hexdigest()[:12], bytes(lv)))
         else:
             path = Path(lv)
-            out.append(RLLevel(path.stem, read_map_file(path)))
+            out.append(Level(path.stem, read_map_file(path)))
     if not out:
         raise ValueError("no levels given")
     return out
@@ -85,7 +81,7 @@ class PaddedNppEnv(gym.Env):
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"]}
 
-    def __init__(self, levels: Sequence[RLLevel], config: ObservationConfig,
+    def __init__(self, levels: Sequence[Level], config: ObservationConfig,
                  padding: GraphPadding | None = None, reward: RewardConfig | None = None, *,
                  tick_factor: float = 3.0, max_ticks: int = 5000, order: str = "random",
                  start: int = 0) -> None:
@@ -102,9 +98,9 @@ class PaddedNppEnv(gym.Env):
         self._next = start
         self._static: dict[str, dict[str, np.ndarray]] = {}
         self._mask = np.ones(self.action_space.n, dtype=bool)
-        self.level: RLLevel | None = None
+        self.level: Level | None = None
 
-    def _pick(self) -> RLLevel:
+    def _pick(self) -> Level:
         if self.order == "cycle":
             lv = self.levels[self._next % len(self.levels)]
             self._next += 1
@@ -133,7 +129,7 @@ class PaddedNppEnv(gym.Env):
         options = dict(options or {})
         if "level" in options:
             lv = options.pop("level")
-            self.level = lv if isinstance(lv, RLLevel) else resolve_levels([lv])[0]
+            self.level = lv if isinstance(lv, Level) else resolve_levels([lv])[0]
         else:
             self.level = self._pick()
         self.env.max_ticks = self.level.cap(self.tick_factor, self.max_ticks)

@@ -64,7 +64,7 @@ class _EnvView:
 
 
 class NppSB3VecEnv(VecEnv):
-    """``n_envs`` N++ envs over ``levels`` (``RLLevel``s), stepped in one compiled call."""
+    """``n_envs`` N++ envs over ``levels`` (``Level``s), stepped in one compiled call."""
 
     def __init__(self, levels: Sequence[Any], config: ObservationConfig,
                  padding: GraphPadding | None = None, reward: RewardConfig | None = None, *,

@@ -34,7 +34,7 @@ DOOR_HALF_LENGTH = 12
 
 
 @dataclass(frozen=True)
-class Level:
+class LevelGeometry:
     """Static, shareable arrays of one level (never written during a run)."""
 
     tiles: list[list[int]]
@@ -83,7 +83,7 @@ def _linear_rows(x1, y1, x2, y2) -> np.ndarray:
     return rows
 
 
-def build_level(md: MapData) -> Level:
+def build_level(md: MapData) -> LevelGeometry:
     """Segments, per-cell index and grid edges of a level, vectorised over tiles.
 
     Within a cell, segments keep the order in which the reference resolves ties: the tile's
@@ -176,7 +176,7 @@ def build_level(md: MapData) -> Level:
         bounds[nz, 1] = np.minimum.reduceat(lo_y, first)
         bounds[nz, 2] = np.maximum.reduceat(hi_x, first)
         bounds[nz, 3] = np.maximum.reduceat(hi_y, first)
-    return Level(tiles=tiles, segments=seg, cell_start=start, cell_bounds=bounds,
+    return LevelGeometry(tiles=tiles, segments=seg, cell_start=start, cell_bounds=bounds,
                  hor_edges=hor_edges, ver_edges=ver_edges)
 
 
@@ -196,7 +196,7 @@ class EntityRows:
     next_seq: int
 
 
-def build_entities(md: MapData, level: Level, source: str) -> EntityRows:
+def build_entities(md: MapData, level: LevelGeometry, source: str) -> EntityRows:
     """Entity rows ordered by record type then load order, plus door-adjusted grid edges."""
     groups: dict[int, list[tuple[list[int], list[float], tuple | None]]] = {
         t: [] for t in WIRED_TYPES

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import kernel as K
 from . import layout as L
-from .build import Level, build_entities, build_level
+from .build import LevelGeometry, build_entities, build_level
 from .constants import GRID_H, GRID_W, MAP_UNITS
 from .mapdata import MapData, MapFormatError, parse_map
 from .trace import Trace
@@ -216,7 +216,7 @@ class Simulator:
         self.map = map_data if isinstance(map_data, MapData) else parse_map(map_data, source)
         self.source = source
         self.solid_doors = solid_doors
-        self.level: Level = build_level(self.map)
+        self.level: LevelGeometry = build_level(self.map)
         self.tiles = self.level.tiles
         self._initial = build_entities(self.map, self.level, source)
         self.door_seg = self._initial.door_seg

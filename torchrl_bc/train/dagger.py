@@ -32,9 +32,10 @@ from torchrl_bc.data import EXPERT_KEY, BCDataset
 from torchrl_bc.env.npp_env import NppEnv
 from torchrl_bc.io import atomic_write
 from torchrl_bc.replay.actions import ACTION_TO_INPUT
+from torchrl_bc.sim.level import Level
 from torchrl_bc.train.checkpoint import load_checkpoint, save_checkpoint
 from torchrl_bc.train.config import RunConfig
-from torchrl_bc.train.evaluate import EvalLevel, rollout_levels, summarise
+from torchrl_bc.train.evaluate import rollout_levels, summarise
 from torchrl_bc.train.factories import make_actor
 from torchrl_bc.train.loss import MaskedBCLoss
 
@@ -61,7 +62,7 @@ class DaggerRound:
 
 @dataclass
 class _Episode:
-    level: EvalLevel
+    level: Level
     won: bool = False
     steps: int = 0
     snaps: list[tuple[int, Any, int]] = field(default_factory=list)  # (step, snapshot, input)
@@ -73,7 +74,7 @@ def _collate(obs: list[dict[str, np.ndarray]], keys: list[str]) -> TensorDict:
 
 
 @torch.no_grad()
-def _student_rollouts(actor: ProbabilisticActor, levels: list[EvalLevel], cfg: RunConfig,
+def _student_rollouts(actor: ProbabilisticActor, levels: list[Level], cfg: RunConfig,
                       every: int) -> list[_Episode]:
     """Greedy episodes in lockstep (one batched forward per step), keeping a snapshot of the
     simulator every ``every`` steps together with the input byte held before it."""
@@ -145,7 +146,7 @@ def _to_td(pairs: list[tuple[dict[str, np.ndarray], int]], keys: list[str]) -> T
     return td
 
 
-def _spread(levels: list[EvalLevel], n: int, offset: int, seed: int) -> list[EvalLevel]:
+def _spread(levels: list[Level], n: int, offset: int, seed: int) -> list[Level]:
     """``n`` training levels, a different slice of one seeded shuffle each round, so rounds
     cover more levels and human and generated levels mix (names sort them apart)."""
     if n <= 0 or n >= len(levels):

@@ -29,12 +29,8 @@ from torchrl_bc.models.policy import without_log_prob
 from torchrl_bc.obs import ObservationConfig
 from torchrl_bc.sim.level import Level
 
-__all__ = ["EvalLevel", "LevelScan", "Rollout", "SkipReason", "SkippedFile", "discover_levels",
+__all__ = ["LevelScan", "Rollout", "SkipReason", "SkippedFile", "discover_levels",
            "family_success", "rollout_levels", "scan_levels", "summarise"]
-
-
-#: The one level record (name, map data, demo length, family) and its cap rule.
-EvalLevel = Level
 
 
 @dataclass(frozen=True)
@@ -48,7 +44,7 @@ class Rollout:
 
 
 @torch.no_grad()
-def rollout_levels(actor: ProbabilisticActor, levels: Sequence[EvalLevel],
+def rollout_levels(actor: ProbabilisticActor, levels: Sequence[Level],
                    obs_config: ObservationConfig, *, greedy: bool = True,
                    generator: torch.Generator | None = None, tick_factor: float = 2.0,
                    max_ticks: int = 5000, batch: int = 512,
@@ -92,7 +88,7 @@ def rollout_levels(actor: ProbabilisticActor, levels: Sequence[EvalLevel],
     return results, frames
 
 
-def _rollout_chunk(actor: ProbabilisticActor, levels: list[EvalLevel],
+def _rollout_chunk(actor: ProbabilisticActor, levels: list[Level],
                    obs_config: ObservationConfig, tick_factor: float, max_ticks: int,
                    restore_graphs: Sequence | None, record: int | None, record_scale: int,
                    device: torch.device) -> tuple[list[Rollout], list[np.ndarray]]:
@@ -170,7 +166,7 @@ class LevelScan:
     ``*.map`` files (``from_maps``), whose winnability no demo vouches for.
     """
 
-    levels: list[EvalLevel]
+    levels: list[Level]
     skipped: list[SkippedFile] = field(default_factory=list)
     from_maps: int = 0
 
@@ -183,7 +179,7 @@ class LevelScan:
         return out
 
 
-def family_success(levels: Sequence[EvalLevel], rollouts: Sequence[Rollout]
+def family_success(levels: Sequence[Level], rollouts: Sequence[Rollout]
                    ) -> dict[str, tuple[int, int]]:
     """(wins, episodes) per level family, for levels that carry one (generated suites)."""
     family = {lv.name: lv.family for lv in levels}
@@ -196,7 +192,7 @@ def family_success(levels: Sequence[EvalLevel], rollouts: Sequence[Rollout]
     return dict(sorted(out.items()))
 
 
-def discover_levels(spec: str) -> list[EvalLevel]:
+def discover_levels(spec: str) -> list[Level]:
     """The levels of :func:`scan_levels`; each skipped file is one stderr line naming it and
     the defect, never dropped in silence."""
     scan = scan_levels(spec)
@@ -231,8 +227,8 @@ def scan_levels(spec: str | Path) -> LevelScan:
     from torchrl_bc.sim import MapFormatError, Simulator
     from torchrl_bc.sim.mapdata import read_map_file
 
-    won_levels: dict[str, EvalLevel] = {}
-    maps: dict[str, EvalLevel] = {}
+    won_levels: dict[str, Level] = {}
+    maps: dict[str, Level] = {}
     losers: dict[str, list[SkippedFile]] = {}
     skipped: list[SkippedFile] = []
     for f in sorted(path.rglob("*")):
@@ -244,7 +240,7 @@ def scan_levels(spec: str | Path) -> LevelScan:
             except (OSError, ValueError) as exc:  # MapFormatError is a ValueError
                 skipped.append(SkippedFile(str(f), SkipReason.UNREADABLE, _one_line(exc, f)))
                 continue
-            maps.setdefault(hashlib.sha256(data).hexdigest(), EvalLevel(f.stem, data, 0))
+            maps.setdefault(hashlib.sha256(data).hexdigest(), Level(f.stem, data, 0))
             continue
         defect = ""
         try:
@@ -265,7 +261,7 @@ def scan_levels(spec: str | Path) -> LevelScan:
         if res.win_frame > 0:  # the demo reaches the exit (its length: the winning tick)
             old = won_levels.get(h)
             if old is None or res.win_frame < old.demo_ticks:
-                won_levels[h] = EvalLevel(old.name if old else f.stem, rep.map_data,
+                won_levels[h] = Level(old.name if old else f.stem, rep.map_data,
                                           res.win_frame)
         else:
             why = f"its {rep.n_ticks}-tick demo does not win"

@@ -19,9 +19,9 @@ from torchrl_bc.data import BCDataset, open_dataset
 from torchrl_bc.levels.corpus import default_replay_dirs
 from torchrl_bc.models import LevelGraph, ObsSpec, actor_extractor, build_actor
 from torchrl_bc.models.policy import as_level_graphs
+from torchrl_bc.sim.level import Level
 from torchrl_bc.train import distributed as D
 from torchrl_bc.train.config import RunConfig
-from torchrl_bc.train.evaluate import EvalLevel
 from torchrl_bc.train.logging import RunLogger
 from torchrl_bc.train.loss import MaskedBCLoss
 from torchrl_bc.train.metrics import class_weights
@@ -105,7 +105,7 @@ def make_logger(cfg: RunConfig, out_dir: Path, enabled: bool = True) -> RunLogge
                      enabled=enabled, plots=cfg.logging.plots)
 
 
-def _spread(levels: list[EvalLevel], n: int) -> list[EvalLevel]:
+def _spread(levels: list[Level], n: int) -> list[Level]:
     """``n`` levels evenly spread over the list (deterministic), all when n is 0 or larger."""
     if n <= 0 or n >= len(levels):
         return levels
@@ -113,7 +113,7 @@ def _spread(levels: list[EvalLevel], n: int) -> list[EvalLevel]:
     return [levels[i] for i in idx]
 
 
-def make_eval_levels(cfg: RunConfig, data: BCDataset) -> dict[str, list[EvalLevel]]:
+def make_eval_levels(cfg: RunConfig, data: BCDataset) -> dict[str, list[Level]]:
     """The closed-loop level sets per split: ``eval.val_levels`` held-out levels and
     ``eval.train_levels`` training levels (0: none), evenly spread."""
     ec = cfg.eval
