@@ -174,7 +174,8 @@ def main() -> int:
     cfg = work / "bench.yaml"  # default ObservationConfig: all modalities, frame_skip 4
     cfg.write_text(f"observation: {{}}\ndata: {{mirror: {str(args.mirror).lower()}}}\n")
     t = time.perf_counter()
-    subprocess.run(["torchrl-bc", "prepare", "--replays", args.replays, "--config", str(cfg),
+    cli = Path(sys.executable).with_name("torchrl-bc")  # the venv's console script, as users run it
+    subprocess.run([str(cli), "prepare", "--replays", args.replays, "--config", str(cfg),
                     "--out", str(out), "--quiet"], check=True, capture_output=True)
     fig["warm_prepare_cli_s"] = time.perf_counter() - t
     print(f"warm rebuild: {fig['warm_build_s']:.3f} s in-process ({r['simulated']} simulated), "

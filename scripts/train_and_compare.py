@@ -196,6 +196,7 @@ def make_split(replays: Path, fraction: float, seed: int, out: Path) -> dict[str
 def make_bc_checkpoint(args: argparse.Namespace, split: dict[str, Any], split_dir: Path) -> Path:
     from torchrl_bc.train import load_config, pretrain
     from torchrl_bc.train.checkpoint import load_checkpoint
+    from torchrl_bc.train.config import with_values
 
     heldout = {r["level"] for r in split[HELDOUT]}
     if args.bc_checkpoint is not None:
@@ -216,12 +217,13 @@ def make_bc_checkpoint(args: argparse.Namespace, split: dict[str, Any], split_di
     if not path.is_file():
         raise FileNotFoundError(f"BC config for architecture {args.architecture!r} not found: "
                                 f"{path} (give --bc-config)")
-    overrides = [f"data.replays=[{str(split_dir / TRAIN)!r}]", f"logging.wandb={args.wandb}",
-                 f"logging.project={args.project!r}"]
+    values: dict[str, Any] = {"data.replays": (str(split_dir / TRAIN),),
+                              "logging.wandb": args.wandb, "logging.project": args.project}
     if args.bc_epochs:
-        overrides.append(f"train.epochs={args.bc_epochs}")
+        values["train.epochs"] = args.bc_epochs
     print(f"BC: {path} on the {split['levels'][TRAIN]} training levels", flush=True)
-    return pretrain(load_config(path, overrides), args.out / "bc", overwrite=args.overwrite)
+    return pretrain(with_values(load_config(path), values), args.out / "bc",
+                    overwrite=args.overwrite)
 
 
 # -- 3. exports ----------------------------------------------------------------------------------

@@ -52,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "best.pt/last.pt (without it, or --resume, such a DIR is refused)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--executor", default=None, choices=("local", "ray"),
-                   help="where DAgger's planner labelling runs (dagger.executor; "
-                        "docs/SCALE_OUT.md)")
+                   help="where the planner runs: the data.generated levels and DAgger's "
+                        "labels (dagger.executor; docs/SCALE_OUT.md)")
     p.add_argument("--ray-address", default=None, metavar="ADDR",
                    help="Ray cluster for --executor ray (dagger.ray_address; default "
                         "$RAY_ADDRESS, else a private instance)")

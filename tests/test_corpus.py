@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from torchrl_bc.levels.corpus import SAMPLE_CORPUS, check_replay_wins, load_manifest, make_corpus
 from torchrl_bc.levels.generator import FAMILIES
 from torchrl_bc.replay.format import read_replay
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_sample_corpus_manifest() -> None:
@@ -52,3 +55,32 @@ def test_make_corpus_is_reproducible(tmp_path) -> None:
 def test_make_corpus_refuses_held_out_seeds(tmp_path) -> None:
     with pytest.raises(ValueError, match="held out"):
         make_corpus(tmp_path, 1, seed=1_000_000, progress=False)
+
+
+def test_training_generates_its_levels_where_the_config_says(tmp_path, monkeypatch) -> None:
+    """``data.generated`` levels are solved by the run's planner executor (``dagger.*``), made
+    once into the data cache and added to the replay dirs."""
+    import torchrl_bc.levels.corpus as corpus_mod
+    from torchrl_bc.train.config import load_config, with_values
+    from torchrl_bc.train.pipeline import with_generated_levels
+
+    seen: list[dict] = []
+    real = corpus_mod.make_corpus
+
+    def spy(*args, **kw):
+        seen.append(kw)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(corpus_mod, "make_corpus", spy)
+    cfg = with_values(load_config(ROOT / "configs" / "tiny.yaml"),
+                      {"data.generated": 2, "data.cache_dir": str(tmp_path / "cache"),
+                       "dagger.workers": 2})
+    out = with_generated_levels(cfg, tmp_path / "run", verbose=False)
+    made = tmp_path / "cache" / "generated-2-0"
+    assert out.data.replays == (*cfg.data.replays, str(made))
+    assert [(k["workers"], k["executor"]) for k in seen] == [(2, "local")]
+    reference = make_corpus(tmp_path / "ref", 2, seed=0, progress=False)  # one process
+    assert [e["replay_hash"] for e in load_manifest(made)["levels"]] == \
+        [e.replay_hash for e in reference]
+    with_generated_levels(cfg, tmp_path / "run", verbose=False)  # cached: not made again
+    assert len(seen) == 1

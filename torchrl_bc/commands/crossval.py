@@ -51,12 +51,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from torchrl_bc.train.config import ConfigError, load_config
+    from torchrl_bc.train.config import ConfigError, load_config, with_values
     from torchrl_bc.train.crossval import crossval, report_lines
 
-    overrides = list(args.override)
-    if args.epochs is not None:
-        overrides.append(f"train.epochs={args.epochs}")
     if args.random_episodes < 0 or args.max_ticks < 1 or args.tick_factor <= 0:
         print("error: --random-episodes >= 0, --max-ticks >= 1 and --tick-factor > 0 needed",
               file=sys.stderr)
@@ -66,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: --data {missing[0]} is not a directory", file=sys.stderr)
         return 2
     try:
-        cfg = load_config(args.config, overrides)
+        cfg = load_config(args.config, list(args.override))
+        if args.epochs is not None:
+            cfg = with_values(cfg, {"train.epochs": args.epochs})
     except (ConfigError, OSError) as exc:
         print(f"error: {args.config}: {exc}", file=sys.stderr)
         return 2

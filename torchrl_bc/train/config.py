@@ -126,8 +126,9 @@ class DaggerConfig:
     mix: float = 0.5  # share of each batch drawn from the aggregated DAgger labels
     lr: float = 3.0e-4
     max_ticks: int = 1200  # rollout cap per level
-    executor: str = "local"  # where planner labelling runs: local | ray (docs/SCALE_OUT.md)
-    workers: int = 1  # local labelling processes (1: in this process)
+    executor: str = "local"  # where planner work runs (DAgger labels, data.generated levels):
+    # local | ray (docs/SCALE_OUT.md)
+    workers: int = 1  # local planner processes (1: in this process)
     ray_address: str = ""  # Ray cluster to join; empty: $RAY_ADDRESS, else a private instance
 
 

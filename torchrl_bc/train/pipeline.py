@@ -91,7 +91,9 @@ def with_generated_levels(cfg: RunConfig, out_dir: Path, verbose: bool = True) -
     """``cfg`` with ``data.generated`` planner-solved levels added to its replay dirs.
 
     The corpus is made once into the data cache (``generated-<n>-<seed>``; its manifest,
-    written last, marks it complete) and reused by every later run."""
+    written last, marks it complete) and reused by every later run. The planner runs where
+    DAgger's labelling does (``dagger.executor``/``workers``/``ray_address``); the levels are
+    the same bytes whichever executor solves them."""
     n = cfg.data.generated
     if n <= 0:
         return cfg
@@ -104,7 +106,9 @@ def with_generated_levels(cfg: RunConfig, out_dir: Path, verbose: bool = True) -
     if not done:
         if verbose:
             print(f"data: generating and solving {n} levels into {corpus}", file=sys.stderr)
-        make_corpus(corpus, n, seed=seed, progress=verbose)
+        dc = cfg.dagger
+        make_corpus(corpus, n, seed=seed, progress=verbose, workers=dc.workers,
+                    executor=dc.executor, ray_address=dc.ray_address or None)
     replays = (*tuple(cfg.data.replays), str(corpus))
     return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, replays=replays))
 
