@@ -16,7 +16,8 @@ PROG = "torchrl-bc evaluate"
 HELP = "roll a checkpoint's policy out on levels and report the success rate"
 DESCRIPTION = """\
 Load CKPT (best.pt / last.pt of scripts/train_bc.py; weights-only, observation spec checked) and
-play each level of --levels once per episode in NppEnv: a suite (suite:NAME, or NAME alone:
+play each level of --levels once per episode, all levels stepped together in one batched
+TorchRL env (one policy forward per step): a suite (suite:NAME, or NAME alone:
 simple, medium, hard, generalist; success is also printed per level family) or a
 directory searched recursively for raw map-data files (*.map) and .replay files (their map data;
 each distinct level counts once, capped at --tick-factor x its shortest winning demo, or

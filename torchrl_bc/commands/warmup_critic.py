@@ -17,10 +17,11 @@ from torchrl_bc.commands import (
 PROG = "torchrl-bc warmup-critic"
 HELP = "fit the exported value head on returns of the frozen BC policy (critic: warmed)"
 DESCRIPTION = """\
-Roll out the frozen BC policy (sampled) in NppEnv on --levels, compute discounted returns with
---gamma (use PPO's), and fit mlp_extractor.value_net + value_net on them; the actor and the
-features extractor are untouched. SOURCE is an export (from `torchrl-bc export`) or a BC
-checkpoint (exported first). Writes --out (default: overwrite SOURCE if it is an export)."""
+Roll out the frozen BC policy (sampled) in the SB3 env (make_sb3_env) on --levels, compute
+discounted returns with --gamma (use PPO's), and fit mlp_extractor.value_net + value_net on
+them; the actor and the features extractor are untouched. SOURCE is an export (from
+`torchrl-bc export`) or a BC checkpoint (exported first). Writes --out (default: overwrite
+SOURCE if it is an export)."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
