@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from torchrl_bc.resources import SAMPLE_CORPUS
 from torchrl_bc.sb3.stats import bootstrap_ci, iqm, is_flat, plateau_index, steps_to_reach
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO / "data" / "sample_corpus"
+CORPUS = SAMPLE_CORPUS
 
 
 def _script():
