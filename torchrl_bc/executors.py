@@ -9,6 +9,11 @@ whichever executor produced it, and the bytes do not depend on where the work ra
 
 ``local`` is the ``ProcessPoolExecutor`` path (``forkserver``; in-process when one worker).
 
+Both executors retry an item whose worker process died (killed, out of memory) up to
+``max_retries`` times; when that is spent the item's error is a :class:`WorkerLost`, so callers
+can tell a lost worker (run it again later) from an error the function raised (the item's own
+verdict, e.g. a level the planner cannot solve, which is never retried).
+
 ``ray`` runs each item as a Ray *task*, not through Ray Data ``map_batches`` with an actor
 pool: the items are few and coarse (0.1-1 s of planner or simulator time each), tasks stream
 results back with ``ray.wait`` in completion order, Ray retries a task whose worker process
@@ -28,6 +33,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import sys
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -35,12 +41,18 @@ from typing import Any, Protocol
 
 from torchrl_bc.progress import progress_bar
 
-__all__ = ["EXECUTORS", "Executor", "LocalExecutor", "RayExecutor", "make_executor", "report"]
+__all__ = ["EXECUTORS", "Executor", "LocalExecutor", "RayExecutor", "WorkerLost", "make_executor",
+           "report"]
 
 #: Names accepted by ``--executor`` and config keys.
 EXECUTORS = ("local", "ray")
 
 Outcome = tuple[int, Any, BaseException | None]
+
+
+class WorkerLost(RuntimeError):
+    """An item's worker process died on every attempt (infrastructure, not the item's own
+    error): nothing of it was committed, and running it again may well succeed."""
 
 
 class Executor(Protocol):
@@ -55,19 +67,22 @@ class Executor(Protocol):
 class LocalExecutor:
     """Processes on this machine: in the caller when ``workers <= 1``, else a forkserver pool.
 
-    No retries: a worker that dies breaks the pool, and every item not yet finished is
-    returned with that error (use ``ray`` where workers may be lost).
+    A worker that dies breaks the whole pool, taking down every item then in flight. Those
+    items are run again one at a time in a pool of their own, so a death is charged only to the
+    item that caused it; an item whose worker dies ``max_retries + 1`` times is reported as
+    :class:`WorkerLost`. The other items continue in a fresh pool.
 
-    ``preload`` names modules the forkserver imports once, so workers start warm. A pool is
-    created per :meth:`map` call and at most ``2 * workers`` items are in flight, so a 100k-item
-    map does not hold 100k futures.
+    ``preload`` names modules the forkserver imports once, so workers start warm. At most
+    ``2 * workers`` items are in flight, so a 100k-item map does not hold 100k futures.
     """
 
     name = "local"
 
-    def __init__(self, workers: int = 1, preload: Sequence[str] = ()) -> None:
+    def __init__(self, workers: int = 1, preload: Sequence[str] = (),
+                 max_retries: int = 3) -> None:
         self.workers = max(1, int(workers))
         self.preload = list(preload)
+        self.max_retries = max_retries
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *, desc: str = "",
             unit: str = "it", progress: bool = True) -> Iterator[Outcome]:
@@ -85,30 +100,60 @@ class LocalExecutor:
             ctx = mp.get_context("forkserver")
             if self.preload:
                 ctx.set_forkserver_preload(self.preload)
-            with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx) as pool:
-                pending: dict[Any, int] = {}
-                nxt = 0
-                while nxt < len(items) or pending:
-                    while nxt < len(items) and len(pending) < 2 * self.workers:
-                        try:
-                            pending[pool.submit(fn, items[nxt])] = nxt
-                        except BrokenProcessPool as exc:  # a worker died: the pool is gone
-                            bar.update()
-                            yield nxt, None, exc
-                        nxt += 1
-                    if not pending:
-                        continue
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        i = pending.pop(fut)
-                        exc = fut.exception()
+            todo = deque(range(len(items)))
+            while todo:
+                suspects: list[int] = []
+                with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx) as pool:
+                    for out in self._run_pool(pool, fn, items, todo, suspects):
                         bar.update()
-                        yield (i, None, exc) if exc is not None else (i, fut.result(), None)
+                        yield out
+                for i in suspects:  # each alone: a death now is its own
+                    bar.update()
+                    yield self._run_alone(ctx, fn, i, items[i])
+
+    def _run_pool(self, pool: ProcessPoolExecutor, fn: Callable[[Any], Any],
+                  items: Sequence[Any], todo: deque[int], suspects: list[int]
+                  ) -> Iterator[Outcome]:
+        """Run ``todo`` on ``pool`` until it is empty or the pool breaks; the items in flight
+        when it broke go to ``suspects``."""
+        pending: dict[Any, int] = {}
+        while (todo and not suspects) or pending:
+            while todo and not suspects and len(pending) < 2 * self.workers:
+                i = todo.popleft()
+                try:
+                    pending[pool.submit(fn, items[i])] = i
+                except BrokenProcessPool:
+                    suspects.append(i)
+            if not pending:
+                break
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                i = pending.pop(fut)
+                exc = fut.exception()
+                if isinstance(exc, BrokenProcessPool):
+                    suspects.append(i)
+                else:
+                    yield (i, None, exc) if exc is not None else (i, fut.result(), None)
+        suspects.sort()
+
+    def _run_alone(self, ctx: Any, fn: Callable[[Any], Any], i: int, item: Any) -> Outcome:
+        """``item`` in a one-worker pool of its own, again while its worker dies (at most
+        ``max_retries`` more times: the death that made it a suspect counts)."""
+        for _ in range(self.max_retries):
+            with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+                try:
+                    return i, pool.submit(fn, item).result(), None
+                except BrokenProcessPool:
+                    continue
+                except Exception as exc:
+                    return i, None, exc
+        return i, None, WorkerLost(f"its worker process died {self.max_retries + 1} times")
 
 
 class RayExecutor:
     """Ray tasks (see the module docstring for why tasks); a worker death is retried
-    ``max_retries`` times, an exception from ``fn`` is returned as the item's error."""
+    ``max_retries`` times (then :class:`WorkerLost`), an exception from ``fn`` is returned as
+    the item's error."""
 
     name = "ray"
 
@@ -161,7 +206,7 @@ class RayExecutor:
                         cause = exc.cause if isinstance(exc.cause, BaseException) else exc
                         out = (i, None, cause)
                     except ray.exceptions.RayError as exc:  # worker died max_retries+1 times
-                        out = (i, None, exc)
+                        out = (i, None, WorkerLost(f"{type(exc).__name__}: {exc}"))
                     bar.update()
                     yield out
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from torchrl_bc.executors import Executor, make_executor, report
+from torchrl_bc.executors import Executor, WorkerLost, make_executor, report
 from torchrl_bc.io import atomic_write_bytes
 from torchrl_bc.replay.format import encode_replay, read_replay
 from torchrl_bc.resources import SAMPLE_CORPUS  # shipped package data; re-exported here
@@ -87,7 +87,11 @@ def make_corpus(out: str | Path, n_levels: int, seed: int = 0, val_fraction: flo
     :mod:`torchrl_bc.executors`); this process writes each replay atomically as it arrives and
     the manifest last (the commit point), in seed order, so the bytes do not depend on the
     executor or the worker count. A seed whose every candidate defeats the planner's
-    expansion budget is reported on one line, listed under ``unsolved`` and left out.
+    expansion budget is reported on one line, listed under ``unsolved`` and left out. A seed
+    whose worker process kept dying (:class:`~torchrl_bc.executors.WorkerLost`, after the
+    executor's retries) is no verdict on the level: then no manifest is written and a
+    ``RuntimeError`` names the seeds, so a re-run makes them (the replays written so far are
+    final bytes and are simply rewritten).
     """
     if seed + n_levels > HELD_OUT_SEED_START:
         raise ValueError(f"corpus seeds must stay below {HELD_OUT_SEED_START} (held out for "
@@ -100,9 +104,14 @@ def make_corpus(out: str | Path, n_levels: int, seed: int = 0, val_fraction: flo
     tasks = [(s, style, val_fraction) for s in range(seed, seed + n_levels)]
     found: dict[int, CorpusEntry] = {}
     unsolved: list[dict[str, Any]] = []
+    lost: list[int] = []
     for i, result, error in executor.map(_solve_seed, tasks, desc="make-corpus", unit="level",
                                          progress=progress):
         s = tasks[i][0]
+        if isinstance(error, WorkerLost):
+            report(f"make-corpus: seed {s} ({pick_family(s)}-{s}) not made: {error}")
+            lost.append(s)
+            continue
         if error is not None:
             reason = f"{type(error).__name__}: {error}".splitlines()[0]
             report(f"make-corpus: seed {s} ({pick_family(s)}-{s}) left out: {reason}")
@@ -111,6 +120,10 @@ def make_corpus(out: str | Path, n_levels: int, seed: int = 0, val_fraction: flo
         fields, payload = result
         atomic_write_bytes(out / fields["file"], payload)
         found[s] = CorpusEntry(**fields)
+    if lost:
+        raise RuntimeError(f"{len(lost)} level(s) not made because their worker process died "
+                           f"(seeds {sorted(lost)[:10]}{' ...' if len(lost) > 10 else ''}); "
+                           f"no manifest written, run the same command again")
     entries = [found[s] for s in sorted(found)]
     manifest = {
         "manifest_version": MANIFEST_VERSION,
