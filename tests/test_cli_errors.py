@@ -173,6 +173,17 @@ def test_evaluate_path_misuse(fake_ckpt, tmp_path, levels, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         cli(["evaluate", str(fake_ckpt), "--levels", str(levels), "--episodes", "0"])
     _usage_error(capsys, exc, "--episodes", ">= 1")
+    with pytest.raises(SystemExit) as exc:
+        cli(["evaluate", str(fake_ckpt), "--levels", "suite:nope"])
+    _usage_error(capsys, exc, "suite:nope", "no such suite")
+
+
+def test_levels_take_a_suite_by_name_or_with_the_suite_prefix(tmp_path, monkeypatch) -> None:
+    from torchrl_bc.commands import levels_spec
+
+    monkeypatch.chdir(tmp_path)
+    assert levels_spec("suite:medium") == "suite:medium"
+    assert levels_spec("medium") == "medium"  # no such path here: the suite
 
 
 def test_export_and_warmup_path_misuse(fake_ckpt, tmp_path, capsys) -> None:

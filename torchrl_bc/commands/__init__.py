@@ -54,9 +54,14 @@ def existing_dir(text: str) -> Path:
 
 
 def levels_spec(text: str) -> str:
-    """argparse type: an evaluation suite name or an existing, non-empty level directory."""
+    """argparse type: an evaluation suite (``suite:NAME``, or ``NAME`` where no such path
+    exists) or an existing, non-empty level directory."""
     from torchrl_bc.levels.suites import SUITES
 
+    if text.startswith("suite:"):
+        if text.removeprefix("suite:") in SUITES:
+            return text
+        raise argparse.ArgumentTypeError(f"{text}: no such suite ({', '.join(sorted(SUITES))})")
     path = Path(text)
     if not path.exists() and text in SUITES:
         return text
