@@ -89,7 +89,14 @@ def test_wilson_interval_brackets_the_rate() -> None:
     assert (round(lo, 3), round(hi, 3)) == (0.219, 0.396)  # textbook values
 
 
-def test_crossval_two_folds_level_disjoint(corpus: Path, tmp_path: Path, capsys) -> None:
+def test_crossval_two_folds_level_disjoint(corpus: Path, tmp_path: Path, capsys,
+                                          monkeypatch) -> None:
+    import torchrl_bc.train.pipeline as pipeline
+
+    recipes: list = []  # each fold runs the config's whole recipe (pretrain), on its replays
+    real = pipeline.pretrain
+    monkeypatch.setattr(pipeline, "pretrain",
+                        lambda cfg, *a, **kw: recipes.append(cfg) or real(cfg, *a, **kw))
     out = tmp_path / "cv"
     cache = tmp_path / "bc_data"
     code = cli_main([
@@ -101,6 +108,8 @@ def test_crossval_two_folds_level_disjoint(corpus: Path, tmp_path: Path, capsys)
         "logging.wandb=disabled", "logging.plots=false"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
+    assert [c.data.replays for c in recipes] == [(str(out / f"fold-{k}" / "replays"),)
+                                                 for k in (0, 1)]
     lines = captured.out.strip().splitlines()
     assert lines[-1].startswith("heldout_success_rate: ")
     rate = float(lines[-1].split(": ")[1])

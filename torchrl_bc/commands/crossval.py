@@ -11,10 +11,12 @@ HELP = "train K policies on level-disjoint folds and score every level held out"
 DESCRIPTION = """\
 Groups the levels of the replays under --data by map (a map and its mirror image form one
 group, so duplicate and mirrored copies stay together), deals the groups into --folds K folds
-(seeded by --fold-seed), trains one policy per fold on the other folds' replays only (best.pt is
-selected on those training levels' own validation split, data.val_fraction; --select last uses
-last.pt) and rolls every level out greedily, once, with the policy that never saw it. The cap
-is --tick-factor x the shortest winning demo, at most --max-ticks.
+(seeded by --fold-seed), trains one policy per fold on the other folds' replays only, with the
+config's whole recipe as scripts/train_bc.py runs it (its data.generated levels, BC, its DAgger
+rounds; best.pt is selected on the training levels' own validation split, data.val_fraction;
+--select last uses the last BC epoch, or the last DAgger round) and rolls every level out
+greedily, once, with the policy that never saw it. The cap is --tick-factor x the shortest
+winning demo, at most --max-ticks.
 
 Files that cannot be read and maps without a winning replay are skipped and listed by name.
 Writes OUT/per_level.json, OUT/per_level.csv, OUT/summary.json and one run per fold

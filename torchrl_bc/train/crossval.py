@@ -209,7 +209,7 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
     from torchrl_bc.train.checkpoint import load_policy
     from torchrl_bc.train.distributed import resolve_device
     from torchrl_bc.train.evaluate import rollout_levels
-    from torchrl_bc.train.loop import train
+    from torchrl_bc.train.pipeline import pretrain
 
     say = progress or (lambda _msg: None)
     if select not in SELECT:
@@ -247,9 +247,12 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
         n_files = _link_training_files(trained, fold_dir / "replays")
         say(f"fold {k + 1}/{folds}: training on {len(trained)} levels ({n_files} replays), "
             f"holding out {len(test)}")
-        result = train(_fold_config(cfg, fold_dir / "replays", out / ".bc_data"),
-                       fold_dir / "run", device=device, resume=resume, verbose=verbose)
-        ckpt = result.best if effective == "best" else result.last
+        # The config's whole recipe (its generated levels, BC, its DAgger rounds), as
+        # scripts/train_bc.py runs it, on this fold's training replays only.
+        best = pretrain(_fold_config(cfg, fold_dir / "replays", out / ".bc_data"),
+                        fold_dir / "run", device=device, resume=resume, verbose=verbose)
+        last = fold_dir / "run" / ("dagger_last.pt" if cfg.dagger.rounds > 0 else "last.pt")
+        ckpt = best if effective == "best" else last
         actor, run_cfg, _ = load_policy(ckpt, dev)
         res, _ = rollout_levels(actor, [lv.as_level() for lv in test], run_cfg.observation,
                                 greedy=True, tick_factor=tick_factor, max_ticks=max_ticks)
