@@ -18,11 +18,11 @@ import pytest
 from torchrl_bc.commands.prepare import read_config
 from torchrl_bc.configfile import ConfigError, deep_merge, read_config_file
 from torchrl_bc.data.source import data_dir_problem
-from torchrl_bc.levels.corpus import default_replay_dirs
 from torchrl_bc.resources import (
     PACKAGE_PREFIX,
     SAMPLE_CORPUS,
     SAMPLE_CORPUS_SOURCE,
+    default_replay_dirs,
     packaged,
     replay_source,
 )

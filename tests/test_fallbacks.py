@@ -46,7 +46,7 @@ def test_missing_or_empty_data_dir_is_an_error(tmp_path: Path) -> None:
 
 def test_shipped_corpus_is_the_default_only_without_data() -> None:
     from torchrl_bc.data import data_dir_problem, is_prepared
-    from torchrl_bc.levels.corpus import default_replay_dirs
+    from torchrl_bc.resources import default_replay_dirs
 
     assert DataConfig().replays == ()
     assert default_replay_dirs() == [SAMPLE_CORPUS]

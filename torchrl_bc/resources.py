@@ -12,8 +12,8 @@ import os
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["PACKAGED", "PACKAGE_PREFIX", "SAMPLE_CORPUS", "SAMPLE_CORPUS_SOURCE", "packaged",
-           "replay_source"]
+__all__ = ["PACKAGED", "PACKAGE_PREFIX", "SAMPLE_CORPUS", "SAMPLE_CORPUS_SOURCE",
+           "default_replay_dirs", "packaged", "replay_source"]
 
 #: How a config names shipped data instead of a path: ``package:NAME``.
 PACKAGE_PREFIX = "package:"
@@ -43,3 +43,12 @@ def replay_source(entry: str | os.PathLike[str]) -> Path:
 
 #: The shipped sample corpus folder.
 SAMPLE_CORPUS = packaged("sample_corpus")
+
+
+def default_replay_dirs() -> list[Path]:
+    """The shipped sample corpus: what training and ``prepare`` use when no data is given at
+    all (never a stand-in for a path that was given but is wrong)."""
+    if SAMPLE_CORPUS.is_dir() and any(SAMPLE_CORPUS.glob("*.replay")):
+        return [SAMPLE_CORPUS]
+    raise FileNotFoundError(f"no replay data given and the shipped sample corpus "
+                            f"({SAMPLE_CORPUS}) is missing; pass --data DIR")

@@ -11,7 +11,7 @@ from torchrl_bc.commands import add_executor_options
 from torchrl_bc.configfile import ConfigError, read_config_file
 from torchrl_bc.data.config import DataConfig
 from torchrl_bc.obs.config import ObservationConfig
-from torchrl_bc.resources import SAMPLE_CORPUS_SOURCE, replay_source
+from torchrl_bc.resources import default_replay_dirs, replay_source
 
 HELP = "simulate replays into a memory-mapped TensorDict dataset with a manifest"
 DESCRIPTION = """\
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         elif data.replays:
             replays = [replay_source(p) for p in data.replays]
         else:  # no data given at all: the shipped corpus, as for training
-            replays = [replay_source(SAMPLE_CORPUS_SOURCE)]
+            replays = default_replay_dirs()
         build_dataset(replays, obs_config, args.out, workers=data.n_workers(),
                       mirror=data.mirror, val_fraction=data.val_fraction,
                       val_replay_fraction=args.val_replay_fraction,

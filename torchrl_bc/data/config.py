@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 __all__ = ["DataConfig"]
@@ -30,6 +31,11 @@ class DataConfig:
     workers: int = 0  # simulation processes when preparing; 0 = min(4, CPUs)
     generated: int = 0  # procedural levels solved by the planner and added (0 = none)
     generated_seed: int = 0  # first generator seed of those levels
+
+    def cache_root(self, out_dir: str | os.PathLike[str]) -> Path:
+        """Where a run writing to ``out_dir`` keeps prepared datasets, the episode cache and its
+        generated levels: ``cache_dir``, else ``<out_dir>/../.bc_data`` (shared by sibling runs)."""
+        return Path(self.cache_dir) if self.cache_dir else Path(out_dir).parent / ".bc_data"
 
     def n_workers(self) -> int:
         """Simulation processes: ``workers``, or min(4, CPUs) when it is 0."""

@@ -6,7 +6,7 @@ date, into a content-named dataset folder, then opened) or one folder that ``tor
 prepare`` wrote (it holds ``manifest.json``; opened as is once its observation signature and
 split settings are checked against the run's config). Every given path must exist and be one of
 the two: a typo is an error naming it, never a switch to other data. Choosing data when none is
-given at all is the caller's business (``torchrl_bc.levels.corpus.default_replay_dirs``).
+given at all is the caller's business (``torchrl_bc.resources.default_replay_dirs``).
 """
 
 from __future__ import annotations

@@ -28,15 +28,6 @@ MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 
 
-def default_replay_dirs() -> list[Path]:
-    """The shipped sample corpus: what a caller trains or prepares on when no data is given at
-    all (never a stand-in for a path that was given but is wrong)."""
-    if SAMPLE_CORPUS.is_dir() and any(SAMPLE_CORPUS.glob("*.replay")):
-        return [SAMPLE_CORPUS]
-    raise FileNotFoundError(f"no replay data given and the shipped sample corpus "
-                            f"({SAMPLE_CORPUS}) is missing; pass --data DIR")
-
-
 @dataclass(frozen=True)
 class CorpusEntry:
     level_id: str

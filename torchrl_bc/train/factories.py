@@ -16,9 +16,9 @@ import torch
 from torchrl.modules import ProbabilisticActor
 
 from torchrl_bc.data import BCDataset, open_dataset
-from torchrl_bc.levels.corpus import default_replay_dirs
 from torchrl_bc.models import LevelGraph, ObsSpec, actor_extractor, build_actor
 from torchrl_bc.models.policy import as_level_graphs
+from torchrl_bc.resources import default_replay_dirs
 from torchrl_bc.sim.level import Level
 from torchrl_bc.train import distributed as D
 from torchrl_bc.train.config import RunConfig
@@ -41,7 +41,7 @@ def make_dataset(cfg: RunConfig, out_dir: Path, info: D.DistInfo | None = None,
     ``data.replays`` means the shipped corpus.
     """
     dirs = list(cfg.data.replays) or [str(p) for p in default_replay_dirs()]
-    root = Path(cfg.data.cache_dir) if cfg.data.cache_dir else Path(out_dir).parent / ".bc_data"
+    root = cfg.data.cache_root(out_dir)
     main = info is None or info.main
     if main:
         data = open_dataset(dirs, cfg.observation, cfg.data, root=root, verbose=verbose)

@@ -99,7 +99,7 @@ def with_generated_levels(cfg: RunConfig, out_dir: Path, verbose: bool = True) -
         return cfg
     from torchrl_bc.levels.corpus import MANIFEST, load_manifest, make_corpus
 
-    root = Path(cfg.data.cache_dir) if cfg.data.cache_dir else out_dir.parent / ".bc_data"
+    root = cfg.data.cache_root(out_dir)
     seed = cfg.data.generated_seed
     corpus = root / f"generated-{n}-{seed}"
     done = (corpus / MANIFEST).is_file() and load_manifest(corpus).get("n_levels") == n
