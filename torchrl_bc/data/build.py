@@ -28,13 +28,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing as mp
 import os
 import shutil
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -218,44 +216,25 @@ def _failure(exc: BaseException) -> str:
 def _run_jobs(jobs: list[_Job], workers: int, progress: bool, executor: str = "local",
               ray_address: str | None = None) -> dict[str, str]:
     """Run the jobs; returns ``{replay_id: reason}`` for jobs that raised (nothing cached)."""
-    from tqdm import tqdm
+    from torchrl_bc.executors import make_executor
 
     if executor != "local":  # workers that may share no disk: see torchrl_bc.data.remote
         from torchrl_bc.data.remote import run_jobs_detached
-        from torchrl_bc.executors import make_executor
 
         return run_jobs_detached(run_job, jobs, make_executor(executor, workers=workers,
-                                                     address=ray_address),
+                                                              address=ray_address),
                                  jobs[0].cache_dir, progress)
-
+    # Local workers write straight into the cache. Preloading this module lets each forkserver
+    # worker start without re-importing the stack; longest first, so the pool does not end
+    # waiting on one long replay.
+    local = make_executor("local", workers=workers,
+                          preload=["torchrl_bc.data.build", "torchrl_bc.replay.executor"])
+    jobs = sorted(jobs, key=lambda j: -os.path.getsize(j.path))
     failed: dict[str, str] = {}
-    bar = tqdm(total=len(jobs), desc="simulating", unit="replay", disable=not progress,
-               file=sys.stderr)
-    try:
-        if workers <= 1 or len(jobs) <= 1:
-            for job in jobs:
-                try:
-                    run_job(job)
-                except Exception as exc:
-                    failed[job.replay_id] = _failure(exc)
-                bar.update()
-            return failed
-        # forkserver: workers never inherit a parent's torch/OpenMP threads (fork could hang);
-        # preloading this module lets each worker start without re-importing the stack.
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["torchrl_bc.data.build", "torchrl_bc.replay.executor"])
-        # Longest first, so the pool does not end waiting on one long replay.
-        jobs = sorted(jobs, key=lambda j: -os.path.getsize(j.path))
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futures = {pool.submit(run_job, job): job for job in jobs}
-            for fut in as_completed(futures):
-                try:
-                    fut.result()
-                except Exception as exc:
-                    failed[futures[fut].replay_id] = _failure(exc)
-                bar.update()
-    finally:
-        bar.close()
+    for i, _, error in local.map(run_job, jobs, desc="simulating", unit="replay",
+                                 progress=progress):
+        if error is not None:
+            failed[jobs[i].replay_id] = _failure(error)
     return failed
 
 
