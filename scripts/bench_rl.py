@@ -8,10 +8,12 @@ Figures (one ``name: value`` line each at the end), all with ``configs/mlp.yaml`
   the levels, random actions, env only. ``dummy_vecenv_steps_per_s``: the per-env path
   (``DummyVecEnv`` of ``PaddedNppEnv``), the same envs.
 * ``ppo_env_steps_per_s``: SB3 ``PPO.learn`` end to end (collection and updates) on the native
-  env, with the fine-tune defaults (``scripts/finetune_ppo.py`` / ``CompareConfig``): n_steps
-  256 per env, batch 256, 4 epochs, lr 3e-4. ``ppo_time_{env,policy,update}_frac`` split its
+  env, with the fine-tune defaults (``torchrl_bc.sb3.ppo.FINETUNE_PPO``, used by
+  ``scripts/finetune_ppo.py`` and ``scripts/train_and_compare.py``): n_steps 256 per env,
+  minibatches of 2048, 3 epochs, lr 5e-4. ``ppo_time_{env,policy,update}_frac`` split its
   time between env stepping, policy forwards + rollout buffer, and gradient updates.
-  ``dummy_ppo_env_steps_per_s``: the same on the per-env path.
+  ``old_shape_ppo_env_steps_per_s``: the former shape (minibatches of 256, 4 epochs), same env.
+  ``dummy_ppo_env_steps_per_s``: the fine-tune defaults on the per-env path.
 * ``eval_policy_steps_per_s`` and ``eval_seconds``: ``rollout_levels`` (greedy: the
   ``ProbabilisticActor`` under ``ExplorationType.DETERMINISTIC`` in the TorchRL ``LevelsEnv``) on
   ``--eval-levels`` generated levels capped at ``--eval-ticks`` ticks.
@@ -19,7 +21,7 @@ Figures (one ``name: value`` line each at the end), all with ``configs/mlp.yaml`
 
     python scripts/bench_rl.py [--levels DIR] [--n-envs 64] [--ppo-steps 32768]
                                [--dummy-ppo-steps 16384] [--eval-levels 420] [--eval-ticks 1200]
-                               [--threads N] [--skip-dummy]
+                               [--threads N] [--skip-dummy] [--skip-old-shape]
 """
 
 from __future__ import annotations
@@ -37,8 +39,15 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-PPO_DEFAULTS = dict(n_steps=256, batch_size=256, n_epochs=4, learning_rate=3e-4, gamma=0.99,
-                    ent_coef=0.005)
+#: The former fine-tune shape (minibatches of 256, 4 epochs), measured beside the current one.
+OLD_SHAPE = {"batch_size": 256, "n_epochs": 4, "learning_rate": 3e-4}
+
+
+def ppo_settings(**changes: float) -> dict[str, float]:
+    """``FINETUNE_PPO`` (the fine-tune defaults) as ``PPO`` kwargs, with ``changes``."""
+    from torchrl_bc.sb3.ppo import FINETUNE_PPO
+
+    return {k: v for k, v in FINETUNE_PPO.items() if k != "n_envs"} | changes
 
 
 def untrained_export(config: Path, out_dir: Path) -> Path:
@@ -72,14 +81,14 @@ def bench_env(env, steps: int) -> float:
     return steps * env.num_envs / (time.perf_counter() - t0)
 
 
-def bench_ppo(export: dict, env, steps: int) -> dict[str, float]:
+def bench_ppo(export: dict, env, steps: int, settings: dict) -> dict[str, float]:
     """``PPO.learn(steps)`` (after one warm-up update), with its time split by part."""
     from stable_baselines3 import PPO
 
     from torchrl_bc.sb3 import load_into, make_sb3_policy_kwargs
 
     model = PPO("MultiInputPolicy", env, policy_kwargs=make_sb3_policy_kwargs(export), seed=0,
-                device="cpu", verbose=0, **PPO_DEFAULTS)
+                device="cpu", verbose=0, **settings)
     load_into(model, export)
     spent = {"env": 0.0, "update": 0.0}
 
@@ -94,7 +103,7 @@ def bench_ppo(export: dict, env, steps: int) -> dict[str, float]:
 
     env.step_wait = timed(env.step_wait, "env")
     model.train = timed(model.train, "update")
-    model.learn(PPO_DEFAULTS["n_steps"] * env.num_envs)  # warm-up: first update, caches
+    model.learn(settings["n_steps"] * env.num_envs)  # warm-up: first update, caches
     spent.update(env=0.0, update=0.0)
     start = model.num_timesteps
     t0 = time.perf_counter()
@@ -141,6 +150,8 @@ def main() -> None:
     p.add_argument("--eval-ticks", type=int, default=1200)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--skip-dummy", action="store_true", help="skip the per-env path figures")
+    p.add_argument("--skip-old-shape", action="store_true",
+                   help="skip PPO with the former shape (minibatches of 256, 4 epochs)")
     args = p.parse_args()
 
     import torch
@@ -162,14 +173,19 @@ def main() -> None:
         dummy = make_sb3_env(export, levels, vec_env_cls=DummyVecEnv, **kw)
         rate = bench_env(dummy, max(args.env_steps // 20, 20))
         figures["dummy_vecenv_steps_per_s"] = f"{rate:.0f}"
-    ppo = bench_ppo(export, make_sb3_env(export, levels, **kw), args.ppo_steps)
+    settings = ppo_settings()
+    ppo = bench_ppo(export, make_sb3_env(export, levels, **kw), args.ppo_steps, settings)
     figures["ppo_env_steps_per_s"] = f"{ppo['steps_per_s']:.0f}"
     for part in ("env", "policy", "update"):
         figures[f"ppo_time_{part}_frac"] = f"{ppo[part]:.3f}"
-    figures["ppo_hyperparameters"] = " ".join(f"{k}={v}" for k, v in PPO_DEFAULTS.items())
+    figures["ppo_hyperparameters"] = " ".join(f"{k}={v}" for k, v in settings.items())
+    if not args.skip_old_shape:
+        old = bench_ppo(export, make_sb3_env(export, levels, **kw), args.dummy_ppo_steps,
+                        ppo_settings(**OLD_SHAPE))
+        figures["old_shape_ppo_env_steps_per_s"] = f"{old['steps_per_s']:.0f}"
     if not args.skip_dummy:
         dummy = make_sb3_env(export, levels, vec_env_cls=DummyVecEnv, **kw)
-        d = bench_ppo(export, dummy, args.dummy_ppo_steps)
+        d = bench_ppo(export, dummy, args.dummy_ppo_steps, settings)
         figures["dummy_ppo_env_steps_per_s"] = f"{d['steps_per_s']:.0f}"
         figures["dummy_ppo_time_env_frac"] = f"{d['env']:.3f}"
         figures["ppo_speedup"] = f"{ppo['steps_per_s'] / d['steps_per_s']:.1f}"

@@ -2,12 +2,13 @@
 
     python scripts/finetune_ppo.py CKPT_OR_EXPORT --levels DIR_OR_SUITE [--timesteps 500000]
         [--eval-levels DIR_OR_SUITE | --holdout 0.15] [--eval-every 100000] [--n-envs 64]
-        [--kl-coef 1.0 --kl-updates 30] [--seed 0] [--threads N] [--out runs/finetune]
+        [--kl-coef 1.0 --kl-updates 1000] [--seed 0] [--threads N] [--out runs/finetune]
 
 CKPT_OR_EXPORT is a BC checkpoint (``best.pt``, exported on the fly) or an SB3 export
 (``torchrl-bc export``). PPO trains on ``--levels`` in the native ``NppSB3VecEnv`` (all envs in
-one compiled call) with the project's fine-tune defaults (n_steps 256 per env, batch 256,
-4 epochs, lr 3e-4, gamma 0.99, ent_coef 0.005; the same as ``train_and_compare.py``).
+one compiled call) with the project's fine-tune defaults (``torchrl_bc.sb3.ppo.FINETUNE_PPO``:
+64 envs x 256 steps, minibatches of 2048, 3 epochs, lr 5e-4, gamma 0.99, ent_coef 0.005; and
+the KL pull toward the BC policy, ``FINETUNE_KL``; the same as ``train_and_compare.py``).
 Held-out levels (``--eval-levels``, or ``--holdout`` of ``--levels`` set aside by name) are
 played greedily, one episode each, before training, every ``--eval-every`` steps and at the
 end. Writes OUT/finetuned_sb3.pt (an export: ``load_export`` / ``load_into`` read it),
@@ -29,6 +30,8 @@ from pathlib import Path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from torchrl_bc.sb3.ppo import FINETUNE_KL, FINETUNE_PPO
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", type=Path, metavar="CKPT_OR_EXPORT")
@@ -39,16 +42,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="fraction of --levels held out for evaluation (default 0.15)")
     p.add_argument("--timesteps", type=int, default=500_000)
     p.add_argument("--eval-every", type=int, default=100_000, help="env steps between evals")
-    p.add_argument("--n-envs", type=int, default=64)
-    p.add_argument("--n-steps", type=int, default=256, help="steps per env per update")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--n-epochs", type=int, default=4)
-    p.add_argument("--lr", type=float, default=3e-4)
-    p.add_argument("--gamma", type=float, default=0.99)
-    p.add_argument("--ent-coef", type=float, default=0.005)
-    p.add_argument("--kl-coef", type=float, default=0.0,
-                   help="KL(pi_BC || pi) weight for the first --kl-updates updates (0: off)")
-    p.add_argument("--kl-updates", type=int, default=0)
+    d, kl = FINETUNE_PPO, FINETUNE_KL
+    p.add_argument("--n-envs", type=int, default=d["n_envs"])
+    p.add_argument("--n-steps", type=int, default=d["n_steps"], help="steps per env per update")
+    p.add_argument("--batch-size", type=int, default=d["batch_size"])
+    p.add_argument("--n-epochs", type=int, default=d["n_epochs"])
+    p.add_argument("--lr", type=float, default=d["learning_rate"])
+    p.add_argument("--gamma", type=float, default=d["gamma"])
+    p.add_argument("--ent-coef", type=float, default=d["ent_coef"])
+    p.add_argument("--kl-coef", type=float, default=kl["kl_coef"],
+                   help="KL(pi_BC || pi) weight, decaying to 0 over --kl-updates updates "
+                        f"(default {kl['kl_coef']}; 0: off)")
+    p.add_argument("--kl-updates", type=int, default=kl["kl_updates"])
     p.add_argument("--tick-factor", type=float, default=3.0, help="training episode cap")
     p.add_argument("--eval-tick-factor", type=float, default=2.0,
                    help="evaluation cap, as torchrl-bc evaluate (default 2)")
@@ -101,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     from stable_baselines3.common.callbacks import BaseCallback
     from tqdm import tqdm
 
+    from torchrl_bc.io import atomic_write_bytes
     from torchrl_bc.sb3 import (
         ExportMismatch,
         make_sb3_env,
@@ -198,10 +204,11 @@ def main(argv: list[str] | None = None) -> int:
                                   model.policy.state_dict().items()}
     write_export(tuned, args.out / "finetuned_sb3.pt")
     model.save(args.out / "ppo.zip")
-    (args.out / "eval.json").write_text(json.dumps({
+    atomic_write_bytes(args.out / "eval.json", json.dumps({
         "source": str(args.source), "timesteps": model.num_timesteps, "seconds": secs,
         "train_levels": [lv.name for lv in train_levels],
-        "held_out_levels": [lv.name for lv in held_out], "history": history}, indent=1))
+        "held_out_levels": [lv.name for lv in held_out], "history": history},
+        indent=1).encode())
     print(f"trained {model.num_timesteps} env steps in {secs:.0f}s "
           f"({model.num_timesteps / max(secs, 1e-9):.0f} steps/s); wrote {args.out}")
     print(f"death_rate: {final['death']:.4f}")

@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         positive_float,
         positive_int,
     )
+    from torchrl_bc.sb3.ppo import FINETUNE_KL, FINETUNE_PPO
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -105,18 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="env steps between evaluations up to --bc-steps")
     p.add_argument("--late-eval-every", type=positive_int, default=None,
                    help="env steps between evaluations after --bc-steps (default --bc-steps/2)")
-    p.add_argument("--kl-coef", type=float, default=1.0,
+    p.add_argument("--kl-coef", type=float, default=FINETUNE_KL["kl_coef"],
                    help="KL(pi_BC || pi) weight of the *_kl variants, decaying to 0")
-    p.add_argument("--kl-updates", type=positive_int, default=1000)
+    p.add_argument("--kl-updates", type=positive_int, default=FINETUNE_KL["kl_updates"])
     p.add_argument("--warmup-steps", type=positive_int, default=20_000,
                    help="BC rollout steps the *_warm variants' critic is fitted on")
-    p.add_argument("--n-envs", type=positive_int, default=64)
-    p.add_argument("--n-steps", type=positive_int, default=256)
-    p.add_argument("--batch-size", type=positive_int, default=256)
-    p.add_argument("--n-epochs", type=positive_int, default=4)
-    p.add_argument("--lr", type=positive_float, default=3e-4)
-    p.add_argument("--gamma", type=discount, default=0.99)
-    p.add_argument("--ent-coef", type=float, default=0.005)
+    d = FINETUNE_PPO
+    p.add_argument("--n-envs", type=positive_int, default=d["n_envs"])
+    p.add_argument("--n-steps", type=positive_int, default=d["n_steps"])
+    p.add_argument("--batch-size", type=positive_int, default=d["batch_size"])
+    p.add_argument("--n-epochs", type=positive_int, default=d["n_epochs"])
+    p.add_argument("--lr", type=positive_float, default=d["learning_rate"])
+    p.add_argument("--gamma", type=discount, default=d["gamma"])
+    p.add_argument("--ent-coef", type=float, default=d["ent_coef"])
     p.add_argument("--tick-factor", type=positive_float, default=3.0,
                    help="training episode cap, x the level's demo")
     p.add_argument("--eval-tick-factor", type=positive_float, default=2.0,

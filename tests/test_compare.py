@@ -17,9 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 CORPUS = SAMPLE_CORPUS
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("train_and_compare",
-                                                  REPO / "scripts" / "train_and_compare.py")
+def _script(name: str = "train_and_compare"):
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -119,6 +118,21 @@ def test_ratio_says_what_kind_of_number_it_is() -> None:
 
 
 # -- the script ---------------------------------------------------------------------------------
+def test_fine_tune_scripts_share_the_ppo_defaults(tmp_path) -> None:
+    """``finetune_ppo.py`` and ``train_and_compare.py`` train PPO the same way by default."""
+    from torchrl_bc.sb3.ppo import FINETUNE_KL, FINETUNE_PPO
+
+    compare = _script().parse_args(["--replay-data-dir", str(tmp_path)])
+    finetune = _script("finetune_ppo").parse_args(["ckpt.pt", "--levels", str(tmp_path)])
+    names = {"n_envs": "n_envs", "n_steps": "n_steps", "batch_size": "batch_size",
+             "n_epochs": "n_epochs", "learning_rate": "lr", "gamma": "gamma",
+             "ent_coef": "ent_coef", "kl_coef": "kl_coef", "kl_updates": "kl_updates"}
+    for key, value in (FINETUNE_PPO | FINETUNE_KL).items():
+        assert getattr(compare, names[key]) == value, key
+        assert getattr(finetune, names[key]) == value, key
+    assert FINETUNE_PPO["n_envs"] * FINETUNE_PPO["n_steps"] % FINETUNE_PPO["batch_size"] == 0
+
+
 def test_configs_default_follows_the_script_not_the_cwd(tmp_path, monkeypatch) -> None:
     script = _script()
     monkeypatch.chdir(tmp_path)  # no configs/ here

@@ -70,8 +70,8 @@ BEFORE: dict[str, dict] = {
         "logging": {"wandb": "offline", "project": "torchrl-bc"},
     },
     "mlp": {
-        "architecture": {"preset": "mlp", "state_hidden": [512, 512, 512], "state_dim": 512,
-            "state_fourier": 8, "features_dim": 512, "head_hidden": [256]},
+        "architecture": {"preset": "mlp", "state_hidden": [128, 128], "state_dim": 128,
+            "state_fourier": 8, "features_dim": 128, "head_hidden": [128]},
         "observation": {"frame_skip": 1, "modalities": ["game_state", "action_mask"]},
         "data": {"replays": ["data/sample_corpus"], "val_fraction": 0.15, "balance_actions": False,
             "mirror": False, "trim_idle_start": True, "skip_idle_start": False},
