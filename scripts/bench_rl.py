@@ -84,12 +84,14 @@ def bench_env(env, steps: int) -> float:
 def bench_ppo(export: dict, env, steps: int, settings: dict) -> dict[str, float]:
     """``PPO.learn(steps)`` (after one warm-up update), with its time split by part."""
     from stable_baselines3 import PPO
+    from stable_baselines3.common.logger import Logger
 
     from torchrl_bc.sb3 import load_into, make_sb3_policy_kwargs
 
     model = PPO("MultiInputPolicy", env, policy_kwargs=make_sb3_policy_kwargs(export), seed=0,
                 device="cpu", verbose=0, **settings)
     load_into(model, export)
+    model.set_logger(Logger(folder=None, output_formats=[]))  # no SB3 folder in the temp dir
     spent = {"env": 0.0, "update": 0.0}
 
     def timed(fn, key):

@@ -12,7 +12,8 @@ the KL pull toward the BC policy, ``FINETUNE_KL``; the same as ``train_and_compa
 Held-out levels (``--eval-levels``, or ``--holdout`` of ``--levels`` set aside by name) are
 played greedily, one episode each, before training, every ``--eval-every`` steps and at the
 end. Writes OUT/finetuned_sb3.pt (an export: ``load_export`` / ``load_into`` read it),
-OUT/ppo.zip (SB3's own save) and OUT/eval.json; the last line is ``success_rate: X`` (held out).
+OUT/ppo.zip (SB3's own save), OUT/eval.json and OUT/ppo_log/progress.csv (PPO's losses); the
+last line is ``success_rate: X`` (held out).
 """
 
 from __future__ import annotations
@@ -153,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         "MultiInputPolicy", env, policy_kwargs=make_sb3_policy_kwargs(export), seed=args.seed,
         n_steps=args.n_steps, batch_size=args.batch_size, n_epochs=args.n_epochs,
         learning_rate=args.lr, gamma=args.gamma, ent_coef=args.ent_coef, verbose=0,
-        device="cpu", bc_policy=bc_policy, reg_coef=args.kl_coef, reg_updates=args.kl_updates)
+        device="cpu", bc_policy=bc_policy, reg_coef=args.kl_coef, reg_updates=args.kl_updates,
+        log_dir=args.out / "ppo_log")
     load_into(model, export)
     history = [{"step": 0, **evaluate(model.policy)}]
     print(f"step 0: held-out success {history[0]['success']:.3f}")

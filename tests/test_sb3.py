@@ -277,6 +277,36 @@ def test_end_to_end_ppo_learns(export_path, levels):
     env.close()
 
 
+def test_kl_pull_logs_to_its_folder_and_leaves_no_temp_folder(export_path, levels, tmp_path,
+                                                               monkeypatch):
+    """``BCRegularisedPPO`` runs its KL pass, writes PPO's statistics to ``log_dir`` and,
+    without one, makes none of SB3's ``SB3-<date>`` folders in the temp dir."""
+    import csv
+    import tempfile
+
+    from torchrl_bc.sb3 import build_sb3_policy
+    from torchrl_bc.sb3.ppo import BCRegularisedPPO
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    export = load_export(export_path)
+    bc = build_sb3_policy(export)
+    bc.load_state_dict(export["policy_state_dict"], strict=True)
+    kw = dict(policy_kwargs=make_sb3_policy_kwargs(export), n_steps=64, batch_size=64,
+              n_epochs=1, seed=0, device="cpu")
+    for log_dir in (tmp_path / "log", None):
+        env = make_sb3_env(export, levels, n_envs=2)
+        model = BCRegularisedPPO("MultiInputPolicy", env, bc_policy=bc, reg_coef=1.0,
+                                 reg_updates=10, log_dir=log_dir, **kw)
+        load_into(model, export)
+        model.learn(256)
+        env.close()
+    rows = list(csv.DictReader((tmp_path / "log" / "progress.csv").open()))
+    kls = [float(r["train/bc_kl"]) for r in rows if r.get("train/bc_kl")]
+    assert len(kls) >= 1 and all(k >= 0 for k in kls)
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
 def test_critic_warmup(export_path, levels, tmp_path):
     from torchrl_bc.sb3 import warmup_critic
 

@@ -9,6 +9,7 @@ and can stop training once a rule says the curve has flattened.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger, configure
 
 from torchrl_bc.obs import ObservationConfig
 from torchrl_bc.sb3.spaces import GraphPadding
@@ -40,13 +42,19 @@ FINETUNE_KL: dict[str, float | int] = {"kl_coef": 1.0, "kl_updates": 1000}
 class BCRegularisedPPO(PPO):
     """PPO; for the first ``reg_updates`` updates, also minimise ``coef * KL(pi_BC || pi)``.
 
+    PPO's own statistics (losses, KL, clip fraction) go to ``log_dir/progress.csv`` when given.
+
     The KL is taken on the rollout's own observations after PPO's update, in one extra pass of
     minibatches with PPO's optimiser; ``coef`` decays linearly from ``reg_coef`` to 0.
     """
 
     def __init__(self, *args: Any, bc_policy: Any = None, reg_coef: float = 0.0,
-                 reg_updates: int = 0, **kwargs: Any) -> None:
+                 reg_updates: int = 0, log_dir: str | os.PathLike[str] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # SB3 otherwise makes an empty SB3-<date> folder in the temp dir on every learn().
+        self.set_logger(configure(os.fspath(log_dir), ["csv"]) if log_dir is not None
+                        else Logger(folder=None, output_formats=[]))
         self.bc_policy = bc_policy
         self.reg_coef, self.reg_updates = reg_coef, reg_updates
         self._reg_done = 0
