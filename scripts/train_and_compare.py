@@ -125,7 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluation cap, as torchrl-bc evaluate")
     p.add_argument("--max-ticks", type=positive_int, default=5000)
     p.add_argument("--bootstrap-reps", type=positive_int, default=2000)
-    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="torch CPU threads of each PPO run")
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="PPO runs in parallel processes (each (variant, seed) run is "
+                        "independent and its result does not depend on this)")
     p.add_argument("--out", type=Path, default=Path("runs/compare"))
     p.add_argument("--overwrite", action="store_true", help="replace an earlier comparison")
     p.add_argument("--wandb", default="offline", choices=["offline", "online", "disabled"])
@@ -339,6 +343,43 @@ def run_variant(args: argparse.Namespace, exports: dict[str, dict], level_sets: 
     return {"variant": variant, "seed": seed, "seconds": time.perf_counter() - t0,
             "steps": int(history[-1]["step"]), "plateau": evaluation.stopped,
             "min_steps": min_steps, "budget": budget, "history": history}
+
+
+def _run_job(job: tuple[argparse.Namespace, dict, dict, str, int]) -> dict[str, Any]:
+    """One (variant, seed) run in a worker process, with the run's own thread count."""
+    import torch
+
+    args, exports, level_sets, variant, seed = job
+    torch.set_num_threads(args.threads)
+    print(f"{variant} seed {seed}", flush=True)
+    return run_variant(args, exports, level_sets, variant, seed)
+
+
+def run_all(args: argparse.Namespace, exports: dict[str, dict], level_sets: dict[str, list]
+            ) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every (variant, seed) run, ``--workers`` at a time (scratch, the longest, first), each
+    result kept in OUT/results.partial.json as it ends; a run that fails is named in one line
+    and the others go on."""
+    from torchrl_bc.commands import one_line
+    from torchrl_bc.executors import LocalExecutor
+    from torchrl_bc.io import atomic_write_bytes
+
+    jobs = [(args, exports, level_sets, v, s) for s in args.seeds for v in args.variants]
+    jobs.sort(key=lambda j: j[3] != "scratch")
+    runs, failed = [], []
+    for i, result, error in LocalExecutor(workers=args.workers).map(
+            _run_job, jobs, desc="PPO runs", unit="run"):
+        if error is not None:
+            failed.append(f"{jobs[i][3]} seed {jobs[i][4]}")
+            print(f"error: {failed[-1]}: {one_line(error)}", file=sys.stderr, flush=True)
+            continue
+        runs.append(result)
+        part = {"args": vars(args), "runs": runs, "failed": failed}
+        atomic_write_bytes(args.out / "results.partial.json",
+                           json.dumps(part, indent=1, default=str).encode())
+    order = [(v, s) for s in args.seeds for v in args.variants]
+    runs.sort(key=lambda r: order.index((r["variant"], r["seed"])))
+    return runs, failed
 
 
 # -- 5. the summary ------------------------------------------------------------------------------
@@ -608,18 +649,15 @@ def main(argv: list[str] | None = None) -> int:
             RuntimeError, ValueError) as exc:  # RuntimeError: a critic warm-up too short
         print(f"{parser.prog}: error: {one_line(exc)}", file=sys.stderr)
         return 1
-    runs = []
-    for seed in args.seeds:
-        for variant in args.variants:
-            print(f"{variant} seed {seed}", flush=True)
-            runs.append(run_variant(args, exports, level_sets, variant, seed))
-            part = {"args": vars(args), "runs": runs}
-            (args.out / "results.partial.json").write_text(json.dumps(part, indent=1,
-                                                                      default=str))
+    runs, failed = run_all(args, exports, level_sets)
+    if not runs:
+        print(f"{parser.prog}: error: every PPO run failed", file=sys.stderr)
+        return 1
     sizes = {k: len(v) for k, v in level_sets.items()}
     summary = summarise(args, runs, list(level_sets))
     results = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                "bc_checkpoint": str(ckpt), "split": split, "levels": sizes, "runs": runs,
+               "failed": failed,
                "summary": summary}
     write_outputs(args, results)
     (args.out / "results.partial.json").unlink(missing_ok=True)
@@ -628,7 +666,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {summary['least_forgetting']} forgot least here; the script's default "
               f"--finetune is {DEFAULT_FINETUNE}")
     print("\n".join(name_value_lines(summary)))
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

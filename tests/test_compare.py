@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -227,6 +229,18 @@ def test_script_end_to_end_on_tiny_budgets(tmp_path, capsys) -> None:
     assert stdout.strip().splitlines()[-1].startswith("heldout_scratch_final_ratio: ")
     md = (out / "results.md").read_text()
     assert "| scratch | 2 |" in md and "Least forgetting: `" in md
+
+    # Runs in parallel worker processes give the same results (the script as users run it).
+    par = [*argv[:argv.index("--out")], "--out", str(tmp_path / "par"), "--workers", "2",
+           "--bc-checkpoint", str(out / "bc" / "best.pt")]
+    par.remove("--bc-config")
+    par.remove(str(tmp_path / "bc.yaml"))
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "train_and_compare.py"), *par],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    again = json.loads((tmp_path / "par" / "results.json").read_text())["runs"]
+    assert [(r["variant"], r["seed"], r["history"]) for r in again] == [
+        (r["variant"], r["seed"], r["history"]) for r in runs]
 
     # A second run refuses to overwrite; a BC checkpoint that saw a held-out level is refused.
     with pytest.raises(SystemExit) as exc:
