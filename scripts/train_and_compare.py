@@ -105,7 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-every", type=positive_int, default=16_384,
                    help="env steps between evaluations up to --bc-steps")
     p.add_argument("--late-eval-every", type=positive_int, default=None,
-                   help="env steps between evaluations after --bc-steps (default --bc-steps/2)")
+                   help="least env steps between evaluations after --bc-steps (default "
+                        "--bc-steps/2)")
+    p.add_argument("--eval-growth", type=float, default=0.125,
+                   help="after --bc-steps, evaluations are also at least this fraction of the "
+                        "steps so far apart (geometric: a long scratch run is evaluated about "
+                        "40 times, and --plateau-window evaluations span a fixed share of it; "
+                        "0: every --late-eval-every)")
     p.add_argument("--kl-coef", type=float, default=FINETUNE_KL["kl_coef"],
                    help="KL(pi_BC || pi) weight of the *_kl variants, decaying to 0")
     p.add_argument("--kl-updates", type=positive_int, default=FINETUNE_KL["kl_updates"])
@@ -123,7 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training episode cap, x the level's demo")
     p.add_argument("--eval-tick-factor", type=positive_float, default=2.0,
                    help="evaluation cap, as torchrl-bc evaluate")
-    p.add_argument("--max-ticks", type=positive_int, default=5000)
+    p.add_argument("--max-ticks", type=positive_int, default=5000,
+                   help="training episode cap in ticks (besides --tick-factor)")
+    p.add_argument("--eval-max-ticks", type=positive_int, default=1200,
+                   help="evaluation cap in ticks (besides --eval-tick-factor; the suite's "
+                        "levels have no demo, so this is their cap)")
     p.add_argument("--bootstrap-reps", type=positive_int, default=2000)
     p.add_argument("--threads", type=positive_int, default=1,
                    help="torch CPU threads of each PPO run")
@@ -267,7 +277,9 @@ def make_schedule(args: argparse.Namespace):
     late = args.late_eval_every or max(args.eval_every, args.bc_steps // 2)
 
     def next_eval(step: int) -> int:
-        return step + (args.eval_every if step < args.bc_steps else late)
+        if step < args.bc_steps:
+            return step + args.eval_every
+        return step + max(late, int(step * args.eval_growth))
 
     return next_eval
 
@@ -331,7 +343,8 @@ def run_variant(args: argparse.Namespace, exports: dict[str, dict], level_sets: 
                        tick_factor=args.tick_factor, max_ticks=args.max_ticks)
     model = make_ppo(args, export, variant, seed, env)
     evaluation = HeldOutEvaluation(level_sets, config, padding, make_schedule(args),
-                                   tick_factor=args.eval_tick_factor, max_ticks=args.max_ticks,
+                                   tick_factor=args.eval_tick_factor,
+                                   max_ticks=args.eval_max_ticks,
                                    stop=flat if scratch else None, on_eval=log)
     t0 = time.perf_counter()
     try:

@@ -120,6 +120,22 @@ def test_ratio_says_what_kind_of_number_it_is() -> None:
 
 
 # -- the script ---------------------------------------------------------------------------------
+def test_evaluation_schedule_is_even_then_geometric(tmp_path) -> None:
+    script = _script()
+    args = script.parse_args(["--replay-data-dir", str(tmp_path), "--bc-steps", "100000"])
+    nxt = script.make_schedule(args)
+    assert nxt(0) == 16_384 and nxt(98_304) == 98_304 + 16_384  # even up to --bc-steps
+    assert nxt(114_688) == 114_688 + 50_000  # then at least --bc-steps/2 apart
+    assert nxt(8_000_000) == 9_000_000  # and 1/8 of the steps so far
+    steps = [0]
+    while steps[-1] < 10_000_000:
+        steps.append(nxt(steps[-1]))
+    assert 40 <= len(steps) <= 60  # a 10M-step scratch run: about 50 evaluations, not 200
+    args = script.parse_args(["--replay-data-dir", str(tmp_path), "--bc-steps", "100000",
+                              "--eval-growth", "0"])
+    assert script.make_schedule(args)(8_000_000) == 8_050_000
+
+
 def test_fine_tune_scripts_share_the_ppo_defaults(tmp_path) -> None:
     """``finetune_ppo.py`` and ``train_and_compare.py`` train PPO the same way by default."""
     from torchrl_bc.sb3.ppo import FINETUNE_KL, FINETUNE_PPO
