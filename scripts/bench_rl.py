@@ -19,17 +19,16 @@ Figures (one ``name: value`` line each at the end), all with ``configs/mlp.yaml`
   ``--eval-levels`` generated levels capped at ``--eval-ticks`` ticks.
 * ``peak_rss_mb``: the process's peak resident memory.
 
-    python scripts/bench_rl.py [--levels DIR] [--n-envs 64] [--ppo-steps 32768]
+    python scripts/bench_rl.py [--levels DIR] [--n-envs 64] [--ppo-steps 65536]
                                [--dummy-ppo-steps 16384] [--eval-levels 420] [--eval-ticks 1200]
                                [--threads N] [--skip-dummy] [--skip-old-shape]
 """
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
+# OpenMP's threads spin between PPO's many small matrix products (OMP_WAIT_POLICY left at its
+# default): PASSIVE, which training uses against stalls on busy shared cores, makes PPO 1.4x
+# slower on idle ones. Set OMP_WAIT_POLICY=PASSIVE, or --threads 1, on a busy machine.
 import argparse
 import resource
 import tempfile
@@ -146,7 +145,7 @@ def main() -> None:
     p.add_argument("--config", type=Path, default=ROOT / "configs" / "mlp.yaml")
     p.add_argument("--n-envs", type=int, default=64)
     p.add_argument("--env-steps", type=int, default=3000, help="vec steps for the env figure")
-    p.add_argument("--ppo-steps", type=int, default=32768)
+    p.add_argument("--ppo-steps", type=int, default=65536)
     p.add_argument("--dummy-ppo-steps", type=int, default=16384)
     p.add_argument("--eval-levels", type=int, default=420)
     p.add_argument("--eval-ticks", type=int, default=1200)

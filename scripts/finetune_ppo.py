@@ -2,13 +2,14 @@
 
     python scripts/finetune_ppo.py CKPT_OR_EXPORT --levels DIR_OR_SUITE [--timesteps 500000]
         [--eval-levels DIR_OR_SUITE | --holdout 0.15] [--eval-every 100000] [--n-envs 64]
-        [--kl-coef 1.0 --kl-updates 1000] [--seed 0] [--threads N] [--out runs/finetune]
+        [--warmup-steps 20000] [--kl-coef 0] [--seed 0] [--threads N] [--out runs/finetune]
 
 CKPT_OR_EXPORT is a BC checkpoint (``best.pt``, exported on the fly) or an SB3 export
 (``torchrl-bc export``). PPO trains on ``--levels`` in the native ``NppSB3VecEnv`` (all envs in
 one compiled call) with the project's fine-tune defaults (``torchrl_bc.sb3.ppo.FINETUNE_PPO``:
-64 envs x 256 steps, minibatches of 2048, 3 epochs, lr 5e-4, gamma 0.99, ent_coef 0.005; and
-the KL pull toward the BC policy, ``FINETUNE_KL``; the same as ``train_and_compare.py``).
+64 envs x 256 steps, minibatches of 2048, 3 epochs, lr 5e-4, gamma 0.99, ent_coef 0.005),
+after fitting the critic on 20k steps of BC rollouts and without a KL pull toward the BC policy:
+``train_and_compare.py``'s ``bc_warm``, the variant measured to forget least (docs/SB3.md).
 Held-out levels (``--eval-levels``, or ``--holdout`` of ``--levels`` set aside by name) are
 played greedily, one episode each, before training, every ``--eval-every`` steps and at the
 end. Writes OUT/finetuned_sb3.pt (an export: ``load_export`` / ``load_into`` read it),
@@ -18,10 +19,9 @@ last line is ``success_rate: X`` (held out).
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
+# OpenMP's threads spin between PPO's many small matrix products (OMP_WAIT_POLICY left at its
+# default): PASSIVE, which training uses against stalls on busy shared cores, makes PPO 1.4x
+# slower on idle ones. Set OMP_WAIT_POLICY=PASSIVE, or --threads 1, on a busy machine.
 import argparse
 import hashlib
 import json
@@ -31,7 +31,7 @@ from pathlib import Path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from torchrl_bc.sb3.ppo import FINETUNE_KL, FINETUNE_PPO
+    from torchrl_bc.sb3.ppo import FINETUNE_KL, FINETUNE_PPO, FINETUNE_WARMUP_STEPS
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -51,9 +51,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=d["learning_rate"])
     p.add_argument("--gamma", type=float, default=d["gamma"])
     p.add_argument("--ent-coef", type=float, default=d["ent_coef"])
-    p.add_argument("--kl-coef", type=float, default=kl["kl_coef"],
+    p.add_argument("--warmup-steps", type=int, default=FINETUNE_WARMUP_STEPS,
+                   help="env steps of BC rollouts the critic is fitted on first (default "
+                        f"{FINETUNE_WARMUP_STEPS}; 0: off; skipped for an export whose critic "
+                        "is already warmed)")
+    p.add_argument("--kl-coef", type=float, default=0.0,
                    help="KL(pi_BC || pi) weight, decaying to 0 over --kl-updates updates "
-                        f"(default {kl['kl_coef']}; 0: off)")
+                        f"(default 0: off; {kl['kl_coef']} is train_and_compare's *_kl)")
     p.add_argument("--kl-updates", type=int, default=kl["kl_updates"])
     p.add_argument("--tick-factor", type=float, default=3.0, help="training episode cap")
     p.add_argument("--eval-tick-factor", type=float, default=2.0,
@@ -113,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         make_sb3_env,
         make_sb3_policy_kwargs,
         resolve_levels,
+        warmup_critic,
         write_export,
     )
     from torchrl_bc.sb3.env import obs_config_of
@@ -135,6 +140,18 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     config, padding = obs_config_of(export)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.warmup_steps > 0 and export.get("critic") != "warmed":
+        t0 = time.perf_counter()
+        try:
+            export = warmup_critic(export, train_levels, steps=args.warmup_steps,
+                                   gamma=args.gamma, tick_factor=args.tick_factor,
+                                   max_ticks=args.max_ticks)
+        except RuntimeError as exc:  # too few steps for one finished episode
+            print(f"error: critic warm-up: {exc}", file=sys.stderr)
+            return 1
+        print(f"critic warmed on {args.warmup_steps} BC steps in "
+              f"{time.perf_counter() - t0:.0f}s (explained variance "
+              f"{export['critic_info']['explained_variance']:.2f})")
     print(f"{args.source}: {export['architecture']['name']}, frame_skip {config.frame_skip}; "
           f"{len(train_levels)} training level(s), {len(held_out)} held out")
 

@@ -137,18 +137,58 @@ def test_evaluation_schedule_is_even_then_geometric(tmp_path) -> None:
 
 
 def test_fine_tune_scripts_share_the_ppo_defaults(tmp_path) -> None:
-    """``finetune_ppo.py`` and ``train_and_compare.py`` train PPO the same way by default."""
-    from torchrl_bc.sb3.ppo import FINETUNE_KL, FINETUNE_PPO
+    """``finetune_ppo.py`` trains PPO as ``train_and_compare.py`` does by default, and its
+    default is the comparison's ``DEFAULT_FINETUNE`` variant (warm-up and KL on or off)."""
+    from torchrl_bc.sb3.ppo import FINETUNE_KL, FINETUNE_PPO, FINETUNE_WARMUP_STEPS
 
-    compare = _script().parse_args(["--replay-data-dir", str(tmp_path)])
+    script = _script()
+    compare = script.parse_args(["--replay-data-dir", str(tmp_path)])
     finetune = _script("finetune_ppo").parse_args(["ckpt.pt", "--levels", str(tmp_path)])
     names = {"n_envs": "n_envs", "n_steps": "n_steps", "batch_size": "batch_size",
              "n_epochs": "n_epochs", "learning_rate": "lr", "gamma": "gamma",
-             "ent_coef": "ent_coef", "kl_coef": "kl_coef", "kl_updates": "kl_updates"}
-    for key, value in (FINETUNE_PPO | FINETUNE_KL).items():
+             "ent_coef": "ent_coef"}
+    for key, value in FINETUNE_PPO.items():
         assert getattr(compare, names[key]) == value, key
         assert getattr(finetune, names[key]) == value, key
     assert FINETUNE_PPO["n_envs"] * FINETUNE_PPO["n_steps"] % FINETUNE_PPO["batch_size"] == 0
+    assert (compare.kl_coef, compare.kl_updates) == tuple(FINETUNE_KL.values())
+    assert compare.warmup_steps == FINETUNE_WARMUP_STEPS
+    from_bc, kl, warm = script.VARIANTS[script.DEFAULT_FINETUNE]
+    assert from_bc and (finetune.kl_coef > 0) == kl
+    assert finetune.warmup_steps == (FINETUNE_WARMUP_STEPS if warm else 0)
+
+
+def test_finetune_script_end_to_end(tmp_path, capsys) -> None:
+    """A BC checkpoint in, critic warmed, PPO on the training levels, held-out evaluations on
+    schedule, an export that loads, and ``success_rate:`` last."""
+    levels = tmp_path / "levels"
+    levels.mkdir()
+    for name in LEVELS:
+        shutil.copy(CORPUS / f"{name}.replay", levels)
+    bench = _script("bench_rl")
+    (tmp_path / "bc.yaml").write_text(BC_CONFIG)
+    bench.untrained_export(tmp_path / "bc.yaml", tmp_path)
+    out = tmp_path / "ft"
+    argv = [str(tmp_path / "untrained.pt"), "--levels", str(levels), "--holdout", "0.34",
+            "--timesteps", "512", "--eval-every", "256", "--n-envs", "4", "--n-steps", "64",
+            "--batch-size", "64", "--n-epochs", "1", "--warmup-steps", "3000",
+            "--max-ticks", "300", "--no-progress", "--out", str(out)]
+    assert _script("finetune_ppo").main(argv) == 0
+    stdout = capsys.readouterr().out.strip().splitlines()
+    assert any(line.startswith("critic warmed on 3000 BC steps") for line in stdout)
+    assert stdout[-1].startswith("success_rate: ")
+    report = json.loads((out / "eval.json").read_text())
+    assert len(report["held_out_levels"]) == 2 and len(report["train_levels"]) == 4
+    assert not set(report["held_out_levels"]) & set(report["train_levels"])
+    assert report["history"][0]["step"] == 0
+    assert len(report["history"]) >= 3 and report["timesteps"] >= 512
+    assert float(stdout[-1].split(": ")[1]) == pytest.approx(report["history"][-1]["success"],
+                                                             abs=1e-4)
+    from torchrl_bc.sb3 import load_export
+
+    tuned = load_export(out / "finetuned_sb3.pt")
+    assert tuned["critic"] == "warmed"
+    assert (out / "ppo_log" / "progress.csv").stat().st_size > 0
 
 
 def test_configs_default_follows_the_script_not_the_cwd(tmp_path, monkeypatch) -> None:

@@ -23,8 +23,8 @@ from torchrl_bc.obs import ObservationConfig
 from torchrl_bc.sb3.spaces import GraphPadding
 from torchrl_bc.sb3.vec_env import evaluate_sb3
 
-__all__ = ["FINETUNE_KL", "FINETUNE_PPO", "BCRegularisedPPO", "HeldOutEvaluation",
-           "SuccessRecorder", "success_rate"]
+__all__ = ["FINETUNE_KL", "FINETUNE_PPO", "FINETUNE_WARMUP_STEPS", "BCRegularisedPPO",
+           "HeldOutEvaluation", "SuccessRecorder", "success_rate"]
 
 #: PPO settings shared by ``scripts/finetune_ppo.py``, ``scripts/train_and_compare.py`` and
 #: ``scripts/bench_rl.py``: Procgen's PPO shape (Cobbe et al. 2020: 64 envs x 256 steps, 8
@@ -33,10 +33,14 @@ __all__ = ["FINETUNE_KL", "FINETUNE_PPO", "BCRegularisedPPO", "HeldOutEvaluation
 FINETUNE_PPO: dict[str, float | int] = {
     "n_envs": 64, "n_steps": 256, "batch_size": 2048, "n_epochs": 3, "learning_rate": 5e-4,
     "gamma": 0.99, "ent_coef": 0.005}
-#: The KL pull toward the BC policy that fine-tuning uses by default (``bc_kl`` in
-#: ``train_and_compare.py``, the variant measured to forget least): coefficient 1.0 decaying
-#: linearly to 0 over 1000 updates (16M env steps at the shape above: on for any budget here).
+#: The KL pull toward the BC policy where it is on (``train_and_compare.py``'s ``*_kl``
+#: variants, ``finetune_ppo.py --kl-coef``): coefficient 1.0 decaying linearly to 0 over 1000
+#: updates (16M env steps at the shape above: on for any budget here).
 FINETUNE_KL: dict[str, float | int] = {"kl_coef": 1.0, "kl_updates": 1000}
+#: Env steps of BC rollouts the critic is fitted on before fine-tuning (``*_warm`` variants).
+#: Fine-tuning's default is ``bc_warm`` (this warm-up, no KL pull): the variant that forgot
+#: least on held-out levels in the 5-seed comparison (docs/SB3.md).
+FINETUNE_WARMUP_STEPS = 20_000
 
 
 class BCRegularisedPPO(PPO):
