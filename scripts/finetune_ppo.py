@@ -140,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     config, padding = obs_config_of(export)
     args.out.mkdir(parents=True, exist_ok=True)
+    print(f"{args.source}: {export['architecture']['name']}, frame_skip {config.frame_skip}; "
+          f"{len(train_levels)} training level(s), {len(held_out)} held out")
     if args.warmup_steps > 0 and export.get("critic") != "warmed":
         t0 = time.perf_counter()
         try:
@@ -152,8 +154,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"critic warmed on {args.warmup_steps} BC steps in "
               f"{time.perf_counter() - t0:.0f}s (explained variance "
               f"{export['critic_info']['explained_variance']:.2f})")
-    print(f"{args.source}: {export['architecture']['name']}, frame_skip {config.frame_skip}; "
-          f"{len(train_levels)} training level(s), {len(held_out)} held out")
 
     def evaluate(policy) -> dict[str, float]:
         policy.set_training_mode(False)
