@@ -115,13 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     from torchrl_bc.sb3 import (
         ExportMismatch,
         make_sb3_env,
-        make_sb3_policy_kwargs,
         resolve_levels,
         warmup_critic,
         write_export,
     )
     from torchrl_bc.sb3.env import obs_config_of
-    from torchrl_bc.sb3.load import build_sb3_policy, load_into
     from torchrl_bc.sb3.ppo import BCRegularisedPPO
     from torchrl_bc.sb3.vec_env import evaluate_sb3
     from torchrl_bc.train.evaluate import summarise
@@ -163,17 +161,11 @@ def main(argv: list[str] | None = None) -> int:
 
     env = make_sb3_env(export, train_levels, n_envs=args.n_envs, seed=args.seed,
                        tick_factor=args.tick_factor, max_ticks=args.max_ticks)
-    bc_policy = None
-    if args.kl_coef > 0:
-        bc_policy = build_sb3_policy(export)
-        bc_policy.load_state_dict(export["policy_state_dict"], strict=True)
-    model = BCRegularisedPPO(
-        "MultiInputPolicy", env, policy_kwargs=make_sb3_policy_kwargs(export), seed=args.seed,
-        n_steps=args.n_steps, batch_size=args.batch_size, n_epochs=args.n_epochs,
-        learning_rate=args.lr, gamma=args.gamma, ent_coef=args.ent_coef, verbose=0,
-        device="cpu", bc_policy=bc_policy, reg_coef=args.kl_coef, reg_updates=args.kl_updates,
-        log_dir=args.out / "ppo_log")
-    load_into(model, export)
+    model = BCRegularisedPPO.from_export(
+        export, env, kl_coef=args.kl_coef, kl_updates=args.kl_updates,
+        log_dir=args.out / "ppo_log", seed=args.seed, n_steps=args.n_steps,
+        batch_size=args.batch_size, n_epochs=args.n_epochs, learning_rate=args.lr,
+        gamma=args.gamma, ent_coef=args.ent_coef)
     history = [{"step": 0, **evaluate(model.policy)}]
     print(f"step 0: held-out success {history[0]['success']:.3f}")
 

@@ -286,23 +286,14 @@ def make_schedule(args: argparse.Namespace):
 
 
 def make_ppo(args: argparse.Namespace, export: dict, variant: str, seed: int, env):
-    from torchrl_bc.sb3 import build_sb3_policy, load_into, make_sb3_policy_kwargs
     from torchrl_bc.sb3.ppo import BCRegularisedPPO
 
     from_bc, kl, _ = VARIANTS[variant]
-    bc_policy = None
-    if kl:
-        bc_policy = build_sb3_policy(export)
-        bc_policy.load_state_dict(export["policy_state_dict"], strict=True)
-    model = BCRegularisedPPO(
-        "MultiInputPolicy", env, policy_kwargs=make_sb3_policy_kwargs(export), seed=seed,
-        n_steps=args.n_steps, batch_size=args.batch_size, n_epochs=args.n_epochs,
-        learning_rate=args.lr, gamma=args.gamma, ent_coef=args.ent_coef, verbose=0,
-        device="cpu", bc_policy=bc_policy, reg_coef=args.kl_coef if kl else 0.0,
-        reg_updates=args.kl_updates if kl else 0)
-    if from_bc:
-        load_into(model, export)
-    return model
+    return BCRegularisedPPO.from_export(
+        export, env, from_bc=from_bc, kl_coef=args.kl_coef if kl else 0.0,
+        kl_updates=args.kl_updates if kl else 0, seed=seed, n_steps=args.n_steps,
+        batch_size=args.batch_size, n_epochs=args.n_epochs, learning_rate=args.lr,
+        gamma=args.gamma, ent_coef=args.ent_coef)
 
 
 def make_logger(args: argparse.Namespace, variant: str, seed: int):

@@ -67,6 +67,27 @@ class BCRegularisedPPO(PPO):
             for p in bc_policy.parameters():
                 p.requires_grad_(False)
 
+    @classmethod
+    def from_export(cls, export: dict[str, Any], env: Any, *, from_bc: bool = True,
+                    kl_coef: float = 0.0, kl_updates: int = 0,
+                    log_dir: str | os.PathLike[str] | None = None,
+                    **ppo_kwargs: Any) -> BCRegularisedPPO:
+        """PPO shaped by ``export`` (its policy kwargs), starting from its BC weights when
+        ``from_bc``, with the KL pull toward them when ``kl_coef > 0``; ``ppo_kwargs`` are
+        PPO's own (``seed``, ``n_steps``, ``learning_rate``, ...)."""
+        from torchrl_bc.sb3.load import build_sb3_policy, load_into, make_sb3_policy_kwargs
+
+        bc_policy = None
+        if kl_coef > 0:
+            bc_policy = build_sb3_policy(export)
+            bc_policy.load_state_dict(export["policy_state_dict"], strict=True)
+        model = cls("MultiInputPolicy", env, policy_kwargs=make_sb3_policy_kwargs(export),
+                    verbose=0, device="cpu", bc_policy=bc_policy, reg_coef=kl_coef,
+                    reg_updates=kl_updates, log_dir=log_dir, **ppo_kwargs)
+        if from_bc:
+            load_into(model, export)
+        return model
+
     def train(self) -> None:
         super().train()
         if self.bc_policy is None or self.reg_coef <= 0 or self._reg_done >= self.reg_updates:
