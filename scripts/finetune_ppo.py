@@ -1,20 +1,27 @@
 """Fine-tune a BC policy with SB3 PPO on the batched simulator, with held-out evaluation.
 
     python scripts/finetune_ppo.py CKPT_OR_EXPORT --levels DIR_OR_SUITE [--timesteps 500000]
-        [--eval-levels DIR_OR_SUITE | --holdout 0.15] [--eval-every 100000] [--n-envs 64]
-        [--warmup-steps 20000] [--kl-coef 0] [--seed 0] [--threads N] [--out runs/finetune]
+        [--eval-levels DIR_OR_SUITE | --holdout 0.15] [--val-levels DIR_OR_SUITE]
+        [--select best|last] [--eval-every 100000] [--n-envs 64] [--warmup-steps 20000]
+        [--kl-coef 0] [--seed 0] [--threads N] [--out runs/finetune]
 
 CKPT_OR_EXPORT is a BC checkpoint (``best.pt``, exported on the fly) or an SB3 export
 (``torchrl-bc export``). PPO trains on ``--levels`` in the native ``NppSB3VecEnv`` (all envs in
 one compiled call) with the project's fine-tune defaults (``torchrl_bc.sb3.ppo.FINETUNE_PPO``:
 64 envs x 256 steps, minibatches of 2048, 3 epochs, lr 5e-4, gamma 0.99, ent_coef 0.005),
 after fitting the critic on 20k steps of BC rollouts and without a KL pull toward the BC policy:
-``train_and_compare.py``'s ``bc_warm``, the variant measured to forget least (docs/SB3.md).
-Held-out levels (``--eval-levels``, or ``--holdout`` of ``--levels`` set aside by name) are
-played greedily, one episode each, before training, every ``--eval-every`` steps and at the
-end. Writes OUT/finetuned_sb3.pt (an export: ``load_export`` / ``load_into`` read it),
-OUT/ppo.zip (SB3's own save), OUT/eval.json and OUT/ppo_log/progress.csv (PPO's losses); the
-last line is ``success_rate: X`` (held out).
+``train_and_compare.py``'s ``bc_warm`` (docs/SB3.md).
+
+Held-out levels (``--eval-levels``, or ``--holdout`` of ``--levels`` set aside by name) and
+validation levels are played greedily, one episode each, before training, every
+``--eval-every`` steps and at the end. The validation levels are the ones BC held out (the
+checkpoint's ``val_levels``) found among ``--levels``; PPO never trains on them. The policy
+returned is the one with the best validation success, the earliest on ties: the BC policy
+unless PPO beats it there (early stopping against forgetting; ``--select last`` turns it off).
+Writes OUT/finetuned_sb3.pt (an export: ``load_export`` / ``load_into`` read it), OUT/ppo.zip
+(SB3's own save: that policy, with PPO's last optimiser state), OUT/eval.json and
+OUT/ppo_log/progress.csv (PPO's losses); the last line is ``success_rate: X`` (held out, of
+the policy returned).
 """
 
 from __future__ import annotations
@@ -29,6 +36,9 @@ import sys
 import time
 from pathlib import Path
 
+#: Level-set names in the evaluation rows (as ``train_and_compare.py``'s).
+HELDOUT, VAL = "heldout", "val"
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from torchrl_bc.sb3.ppo import FINETUNE_KL, FINETUNE_PPO, FINETUNE_WARMUP_STEPS
@@ -41,6 +51,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--eval-levels", help="held-out levels (directory or suite)")
     g.add_argument("--holdout", type=float, default=0.15,
                    help="fraction of --levels held out for evaluation (default 0.15)")
+    v = p.add_mutually_exclusive_group()
+    v.add_argument("--val-levels", help="validation levels (directory or suite); default: the "
+                   "BC checkpoint's own validation levels among --levels, held out from PPO")
+    v.add_argument("--val-fraction", type=float, default=0.15,
+                   help="when the checkpoint records no validation levels among --levels: this "
+                        "fraction of them is set aside for validation (default 0.15)")
+    p.add_argument("--select", choices=["best", "last"], default="best",
+                   help="return the policy with the best validation success, the earliest on "
+                        "ties, so the BC policy unless one beats it (best, the default), or "
+                        "the last one (last: no validation levels)")
     p.add_argument("--timesteps", type=int, default=500_000)
     p.add_argument("--eval-every", type=int, default=100_000, help="env steps between evals")
     d, kl = FINETUNE_PPO, FINETUNE_KL
@@ -105,10 +125,35 @@ def _split(levels: list, holdout: float) -> tuple[list, list]:
     return ranked[n:], ranked[:n]
 
 
+def _validation(args: argparse.Namespace, export: dict, train_levels: list
+                ) -> tuple[list, list, str]:
+    """(PPO's training levels, validation levels, where they come from).
+
+    Validation levels are never trained on by PPO. By default they are the levels BC held out
+    (the checkpoint's ``val_levels``), so selecting on them favours what generalises.
+    """
+    from torchrl_bc.sb3 import resolve_levels, split_validation
+
+    if args.select == "last":
+        return train_levels, [], "none"
+    if args.val_levels:
+        return train_levels, resolve_levels(args.val_levels), f"--val-levels {args.val_levels}"
+    recorded = (export.get("source") or {}).get("val_levels")
+    if recorded:
+        rest, val = split_validation(train_levels, recorded)
+        if val and rest:
+            return rest, val, "BC's validation levels, held out from PPO"
+    rest, val = _split(train_levels, args.val_fraction)
+    why = ("none of BC's validation levels is among --levels" if recorded else
+           "the checkpoint records no validation levels")
+    return rest, val, (f"{args.val_fraction} of --levels set aside by name, since {why}: BC "
+                       "may have trained on them")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
-    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.callbacks import BaseCallback, CallbackList
     from tqdm import tqdm
 
     from torchrl_bc.io import atomic_write_bytes
@@ -120,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         write_export,
     )
     from torchrl_bc.sb3.env import obs_config_of
-    from torchrl_bc.sb3.ppo import BCRegularisedPPO
+    from torchrl_bc.sb3.ppo import BCRegularisedPPO, HeldOutEvaluation
     from torchrl_bc.sb3.vec_env import evaluate_sb3
     from torchrl_bc.train.evaluate import summarise
 
@@ -133,13 +178,15 @@ def main(argv: list[str] | None = None) -> int:
             train_levels, held_out = levels, resolve_levels(args.eval_levels)
         else:
             train_levels, held_out = _split(levels, args.holdout)
+        train_levels, val, val_from = _validation(args, export, train_levels)
     except (FileNotFoundError, ValueError, ExportMismatch) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     config, padding = obs_config_of(export)
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{args.source}: {export['architecture']['name']}, frame_skip {config.frame_skip}; "
-          f"{len(train_levels)} training level(s), {len(held_out)} held out")
+          f"{len(train_levels)} training level(s), {len(held_out)} held out"
+          + (f", {len(val)} for validation ({val_from})" if val else ""))
     if args.warmup_steps > 0 and export.get("critic") != "warmed":
         t0 = time.perf_counter()
         try:
@@ -153,12 +200,6 @@ def main(argv: list[str] | None = None) -> int:
               f"{time.perf_counter() - t0:.0f}s (explained variance "
               f"{export['critic_info']['explained_variance']:.2f})")
 
-    def evaluate(policy) -> dict[str, float]:
-        policy.set_training_mode(False)
-        res = evaluate_sb3(policy, held_out, config, padding, tick_factor=args.eval_tick_factor,
-                           max_ticks=args.max_ticks)
-        return summarise(res, "")
-
     env = make_sb3_env(export, train_levels, n_envs=args.n_envs, seed=args.seed,
                        tick_factor=args.tick_factor, max_ticks=args.max_ticks)
     model = BCRegularisedPPO.from_export(
@@ -166,21 +207,27 @@ def main(argv: list[str] | None = None) -> int:
         log_dir=args.out / "ppo_log", seed=args.seed, n_steps=args.n_steps,
         batch_size=args.batch_size, n_epochs=args.n_epochs, learning_rate=args.lr,
         gamma=args.gamma, ent_coef=args.ent_coef)
-    history = [{"step": 0, **evaluate(model.policy)}]
-    print(f"step 0: held-out success {history[0]['success']:.3f}")
+    bar = tqdm(total=args.timesteps, unit="step", disable=args.no_progress, dynamic_ncols=True)
+
+    def report(row: dict[str, float]) -> None:
+        bar.write(f"step {int(row['step'])}: held-out success {row[HELDOUT]:.3f}"
+                  + (f", validation {row[VAL]:.3f}" if VAL in row else ""))
+
+    sets = {HELDOUT: held_out, **({VAL: val} if val else {})}
+    evaluation = HeldOutEvaluation(
+        sets, config, padding, lambda step: step + (args.eval_every or args.timesteps + 1),
+        tick_factor=args.eval_tick_factor, max_ticks=args.max_ticks, on_eval=report,
+        select=VAL if val else None)
 
     class Progress(BaseCallback):
-        """tqdm over env steps, training success, and the held-out evaluation on schedule."""
+        """tqdm over env steps, with training success and the last held-out evaluation."""
 
         def __init__(self) -> None:
             super().__init__()
-            self.bar = tqdm(total=args.timesteps, unit="step", disable=args.no_progress,
-                            dynamic_ncols=True)
-            self.next_eval = args.eval_every
             self.wins: list[bool] = []
 
         def _on_step(self) -> bool:
-            self.bar.update(self.training_env.num_envs)
+            bar.update(self.training_env.num_envs)
             for info in self.locals["infos"]:
                 if "episode" in info:
                     self.wins.append(bool(info["is_success"]))
@@ -189,27 +236,25 @@ def main(argv: list[str] | None = None) -> int:
         def _on_rollout_end(self) -> None:
             recent = self.wins[-500:]
             post = {"train_success": f"{sum(recent) / len(recent):.3f}"} if recent else {}
-            if history:
-                post["held_out"] = f"{history[-1]['success']:.3f}"
-            self.bar.set_postfix(post)
-            if args.eval_every and self.num_timesteps >= self.next_eval:
-                self.next_eval += args.eval_every
-                stats = evaluate(self.model.policy)
-                self.model.policy.set_training_mode(True)
-                history.append({"step": self.num_timesteps, **stats})
-                self.bar.write(f"step {self.num_timesteps}: held-out success "
-                               f"{stats['success']:.3f}")
+            post["held_out"] = f"{evaluation.history[-1][HELDOUT]:.3f}"
+            bar.set_postfix(post)
 
-    progress = Progress()
     t0 = time.perf_counter()
     try:
-        model.learn(args.timesteps, callback=progress)
+        model.learn(args.timesteps, callback=CallbackList([evaluation, Progress()]))
     finally:
-        progress.bar.close()
+        bar.close()
         env.close()
     secs = time.perf_counter() - t0
-    final = evaluate(model.policy)
-    history.append({"step": model.num_timesteps, **final})
+    selected = evaluation.restore_selected() if val else evaluation.history[-1]
+    if val:
+        print(f"selected the policy of step {int(selected['step'])}: validation "
+              f"{selected[VAL]:.3f} (best; the earliest on ties), held-out {selected[HELDOUT]:.3f}"
+              f" (last policy: held-out {evaluation.history[-1][HELDOUT]:.3f})")
+    model.policy.set_training_mode(False)
+    final = summarise(evaluate_sb3(model.policy, held_out, config, padding,
+                                   tick_factor=args.eval_tick_factor, max_ticks=args.max_ticks),
+                      "")
     tuned = dict(export)
     tuned["policy_state_dict"] = {k: v.detach().cpu() for k, v in
                                   model.policy.state_dict().items()}
@@ -218,14 +263,15 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_bytes(args.out / "eval.json", json.dumps({
         "source": str(args.source), "timesteps": model.num_timesteps, "seconds": secs,
         "train_levels": [lv.name for lv in train_levels],
-        "held_out_levels": [lv.name for lv in held_out], "history": history},
+        "held_out_levels": [lv.name for lv in held_out],
+        "val_levels": [lv.name for lv in val], "validation": val_from,
+        "history": evaluation.history, "selected": selected, "final": final},
         indent=1).encode())
     print(f"trained {model.num_timesteps} env steps in {secs:.0f}s "
           f"({model.num_timesteps / max(secs, 1e-9):.0f} steps/s); wrote {args.out}")
     print(f"death_rate: {final['death']:.4f}")
     print(f"success_rate: {final['success']:.4f}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,18 +9,24 @@ The recipe, top to bottom:
 1. ``make_split``: the human levels are split by level (content hash, ``assign_splits``) into
    training levels and held-out levels; a generated suite (``--suite``) is a second held-out set.
 2. ``make_bc_checkpoint``: BC trains on the training levels only (or ``--bc-checkpoint``, which
-   is refused if its data holds a held-out level).
-3. ``make_exports``: the BC checkpoint as an SB3 export, and a copy with a warmed-up critic.
-4. ``run_variant`` for each variant and seed: PPO fine-tunes on the training levels only and is
-   evaluated greedily (one episode per level) on the training levels and every held-out set at
-   step 0, on a schedule, and at the end. BC variants run ``--bc-steps``; scratch runs at least
-   ``--scratch-factor`` times that and stops once its training and held-out curves are flat
-   (``is_flat``: no gain over ``--plateau-tol`` in the last ``--plateau-window`` evaluations).
-5. ``summarise``: per variant and level set, the interquartile mean over seeds with a 95%
+   is refused if its data holds a held-out level). BC holds some of them out for validation
+   (``data.val_fraction``; the checkpoint's ``val_levels``).
+3. ``make_level_sets``: PPO trains on the training levels BC fitted (``train``) and validates on
+   BC's validation levels (``val``), which neither fits; the held-out sets are for reporting.
+4. ``make_exports``: the BC checkpoint as an SB3 export, and a copy with a warmed-up critic.
+5. ``run_variant`` for each variant and seed: PPO fine-tunes on ``train`` only and is
+   evaluated greedily (one episode per level) on every level set at step 0, on a schedule, and
+   at the end. BC variants run ``--bc-steps``; scratch runs at least ``--scratch-factor`` times
+   that and stops once its training and held-out curves are flat (``is_flat``: no gain over
+   ``--plateau-tol`` in the last ``--plateau-window`` evaluations). Each run also keeps the
+   policy that did best on ``val`` (the earliest on ties: the BC policy unless one beats it),
+   which is what ``finetune_ppo.py`` returns: its held-out success is the run's ``selected``.
+6. ``summarise``: per variant and level set, the interquartile mean over seeds with a 95%
    stratified bootstrap interval; "steps scratch needs to reach X" vs "steps BC-init needs to
    reach X" for X = BC-init's early success and scratch's final success; forgetting of every BC
-   variant (held-out minimum and final vs the BC policy) and the variant that forgets least.
-6. ``write_outputs``: OUT/results.json, OUT/results.md, OUT/curves.png, one offline W&B run per
+   variant (held-out minimum, final and selected vs the BC policy) and the variant that forgets
+   least.
+7. ``write_outputs``: OUT/results.json, OUT/results.md, OUT/curves.png, one offline W&B run per
    (variant, seed), and ``name: value`` lines at the end of stdout.
 
 Variants: ``scratch``; ``bc`` (BC weights, fresh critic); ``bc_kl`` (plus KL(pi_BC || pi) for
@@ -59,7 +65,7 @@ VARIANTS: dict[str, tuple[bool, bool, bool]] = {
 #: comparison (docs/SB3.md), and what ``finetune_ppo.py`` does by default.
 DEFAULT_FINETUNE = "bc_warm"
 #: Level sets the policies are evaluated on; the first held-out set decides forgetting.
-TRAIN, HELDOUT, SUITE = "train", "heldout", "suite"
+TRAIN, VAL, HELDOUT, SUITE = "train", "val", "heldout", "suite"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -263,11 +269,22 @@ def make_exports(args: argparse.Namespace, ckpt: Path, train_levels: list) -> di
     return exports
 
 
-def make_level_sets(args: argparse.Namespace, split_dir: Path) -> dict[str, list]:
-    from torchrl_bc.sb3 import resolve_levels
+def make_level_sets(args: argparse.Namespace, split_dir: Path, ckpt: Path) -> dict[str, list]:
+    """``train`` (PPO's levels), ``val`` (BC's validation levels: PPO's early stopping),
+    ``heldout`` and, with ``--suite``, ``suite``."""
+    from torchrl_bc.sb3 import resolve_levels, split_validation
+    from torchrl_bc.train.checkpoint import load_checkpoint
 
-    sets = {TRAIN: resolve_levels(str(split_dir / TRAIN)),
-            HELDOUT: resolve_levels(str(split_dir / HELDOUT))}
+    val_hashes = load_checkpoint(ckpt).get("val_levels")
+    if val_hashes is None:
+        raise ValueError(f"{ckpt} records no validation levels (written before checkpoints "
+                         "held val_levels): retrain it, or run without --bc-checkpoint")
+    train, val = split_validation(resolve_levels(str(split_dir / TRAIN)), val_hashes)
+    if not val or not train:
+        raise ValueError(f"{ckpt}: {len(val)} of its validation level(s) are among the "
+                         f"{len(train) + len(val)} training levels; PPO needs both (BC's "
+                         "data.val_fraction > 0, trained on this split)")
+    sets = {TRAIN: train, VAL: val, HELDOUT: resolve_levels(str(split_dir / HELDOUT))}
     if args.suite != "none":
         sets[SUITE] = resolve_levels(f"suite:{args.suite.removeprefix('suite:')}")
     return sets
@@ -337,7 +354,7 @@ def run_variant(args: argparse.Namespace, exports: dict[str, dict], level_sets: 
     evaluation = HeldOutEvaluation(level_sets, config, padding, make_schedule(args),
                                    tick_factor=args.eval_tick_factor,
                                    max_ticks=args.eval_max_ticks,
-                                   stop=flat if scratch else None, on_eval=log)
+                                   stop=flat if scratch else None, on_eval=log, select=VAL)
     t0 = time.perf_counter()
     try:
         model.learn(budget, callback=evaluation)
@@ -347,6 +364,7 @@ def run_variant(args: argparse.Namespace, exports: dict[str, dict], level_sets: 
     history = evaluation.history
     return {"variant": variant, "seed": seed, "seconds": time.perf_counter() - t0,
             "steps": int(history[-1]["step"]), "plateau": evaluation.stopped,
+            "selected": evaluation.selected,
             "min_steps": min_steps, "budget": budget, "history": history}
 
 
@@ -421,7 +439,8 @@ def summarise(args: argparse.Namespace, runs: list[dict], level_sets: list[str]
             cols = np.array(per_seed).T  # steps x seeds
             s[ls] = {"steps": steps, "curve": [stat(list(c)) for c in cols],
                      "initial": stat(list(cols[0])), "final": stat([p[-1] for p in per_seed]),
-                     "minimum": stat([min(p[1:]) for p in per_seed]) if len(steps) > 1 else None}
+                     "minimum": stat([min(p[1:]) for p in per_seed]) if len(steps) > 1 else None,
+                     "selected": stat([r["selected"][ls] for r in rs])}
         out["variants"][v] = s
     vs = out["variants"]
     # forgetting: every BC variant against the BC policy (its own step-0 evaluation)
@@ -434,11 +453,14 @@ def summarise(args: argparse.Namespace, runs: list[dict], level_sets: list[str]
             st = vs[v][ls]
             start, end = st["initial"]["iqm"], st["final"]["iqm"]
             low = st["minimum"]["iqm"] if st["minimum"] else start
+            sel = st["selected"]["iqm"]
             vs[v]["forgetting"][ls] = {"bc_policy": start, "minimum": low, "final": end,
-                                       "drop_to_minimum": start - low,
-                                       "final_minus_bc": end - start}
-    if bc_variants:
+                                       "selected": sel, "drop_to_minimum": start - low,
+                                       "final_minus_bc": end - start,
+                                       "selected_minus_bc": sel - start}
+    if bc_variants:  # what fine-tuning returns (selected) first, then how far training fell
         out["least_forgetting"] = max(bc_variants, key=lambda v: (
+            vs[v]["forgetting"][HELDOUT]["selected_minus_bc"],
             -vs[v]["forgetting"][HELDOUT]["drop_to_minimum"],
             vs[v]["forgetting"][HELDOUT]["final_minus_bc"], -bc_variants.index(v)))
     # the multiplier: steps each needs to reach X, on the IQM curves of the held-out levels
@@ -536,23 +558,26 @@ def markdown(args: argparse.Namespace, split: dict[str, Any], sizes: dict[str, i
              + (f"; suite `{args.suite}`" if SUITE in sizes else "") + "). Greedy success, "
              "one episode per level, IQM over seeds [95% stratified bootstrap interval].", "",
              "| variant | seeds | steps | plateau | "
-             + " | ".join(f"{s} start | {s} final" for s in sets) + " |",
-             "|---|---|---|---|" + "---|---|" * len(sets)]
+             + " | ".join(f"{s} start | {s} final | {s} selected" for s in sets) + " |",
+             "|---|---|---|---|" + "---|---|---|" * len(sets)]
     for v, s in summary["variants"].items():
         lines.append(f"| {v} | {len(s['seeds'])} | {s['steps']} | "
                      f"{'yes' if s['plateau'] else 'no'} | "
-                     + " | ".join(f"{ci(s[ls]['initial'])} | {ci(s[ls]['final'])}"
-                                  for ls in sets) + " |")
+                     + " | ".join(f"{ci(s[ls]['initial'])} | {ci(s[ls]['final'])} | "
+                                  f"{ci(s[ls]['selected'])}" for ls in sets) + " |")
+    lines += ["", f"`selected`: each run's policy with the best `{VAL}` success (the earliest "
+              "on ties), what `finetune_ppo.py` returns."]
     held = [ls for ls in sets if ls != TRAIN]
     if "least_forgetting" in summary:
-        lines += ["", "Forgetting (held-out success: BC policy -> minimum during fine-tuning -> "
-                  "final, IQM over seeds):", "",
+        lines += ["", "Forgetting (success: BC policy -> minimum during fine-tuning -> final -> "
+                  "selected, IQM over seeds):", "",
                   "| variant | " + " | ".join(held) + " |", "|---|" + "---|" * len(held)]
         for v, s in summary["variants"].items():
             if "forgetting" in s:
                 lines.append(f"| {v} | " + " | ".join(
                     f"{f(s['forgetting'][ls]['bc_policy'])} -> {f(s['forgetting'][ls]['minimum'])}"
-                    f" -> {f(s['forgetting'][ls]['final'])}" for ls in held) + " |")
+                    f" -> {f(s['forgetting'][ls]['final'])} -> {f(s['forgetting'][ls]['selected'])}"
+                    for ls in held) + " |")
         lines += ["", f"Least forgetting: `{summary['least_forgetting']}` (script default "
                   f"`{DEFAULT_FINETUNE}`)."]
     if "multiplier" in summary:
@@ -583,9 +608,10 @@ def name_value_lines(summary: dict[str, Any]) -> list[str]:
     vs = summary["variants"]
     lines = []
     for v, s in vs.items():
-        for ls in (HELDOUT, SUITE, TRAIN):
+        for ls in (HELDOUT, SUITE, VAL, TRAIN):
             if ls in s:
                 lines.append(f"{v}_{ls}_final_iqm: {s[ls]['final']['iqm']:.4f}")
+                lines.append(f"{v}_{ls}_selected_iqm: {s[ls]['selected']['iqm']:.4f}")
     if "least_forgetting" in summary:
         lf = summary["least_forgetting"]
         lines.append(f"bc_policy_heldout_success: {vs[lf]['forgetting'][HELDOUT]['bc_policy']:.4f}")
@@ -593,6 +619,8 @@ def name_value_lines(summary: dict[str, Any]) -> list[str]:
             if "forgetting" in s:
                 lines.append(f"{v}_heldout_drop_to_minimum: "
                              f"{s['forgetting'][HELDOUT]['drop_to_minimum']:.4f}")
+                lines.append(f"{v}_heldout_selected_minus_bc: "
+                             f"{s['forgetting'][HELDOUT]['selected_minus_bc']:.4f}")
         lines.append(f"least_forgetting_variant: {lf}")
     if "scratch" in vs:
         lines.append(f"scratch_steps: {vs['scratch']['steps']}")
@@ -648,7 +676,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"split: {split['levels'][TRAIN]} training levels, {split['levels'][HELDOUT]} "
               f"held out ({len(split['unreadable'])} unreadable replay(s) left out)", flush=True)
         ckpt = make_bc_checkpoint(args, split, args.out / "split")
-        level_sets = make_level_sets(args, args.out / "split")
+        level_sets = make_level_sets(args, args.out / "split", ckpt)
+        print(f"PPO: {len(level_sets[TRAIN])} training levels, validation on BC's "
+              f"{len(level_sets[VAL])} validation levels", flush=True)
         exports = make_exports(args, ckpt, level_sets[TRAIN])
     except (CheckpointMismatch, ExportMismatch, FileNotFoundError, FileExistsError,
             RuntimeError, ValueError) as exc:  # RuntimeError: a critic warm-up too short

@@ -178,12 +178,22 @@ def test_finetune_script_end_to_end(tmp_path, capsys) -> None:
     assert any(line.startswith("critic warmed on 3000 BC steps") for line in stdout)
     assert stdout[-1].startswith("success_rate: ")
     report = json.loads((out / "eval.json").read_text())
-    assert len(report["held_out_levels"]) == 2 and len(report["train_levels"]) == 4
-    assert not set(report["held_out_levels"]) & set(report["train_levels"])
-    assert report["history"][0]["step"] == 0
-    assert len(report["history"]) >= 3 and report["timesteps"] >= 512
-    assert float(stdout[-1].split(": ")[1]) == pytest.approx(report["history"][-1]["success"],
+    # 2 held out, and (the untrained checkpoint records no BC validation levels) 1 of the
+    # other 4 set aside for validation, named as such: PPO trains on neither
+    assert len(report["held_out_levels"]) == 2 and len(report["train_levels"]) == 3
+    assert len(report["val_levels"]) == 1 and "records no validation levels" in report[
+        "validation"]
+    names = [*report["held_out_levels"], *report["train_levels"], *report["val_levels"]]
+    assert len(set(names)) == 6
+    history = report["history"]
+    assert history[0]["step"] == 0 and len(history) >= 3 and report["timesteps"] >= 512
+    # the policy returned is the best on validation, the earliest on ties
+    best = max(row["val"] for row in history)
+    assert report["selected"] == next(row for row in history if row["val"] == best)
+    assert any(line.startswith("selected the policy of step ") for line in stdout)
+    assert float(stdout[-1].split(": ")[1]) == pytest.approx(report["selected"]["heldout"],
                                                              abs=1e-4)
+    assert report["final"]["success"] == pytest.approx(report["selected"]["heldout"])
     from torchrl_bc.sb3 import load_export
 
     tuned = load_export(out / "finetuned_sb3.pt")
@@ -217,7 +227,7 @@ BC_CONFIG = """\
 architecture: {preset: mlp, state_hidden: [32], state_dim: 32, features_dim: 32,
                head_hidden: [32], value_hidden: [32]}
 observation: {frame_skip: 1, modalities: [game_state, action_mask]}
-data: {val_fraction: 0.0, mirror: false}
+data: {val_fraction: 0.25, mirror: false}
 train: {epochs: 1, max_steps_per_epoch: 8, batch_size: 64,
         early_stop: {metric: train/nll, patience: 0}}
 eval: {train_levels: 1, sampled: false}
@@ -254,13 +264,18 @@ def test_script_end_to_end_on_tiny_budgets(tmp_path, capsys) -> None:
     train = {r["level"] for r in split["train"]}
     held = {r["level"] for r in split["heldout"]}
     assert train and held and not train & held
-    assert results["levels"] == {"train": len(train), "heldout": len(held)}
+    # PPO validates on BC's validation levels and trains on the rest of the training levels
+    sizes = results["levels"]
+    assert list(sizes) == ["train", "val", "heldout"] and sizes["heldout"] == len(held)
+    assert sizes["val"] >= 1 and sizes["train"] + sizes["val"] == len(train)
     runs = results["runs"]
     assert sorted((r["variant"], r["seed"]) for r in runs) == sorted(
         (v, s) for v in ("scratch", "bc", "bc_warm_kl") for s in (0, 1))
     for r in runs:
         steps = [row["step"] for row in r["history"]]
         assert steps[0] == 0 and steps == sorted(set(steps))
+        best = max(row["val"] for row in r["history"])  # selected: earliest best on val
+        assert r["selected"] == next(row for row in r["history"] if row["val"] == best)
         if r["variant"] == "scratch":  # never stops before 2x the BC budget, never past its cap
             assert 1024 <= r["steps"] <= 2048 + 256 and r["min_steps"] == 1024
             assert r["plateau"] or r["steps"] >= 2048
@@ -273,13 +288,14 @@ def test_script_end_to_end_on_tiny_budgets(tmp_path, capsys) -> None:
     assert summary["least_forgetting"] in ("bc", "bc_warm_kl")
     assert summary["finetune"] == "bc_warm_kl"
     # the name: value lines end stdout and agree with results.json
-    lines = dict(line.split(": ", 1) for line in stdout.strip().splitlines()[-25:]
+    lines = dict(line.split(": ", 1) for line in stdout.strip().splitlines()[-60:]
                  if ": " in line and not line.startswith("|"))
     assert lines["least_forgetting_variant"] == summary["least_forgetting"]
     assert float(lines["scratch_heldout_final_iqm"]) == pytest.approx(
         summary["variants"]["scratch"]["heldout"]["final"]["iqm"], abs=1e-4)
     assert int(lines["scratch_steps"]) == summary["variants"]["scratch"]["steps"]
     for key in ("bc_policy_heldout_success", "bc_heldout_drop_to_minimum",
+                "bc_heldout_selected_minus_bc", "bc_heldout_selected_iqm",
                 "heldout_bc_early_ratio", "heldout_scratch_final_ratio"):
         assert key in lines, key
     assert stdout.strip().splitlines()[-1].startswith("heldout_scratch_final_ratio: ")
@@ -373,3 +389,36 @@ def test_heldout_evaluation_schedule_and_stop(monkeypatch, use_stop) -> None:
         assert steps == [0, 100, 200, 400, 600, 800, 1000] and not cb.stopped
     with pytest.raises(ValueError, match="no level sets"):
         ppo.HeldOutEvaluation({}, None, None, lambda s: s + 1)
+
+
+def test_heldout_evaluation_keeps_the_best_policy_on_validation(monkeypatch) -> None:
+    """``select``: the weights of the best validation evaluation, the earliest on ties, are
+    kept while training moves on, and ``restore_selected`` puts them back."""
+    import torch
+
+    from torchrl_bc.sb3 import ppo
+
+    val = {0: 0.3, 100: 0.2, 200: 0.5, 300: 0.5, 400: 0.1}
+    monkeypatch.setattr(ppo, "success_rate", lambda policy, levels, *a, **k:
+                        val[model.num_timesteps] if levels == ["v"] else 0.0)
+    model = _FakeModel()
+    model.policy = torch.nn.Linear(2, 2)
+
+    class Train(ppo.HeldOutEvaluation):  # each rollout changes the weights, as PPO would
+        def _on_rollout_end(self) -> None:
+            with torch.no_grad():
+                model.policy.weight.add_(1.0)
+
+    cb = Train({"heldout": ["h"], "val": ["v"]}, None, None, lambda s: s + 100, select="val")
+    _learn(cb, model, budget=400, rollout=100)
+    assert [r["step"] for r in cb.history] == [0, 100, 200, 300, 400]
+    assert cb.selected == {"step": 200, "heldout": 0.0, "val": 0.5}
+    weight_at_200 = cb.selected_state["weight"].clone()
+    assert not torch.equal(model.policy.weight, weight_at_200)
+    assert cb.restore_selected() == cb.selected
+    assert torch.equal(model.policy.weight, weight_at_200)
+    with pytest.raises(ValueError, match="selection set 'val'"):
+        ppo.HeldOutEvaluation({"heldout": ["h"]}, None, None, lambda s: s + 1, select="val")
+    plain = ppo.HeldOutEvaluation({"heldout": ["h"]}, None, None, lambda s: s + 1)
+    with pytest.raises(RuntimeError, match="no policy selected"):
+        plain.restore_selected()

@@ -321,6 +321,29 @@ def test_critic_warmup(export_path, levels, tmp_path):
     assert load_export(tmp_path / "warm.pt")["critic"] == "warmed"
 
 
+def test_bc_validation_levels_travel_to_fine_tuning(bc_ckpt, level_dir, levels, tmp_path):
+    """The checkpoint records the levels BC held out (content hashes); the export carries them
+    and ``split_validation`` takes exactly those out of PPO's levels."""
+    import hashlib
+
+    from torchrl_bc.sb3 import split_validation
+    from torchrl_bc.train import load_config, pretrain
+
+    cfg = load_config(ROOT / "configs" / "tiny.yaml", [
+        f"data.replays=[{str(level_dir)!r}]", "train.epochs=1", "train.max_steps_per_epoch=4",
+        "logging.wandb=disabled", "logging.plots=false", "data.val_fraction=0.34",
+        "data.mirror=false", "eval.train_levels=0", f"data.cache_dir={str(tmp_path / 'c')!r}"])
+    ckpt = pretrain(cfg, tmp_path / "run", verbose=False)
+    val = torch.load(ckpt, weights_only=True)["val_levels"]
+    hashes = {hashlib.sha256(lv.map_data).hexdigest(): lv.name for lv in levels}
+    assert len(val) == 1 and val[0] in hashes
+    assert export_checkpoint(ckpt)["source"]["val_levels"] == val
+    rest, held = split_validation(levels, val)
+    assert [lv.name for lv in held] == [hashes[val[0]]] and len(rest) == 2
+    # BC without validation levels records an empty list (not None: "none recorded")
+    assert export_checkpoint(bc_ckpt)["source"]["val_levels"] == []
+
+
 def test_cli_export_and_warmup(bc_ckpt, level_dir, tmp_path, capsys):
     from torchrl_bc.cli import main
 

@@ -11,7 +11,7 @@ Fixed interface (scripts outside the project call it)::
 """
 
 from torchrl_bc.sb3.critic import warmup_critic
-from torchrl_bc.sb3.env import PaddedNppEnv, make_sb3_env, resolve_levels
+from torchrl_bc.sb3.env import PaddedNppEnv, make_sb3_env, resolve_levels, split_validation
 from torchrl_bc.sb3.export import export_checkpoint, write_export
 from torchrl_bc.sb3.extractor import SB3MultimodalExtractor
 from torchrl_bc.sb3.load import (
@@ -40,6 +40,7 @@ __all__ = [
     "make_sb3_policy_kwargs",
     "observation_space",
     "resolve_levels",
+    "split_validation",
     "warmup_critic",
     "write_export",
 ]

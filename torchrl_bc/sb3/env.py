@@ -31,7 +31,8 @@ from torchrl_bc.sb3.spaces import (
 from torchrl_bc.sim.level import Level
 from torchrl_bc.sim.mapdata import read_map_file
 
-__all__ = ["PaddedNppEnv", "make_sb3_env", "obs_config_of", "resolve_levels"]
+__all__ = ["PaddedNppEnv", "make_sb3_env", "obs_config_of", "resolve_levels",
+           "split_validation"]
 
 
 def resolve_levels(levels: Any = None) -> list[Level]:
@@ -68,6 +69,21 @@ def resolve_levels(levels: Any = None) -> list[Level]:
     if not out:
         raise ValueError("no levels given")
     return out
+
+
+def split_validation(levels: Sequence[Level], val_hashes: Sequence[str]
+                     ) -> tuple[list[Level], list[Level]]:
+    """``levels`` as (the rest, those whose map content hash is in ``val_hashes``).
+
+    ``val_hashes`` are a BC checkpoint's ``val_levels`` (``export["source"]["val_levels"]``):
+    levels BC held out, so PPO can validate on them without ever training there.
+    """
+    wanted = set(val_hashes)
+    rest: list[Level] = []
+    val: list[Level] = []
+    for lv in levels:
+        (val if hashlib.sha256(lv.map_data).hexdigest() in wanted else rest).append(lv)
+    return rest, val
 
 
 class PaddedNppEnv(gym.Env):

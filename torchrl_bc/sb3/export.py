@@ -109,6 +109,8 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike | No
         "n_actions": arch.n_actions,
         "source": {"checkpoint": str(checkpoint), "epoch": int(ckpt.get("epoch", -1)),
                    "manifest_hash": str(ckpt.get("manifest_hash")),
+                   # BC's validation levels (None: a checkpoint from before they were recorded)
+                   "val_levels": ckpt.get("val_levels"),
                    "versions": dict(ckpt.get("versions", {}))},
     }
     gen_state = torch.get_rng_state()

@@ -148,16 +148,28 @@ class HeldOutEvaluation(BaseCallback):
     trained on ``step`` env steps. ``history`` holds ``{"step": n, "<set>": success, ...}``
     rows. ``stop(history)`` returning True ends ``learn()`` right there (no further update);
     ``on_eval(row)`` sees each row (W&B, logs).
+
+    ``select`` names a validation set: the policy with the highest success there (the earliest
+    on ties, so the starting policy unless one beats it) is kept as ``selected`` (its row) and
+    ``selected_state`` (its weights), and :meth:`restore_selected` puts it back into the model.
+    That is early stopping on levels neither BC nor PPO fits, against PPO drifting away from
+    what generalises while it improves on its training levels.
     """
 
     def __init__(self, level_sets: Mapping[str, Sequence[Any]], config: ObservationConfig,
                  padding: GraphPadding | None, schedule: Callable[[int], int], *,
                  tick_factor: float = 2.0, max_ticks: int = 5000,
                  stop: Callable[[list[dict[str, float]]], bool] | None = None,
-                 on_eval: Callable[[dict[str, float]], None] | None = None) -> None:
+                 on_eval: Callable[[dict[str, float]], None] | None = None,
+                 select: str | None = None) -> None:
         super().__init__()
         if not level_sets:
             raise ValueError("no level sets to evaluate on")
+        if select is not None and not level_sets.get(select):
+            raise ValueError(f"selection set {select!r} is not among the level sets or is empty")
+        self.select = select
+        self.selected: dict[str, float] | None = None
+        self.selected_state: dict[str, torch.Tensor] | None = None
         self.level_sets = dict(level_sets)
         self.config, self.padding = config, padding
         self.schedule, self.stop, self.on_eval = schedule, stop, on_eval
@@ -172,6 +184,11 @@ class HeldOutEvaluation(BaseCallback):
             row[name] = success_rate(self.model.policy, levels, self.config, self.padding,
                                      tick_factor=self.tick_factor, max_ticks=self.max_ticks)
         self.history.append(row)
+        if self.select is not None and (self.selected is None
+                                        or row[self.select] > self.selected[self.select]):
+            self.selected = row
+            self.selected_state = {k: v.detach().clone()
+                                   for k, v in self.model.policy.state_dict().items()}
         if self.on_eval is not None:
             self.on_eval(row)
         self.next_eval = self.schedule(step)
@@ -198,3 +215,10 @@ class HeldOutEvaluation(BaseCallback):
         step = int(self.model.num_timesteps)
         if not self.stopped and self.history[-1]["step"] != step:
             self.evaluate(step)
+
+    def restore_selected(self) -> dict[str, float]:
+        """Load the selected policy's weights into the model; returns its evaluation row."""
+        if self.selected is None or self.selected_state is None:
+            raise RuntimeError("no policy selected: give select= and evaluate at least once")
+        self.model.policy.load_state_dict(self.selected_state, strict=True)
+        return self.selected

@@ -369,6 +369,8 @@ def checkpoint_payload(cfg: RunConfig, data: BCDataset, actor: torch.nn.Module,
         "obs_spec": ObsSpec.from_observation_config(cfg.observation).to_dict(),
         "frame_skip": cfg.observation.frame_skip,
         "manifest_hash": data.manifest_hash,
+        # the levels held out for validation (content hashes): fine-tuning validates on them
+        "val_levels": list(data.manifest["split"]["val_levels"]),
         "versions": versions(),
         "history": history,
         "best_score": None if best is None else list(best),
