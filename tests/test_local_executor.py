@@ -54,6 +54,48 @@ def test_an_item_that_always_kills_its_worker_is_lost_alone(tmp_path: Path) -> N
         {i: i * i for i in range(8) if i not in (2, 5)}
 
 
+def _record_pid_and_sleep(item: int, *, folder: Path) -> int:
+    (folder / f"{os.getpid()}.pid").write_text(str(item))
+    import time
+
+    time.sleep(60)
+    return item
+
+
+def test_workers_exit_when_the_driver_is_killed(tmp_path: Path) -> None:
+    """A killed driver leaves no workers running its items on (they would for minutes)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    driver = subprocess.Popen([sys.executable, "-c", (
+        "import functools, pathlib, tests.test_local_executor as t\n"
+        "from torchrl_bc.executors import LocalExecutor\n"
+        f"fn = functools.partial(t._record_pid_and_sleep, folder=pathlib.Path({str(tmp_path)!r}))\n"
+        "list(LocalExecutor(workers=2).map(fn, [0, 1, 2, 3], progress=False))\n")],
+        cwd=Path(__file__).parents[1])
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("*.pid"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    pids = [int(p.stem) for p in tmp_path.glob("*.pid")]
+    assert len(pids) == 2, "the workers never started"
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"  # zombies are gone
+
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(p) for p in pids), "workers outlived their driver"
+
+
 def test_make_corpus_commits_nothing_when_a_worker_is_lost(tmp_path: Path,
                                                             monkeypatch) -> None:
     """A lost worker is no verdict on a level: no manifest (the commit point), an error that

@@ -64,6 +64,24 @@ class Executor(Protocol):
         ...
 
 
+def _exit_with(driver: int, poll_s: float = 0.5) -> None:
+    """Worker initialiser: a daemon thread ends this process once ``driver`` is gone."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            try:
+                os.kill(driver, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # alive, owned by someone else
+                pass
+
+    threading.Thread(target=watch, name="exit-with-driver", daemon=True).start()
+
+
 class LocalExecutor:
     """Processes on this machine: in the caller when ``workers <= 1``, else a forkserver pool.
 
@@ -74,6 +92,8 @@ class LocalExecutor:
 
     ``preload`` names modules the forkserver imports once, so workers start warm. At most
     ``2 * workers`` items are in flight, so a 100k-item map does not hold 100k futures.
+    Workers exit within a second or so of the driver process dying (killed, Ctrl-C), instead
+    of finishing their items for nobody: their parent is the forkserver, not the driver.
     """
 
     name = "local"
@@ -103,7 +123,8 @@ class LocalExecutor:
             todo = deque(range(len(items)))
             while todo:
                 suspects: list[int] = []
-                with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx) as pool:
+                with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
+                                         initializer=_exit_with, initargs=(os.getpid(),)) as pool:
                     for out in self._run_pool(pool, fn, items, todo, suspects):
                         bar.update()
                         yield out
@@ -140,7 +161,8 @@ class LocalExecutor:
         """``item`` in a one-worker pool of its own, again while its worker dies (at most
         ``max_retries`` more times: the death that made it a suspect counts)."""
         for _ in range(self.max_retries):
-            with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+            with ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_exit_with,
+                                     initargs=(os.getpid(),)) as pool:
                 try:
                     return i, pool.submit(fn, item).result(), None
                 except BrokenProcessPool:
