@@ -3,14 +3,15 @@
     python scripts/finetune_ppo.py CKPT_OR_EXPORT --levels DIR_OR_SUITE [--timesteps 500000]
         [--eval-levels DIR_OR_SUITE | --holdout 0.15] [--val-levels DIR_OR_SUITE]
         [--select best|last] [--eval-every 100000] [--n-envs 64] [--warmup-steps 20000]
-        [--kl-coef 0] [--seed 0] [--threads N] [--out runs/finetune]
+        [--kl-coef 1.0] [--seed 0] [--threads N] [--out runs/finetune]
 
 CKPT_OR_EXPORT is a BC checkpoint (``best.pt``, exported on the fly) or an SB3 export
 (``torchrl-bc export``). PPO trains on ``--levels`` in the native ``NppSB3VecEnv`` (all envs in
 one compiled call) with the project's fine-tune defaults (``torchrl_bc.sb3.ppo.FINETUNE_PPO``:
 64 envs x 256 steps, minibatches of 2048, 3 epochs, lr 5e-4, gamma 0.99, ent_coef 0.005),
-after fitting the critic on 20k steps of BC rollouts and without a KL pull toward the BC policy:
-``train_and_compare.py``'s ``bc_warm`` (docs/SB3.md).
+after fitting the critic on 20k steps of BC rollouts and with a KL pull toward the BC policy
+(1.0, decaying over 1000 updates): ``train_and_compare.py``'s ``bc_warm_kl``, the variant that
+forgot least in its 5-seed comparison (docs/SB3.md).
 
 Held-out levels (``--eval-levels``, or ``--holdout`` of ``--levels`` set aside by name) and
 validation levels are played greedily, one episode each, before training, every
@@ -75,9 +76,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="env steps of BC rollouts the critic is fitted on first (default "
                         f"{FINETUNE_WARMUP_STEPS}; 0: off; skipped for an export whose critic "
                         "is already warmed)")
-    p.add_argument("--kl-coef", type=float, default=0.0,
+    p.add_argument("--kl-coef", type=float, default=kl["kl_coef"],
                    help="KL(pi_BC || pi) weight, decaying to 0 over --kl-updates updates "
-                        f"(default 0: off; {kl['kl_coef']} is train_and_compare's *_kl)")
+                        f"(default {kl['kl_coef']}, train_and_compare's *_kl; 0: off)")
     p.add_argument("--kl-updates", type=int, default=kl["kl_updates"])
     p.add_argument("--tick-factor", type=float, default=3.0, help="training episode cap")
     p.add_argument("--eval-tick-factor", type=float, default=2.0,

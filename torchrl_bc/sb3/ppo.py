@@ -33,13 +33,13 @@ __all__ = ["FINETUNE_KL", "FINETUNE_PPO", "FINETUNE_WARMUP_STEPS", "BCRegularise
 FINETUNE_PPO: dict[str, float | int] = {
     "n_envs": 64, "n_steps": 256, "batch_size": 2048, "n_epochs": 3, "learning_rate": 5e-4,
     "gamma": 0.99, "ent_coef": 0.005}
-#: The KL pull toward the BC policy where it is on (``train_and_compare.py``'s ``*_kl``
-#: variants, ``finetune_ppo.py --kl-coef``): coefficient 1.0 decaying linearly to 0 over 1000
-#: updates (16M env steps at the shape above: on for any budget here).
+#: The KL pull toward the BC policy (``train_and_compare.py``'s ``*_kl`` variants,
+#: ``finetune_ppo.py``'s default): coefficient 1.0 decaying linearly to 0 over 1000 updates
+#: (16M env steps at the shape above: on for any budget here).
 FINETUNE_KL: dict[str, float | int] = {"kl_coef": 1.0, "kl_updates": 1000}
 #: Env steps of BC rollouts the critic is fitted on before fine-tuning (``*_warm`` variants).
-#: Fine-tuning's default is ``bc_warm`` (this warm-up, no KL pull): the variant that forgot
-#: least on held-out levels in the 5-seed comparison (docs/SB3.md).
+#: Fine-tuning's default is ``bc_warm_kl`` (this warm-up and the KL pull): the variant that
+#: forgot least on held-out levels in the 5-seed comparison (docs/SB3.md).
 FINETUNE_WARMUP_STEPS = 20_000
 
 
