@@ -196,8 +196,10 @@ def test_finetune_script(tmp_path, capsys):
                                                   ["policy_state_dict"])
     import json
 
-    history = json.loads((out / "eval.json").read_text())["history"]
-    assert [h["step"] for h in history] == [0, 128, 256, 256]
+    report = json.loads((out / "eval.json").read_text())
+    history = report["history"]
+    assert [h["step"] for h in history] == [0, 128, 256]  # each policy evaluated once
+    assert report["selected"] in history and report["val_levels"]
     assert mod.main([str(tmp_path / "missing.pt"), "--levels", str(CORPUS)]) == 1
     assert "does not exist" in capsys.readouterr().err
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
