@@ -140,13 +140,14 @@ def _validation(args: argparse.Namespace, export: dict, train_levels: list
     if args.val_levels:
         return train_levels, resolve_levels(args.val_levels), f"--val-levels {args.val_levels}"
     recorded = (export.get("source") or {}).get("val_levels")
+    why = "the checkpoint records no validation levels"
     if recorded:
         rest, val = split_validation(train_levels, recorded)
         if val and rest:
             return rest, val, "BC's validation levels, held out from PPO"
+        why = ("every level of --levels is one of BC's validation levels" if val else
+               "none of BC's validation levels is among --levels")
     rest, val = _split(train_levels, args.val_fraction)
-    why = ("none of BC's validation levels is among --levels" if recorded else
-           "the checkpoint records no validation levels")
     return rest, val, (f"{args.val_fraction} of --levels set aside by name, since {why}: BC "
                        "may have trained on them")
 

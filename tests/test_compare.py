@@ -201,6 +201,33 @@ def test_finetune_script_end_to_end(tmp_path, capsys) -> None:
     assert (out / "ppo_log" / "progress.csv").stat().st_size > 0
 
 
+def test_finetune_validation_levels_and_why(tmp_path) -> None:
+    """BC's validation levels come out of PPO's levels; otherwise a named share is set aside,
+    with the reason in the line the script prints."""
+    import hashlib
+
+    from torchrl_bc.sb3 import resolve_levels
+
+    mod = _script("finetune_ppo")
+    levels = resolve_levels([CORPUS / f"{name}.replay" for name in LEVELS])
+    hashes = [hashlib.sha256(lv.map_data).hexdigest() for lv in levels]
+    args = mod.parse_args(["x.pt", "--levels", "unused", "--val-fraction", "0.34"])
+
+    def run(recorded):
+        return mod._validation(args, {"source": {"val_levels": recorded}}, levels)
+
+    rest, val, why = run(hashes[:2])
+    assert [lv.name for lv in val] == [lv.name for lv in levels[:2]] and len(rest) == 4
+    assert why.startswith("BC's validation levels")
+    for recorded, reason in ((None, "records no validation levels"),
+                             (["0" * 64], "none of BC's validation levels"),
+                             (hashes, "every level of --levels is one of BC's")):
+        rest, val, why = run(recorded)
+        assert len(val) == 2 and len(rest) == 4 and reason in why, why
+    args.select = "last"
+    assert run(hashes[:2]) == (levels, [], "none")
+
+
 def test_configs_default_follows_the_script_not_the_cwd(tmp_path, monkeypatch) -> None:
     script = _script()
     monkeypatch.chdir(tmp_path)  # no configs/ here
