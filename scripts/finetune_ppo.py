@@ -115,14 +115,16 @@ def _load_source(path: Path) -> dict:
     return export
 
 
-def _split(levels: list, holdout: float) -> tuple[list, list]:
-    """Hold out ``holdout`` of the levels, chosen by a hash of their names (stable)."""
-    if not 0 < holdout < 1:
-        raise ValueError(f"--holdout must be in (0, 1), got {holdout}")
+def _split(levels: list, fraction: float, flag: str = "--holdout",
+           side: str = "held-out") -> tuple[list, list]:
+    """Set ``fraction`` of the levels aside, chosen by a hash of their names (stable);
+    ``flag`` and ``side`` name the option and the set in errors."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"{flag} must be in (0, 1), got {fraction}")
     ranked = sorted(levels, key=lambda lv: hashlib.sha256(lv.name.encode()).hexdigest())
-    n = max(1, round(holdout * len(levels)))
+    n = max(1, round(fraction * len(levels)))
     if n >= len(levels):
-        raise ValueError(f"{len(levels)} level(s) cannot be split into training and held-out")
+        raise ValueError(f"{len(levels)} level(s) cannot be split into training and {side}")
     return ranked[n:], ranked[:n]
 
 
@@ -147,7 +149,7 @@ def _validation(args: argparse.Namespace, export: dict, train_levels: list
             return rest, val, "BC's validation levels, held out from PPO"
         why = ("every level of --levels is one of BC's validation levels" if val else
                "none of BC's validation levels is among --levels")
-    rest, val = _split(train_levels, args.val_fraction)
+    rest, val = _split(train_levels, args.val_fraction, "--val-fraction", "validation")
     return rest, val, (f"{args.val_fraction} of --levels set aside by name, since {why}: BC "
                        "may have trained on them")
 
@@ -274,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"death_rate: {final['death']:.4f}")
     print(f"success_rate: {final['success']:.4f}")
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -224,6 +224,9 @@ def test_finetune_validation_levels_and_why(tmp_path) -> None:
                              (hashes, "every level of --levels is one of BC's")):
         rest, val, why = run(recorded)
         assert len(val) == 2 and len(rest) == 4 and reason in why, why
+    args.val_fraction = 1.5  # a bad value is named by its own flag
+    with pytest.raises(ValueError, match="--val-fraction must be in"):
+        run(None)
     args.select = "last"
     assert run(hashes[:2]) == (levels, [], "none")
 
