@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import yaml
 
@@ -119,3 +120,53 @@ def test_dagger_loop_two_rounds(tmp_path: Path) -> None:
     first = load_checkpoint(tmp_path / "run" / "last.pt")
     assert any(not torch.equal(first["model"][k], last["model"][k]) for k in first["model"])
     assert best.is_file()
+
+
+def test_dagger_levels_from_replays_leaves_out_the_generated_levels(tmp_path: Path) -> None:
+    """``dagger.levels_from: replays`` rolls out (and selects) on the given replays' levels
+    only; ``all`` adds the generated ones, which live in ``data.generated_dir``."""
+    import dataclasses
+
+    from torchrl_bc.train.dagger import dagger_levels
+    from torchrl_bc.train.factories import make_dataset
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for name in LEVELS:
+        (mine / f"{name}.replay").write_bytes((CORPUS / f"{name}.replay").read_bytes())
+    cfg = _config(tmp_path, mine)
+    out = tmp_path / "run"
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, generated=2))
+    generated = cfg.data.generated_dir(out)
+    assert generated == tmp_path / "cache" / "generated-2-0"
+    generated.mkdir(parents=True)  # stands in for the planner-solved corpus
+    for name in ("gaps-17", "corridor-8"):
+        (generated / f"{name}.replay").write_bytes((CORPUS / f"{name}.replay").read_bytes())
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(
+        cfg.data, replays=(str(mine), str(generated))))
+    data = make_dataset(cfg, out, verbose=False)
+
+    def names(levels: list[Level]) -> list[str]:
+        return sorted(lv.name for lv in levels)
+
+    train_all, _ = dagger_levels(cfg, out, data, verbose=False)
+    assert names(train_all) == sorted([*LEVELS, "gaps-17", "corridor-8"])
+    only = dataclasses.replace(cfg, dagger=dataclasses.replace(cfg.dagger,
+                                                               levels_from="replays"))
+    train_mine, val = dagger_levels(only, out, data, verbose=False)
+    assert names(train_mine) == sorted(LEVELS)
+    assert val == []  # val_fraction 0: nothing to select on, said so, not an error
+    nothing = dataclasses.replace(only, data=dataclasses.replace(only.data, replays=(
+        str(generated),)))
+    with pytest.raises(ValueError, match=r"no training level .* comes from data\.replays"):
+        dagger_levels(nothing, out, make_dataset(nothing, tmp_path / "run2", verbose=False),
+                      verbose=False)
+
+
+def test_dagger_levels_from_is_checked(tmp_path: Path) -> None:
+    from torchrl_bc.configfile import ConfigError
+
+    bad = r"dagger\.levels_from must be all\|replays, got .generated."
+    with pytest.raises(ConfigError, match=bad):
+        load_config(raw={"architecture": {"preset": "mlp"},
+                         "dagger": {"levels_from": "generated"}})

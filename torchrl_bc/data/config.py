@@ -37,6 +37,13 @@ class DataConfig:
         generated levels: ``cache_dir``, else ``<out_dir>/../.bc_data`` (shared by sibling runs)."""
         return Path(self.cache_dir) if self.cache_dir else Path(out_dir).parent / ".bc_data"
 
+    def generated_dir(self, out_dir: str | os.PathLike[str]) -> Path | None:
+        """The folder of the ``generated`` planner-solved levels a run writing to ``out_dir``
+        uses (None when ``generated`` is 0): what tells them apart from the given replays."""
+        if self.generated <= 0:
+            return None
+        return self.cache_root(out_dir) / f"generated-{self.generated}-{self.generated_seed}"
+
     def n_workers(self) -> int:
         """Simulation processes: ``workers``, or min(4, CPUs) when it is 0."""
         return self.workers or min(4, os.cpu_count() or 1)

@@ -117,6 +117,8 @@ class DaggerConfig:
 
     rounds: int = 0  # 0 = plain BC
     levels: int = 64  # training levels rolled out per round (spread over the train split)
+    levels_from: str = "all"  # all | replays: roll out and select on only the levels of
+    # data.replays (your replays), not the data.generated ones
     label_every: int = 30  # query the planner every this many steps of a failed rollout
     queries_per_level: int = 8  # planner queries per failed rollout at most
     horizon: int = 30  # steps of each expert plan labelled (recovery from the student's state)
@@ -203,6 +205,9 @@ class RunConfig:
         if self.dagger.executor not in ("local", "ray") or self.dagger.workers < 1:
             raise ConfigError(f"dagger.executor must be local or ray (got "
                               f"{self.dagger.executor!r}) and dagger.workers >= 1")
+        if self.dagger.levels_from not in ("all", "replays"):
+            raise ConfigError(f"dagger.levels_from must be all|replays, "
+                              f"got {self.dagger.levels_from!r}")
         if self.dagger.ray_address and self.dagger.executor != "ray":
             raise ConfigError("dagger.ray_address needs dagger.executor: ray")
         if self.data.generated < 0:

@@ -8,7 +8,8 @@ the simulator at states it visited and asks the planner (:class:`~torchrl_bc.lev
 first action as its label, and the first ``horizon`` steps of the plan are labelled too: they
 show how to recover from where the student went wrong. Labels are aggregated over rounds and
 mixed with the demonstrations in every batch (human demos stay in); ``best.pt`` is replaced
-only when success on the held-out (validation) levels improves.
+only when success on the held-out (validation) levels improves. ``dagger.levels_from:
+replays`` keeps both the rollouts and that selection to the levels of ``data.replays``.
 
 Oracle cost is reported as planner queries and labelled steps per round (``dagger.json``).
 """
@@ -160,6 +161,30 @@ def _log(msg: str, verbose: bool) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
+def dagger_levels(cfg: RunConfig, out_dir: str | Path, data: BCDataset, verbose: bool = True
+                  ) -> tuple[list[Level], list[Level]]:
+    """The training levels DAgger rolls out on and the validation levels that select
+    ``best.pt``: all of them, or with ``dagger.levels_from: replays`` only those of
+    ``data.replays`` (not the ``data.generated`` ones), so the rounds are spent and judged on
+    levels like the user's own. Crossval showed why: on generated levels DAgger raised
+    generated-level success but not success on unseen human levels (docs/BC_PRETRAINING.md).
+    """
+    if cfg.dagger.levels_from == "all":
+        return data.eval_levels("train"), data.eval_levels("val")
+    generated = cfg.data.generated_dir(out_dir)
+    train_levels = data.eval_levels("train", exclude=generated)
+    if not train_levels:
+        raise ValueError("dagger.levels_from: replays, but no training level with a winning "
+                         f"demo comes from data.replays {list(cfg.data.replays)} outside the "
+                         f"generated levels ({generated})")
+    val_levels = data.eval_levels("val", exclude=generated)
+    if not val_levels:
+        val_levels = data.eval_levels("val")
+        _log(f"dagger: no validation level comes from data.replays; best.pt is selected on all "
+             f"{len(val_levels)} validation levels instead", verbose)
+    return train_levels, val_levels
+
+
 def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint: str | Path,
                verbose: bool = True) -> list[DaggerRound]:
     """``cfg.dagger.rounds`` rounds starting from ``checkpoint`` (the BC ``best.pt``).
@@ -180,8 +205,7 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
         raise ValueError("DAgger supports dense modalities only (no graph); "
                          f"architecture {cfg.architecture.name!r} uses the graph")
     keys = [k for k in data.keys if k != "action"]
-    train_levels = data.eval_levels("train")
-    val_levels = data.eval_levels("val")
+    train_levels, val_levels = dagger_levels(cfg, out, data, verbose)
 
     def val_success() -> float:
         if not val_levels:
@@ -192,7 +216,8 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
 
     best = val_success()
     _log(f"dagger: start from {checkpoint}: held-out success {best:.3f} "
-         f"({len(val_levels)} levels)", verbose)
+         f"({len(val_levels)} levels); rolling out on {len(train_levels)} training levels "
+         f"(dagger.levels_from: {dc.levels_from})", verbose)
     rounds: list[DaggerRound] = []
     aggregate: TensorDict | None = None
     opt = torch.optim.AdamW(actor.parameters(), lr=dc.lr, weight_decay=tc.weight_decay)

@@ -99,9 +99,9 @@ def with_generated_levels(cfg: RunConfig, out_dir: Path, verbose: bool = True) -
         return cfg
     from torchrl_bc.levels.corpus import MANIFEST, load_manifest, make_corpus
 
-    root = cfg.data.cache_root(out_dir)
     seed = cfg.data.generated_seed
-    corpus = root / f"generated-{n}-{seed}"
+    corpus = cfg.data.generated_dir(out_dir)
+    assert corpus is not None  # n > 0
     done = (corpus / MANIFEST).is_file() and load_manifest(corpus).get("n_levels") == n
     if not done:
         if verbose:
