@@ -126,45 +126,54 @@ def test_dagger_loop_two_rounds(tmp_path: Path) -> None:
                for k in last["model"])
 
 
-def test_dagger_levels_from_replays_leaves_out_the_generated_levels(tmp_path: Path) -> None:
-    """``dagger.levels_from: replays`` rolls out (and selects) on the given replays' levels
-    only; ``all`` adds the generated ones, which live in ``data.generated_dir``."""
+def test_dagger_levels_from_replays_leaves_out_the_generated_levels(tmp_path: Path,
+                                                                    capsys) -> None:
+    """``dagger.levels_from: replays`` rolls out (and selects) on recorded replays' levels only,
+    leaving out the folders ``make-corpus`` made (``data.generated``, the shipped corpus);
+    ``all`` keeps them. With no recorded replay, DAgger says so and runs no round."""
     import dataclasses
+    import shutil
 
-    from torchrl_bc.train.dagger import dagger_levels
+    from torchrl_bc.levels.corpus import MANIFEST, is_corpus
+    from torchrl_bc.train.dagger import dagger_levels, run_dagger
     from torchrl_bc.train.factories import make_dataset
 
     mine = tmp_path / "mine"
     mine.mkdir()
     for name in LEVELS:
         (mine / f"{name}.replay").write_bytes((CORPUS / f"{name}.replay").read_bytes())
-    cfg = _config(tmp_path, mine)
-    out = tmp_path / "run"
-    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, generated=2))
-    generated = cfg.data.generated_dir(out)
-    assert generated == tmp_path / "cache" / "generated-2-0"
-    generated.mkdir(parents=True)  # stands in for the planner-solved corpus
+    generated = tmp_path / "corpus"  # a make-corpus folder: its manifest names the generator
+    generated.mkdir()
     for name in ("gaps-17", "corridor-8"):
         (generated / f"{name}.replay").write_bytes((CORPUS / f"{name}.replay").read_bytes())
+    shutil.copy(CORPUS / MANIFEST, generated / MANIFEST)
+    assert is_corpus(generated) and is_corpus(CORPUS) and not is_corpus(mine)
+    (mine / MANIFEST).write_text("[1, 2]")  # a stray manifest.json is no corpus
+    assert not is_corpus(mine)
+    cfg = _config(tmp_path, mine)
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(
         cfg.data, replays=(str(mine), str(generated))))
-    data = make_dataset(cfg, out, verbose=False)
+    data = make_dataset(cfg, tmp_path / "run", verbose=False)
 
     def names(levels: list[Level]) -> list[str]:
         return sorted(lv.name for lv in levels)
 
-    train_all, _ = dagger_levels(cfg, out, data, verbose=False)
+    train_all, _ = dagger_levels(cfg, data, verbose=False)
     assert names(train_all) == sorted([*LEVELS, "gaps-17", "corridor-8"])
     only = dataclasses.replace(cfg, dagger=dataclasses.replace(cfg.dagger,
                                                                levels_from="replays"))
-    train_mine, val = dagger_levels(only, out, data, verbose=False)
+    train_mine, val = dagger_levels(only, data, verbose=False)
     assert names(train_mine) == sorted(LEVELS)
     assert val == []  # val_fraction 0: nothing to select on, said so, not an error
-    nothing = dataclasses.replace(only, data=dataclasses.replace(only.data, replays=(
-        str(generated),)))
-    with pytest.raises(ValueError, match=r"no training level .* comes from data\.replays"):
-        dagger_levels(nothing, out, make_dataset(nothing, tmp_path / "run2", verbose=False),
-                      verbose=False)
+    corpus_only = dataclasses.replace(only, data=dataclasses.replace(
+        only.data, replays=(str(generated),)))
+    out = tmp_path / "run2"
+    data = make_dataset(corpus_only, out, verbose=False)
+    assert dagger_levels(corpus_only, data, verbose=False) == ([], [])
+    capsys.readouterr()
+    assert run_dagger(corpus_only, out, data, tmp_path / "never-read.pt") == []
+    assert "no training level comes from a recorded replay" in capsys.readouterr().err
+    assert not (out / "dagger.json").exists()
 
 
 def test_dagger_levels_from_is_checked(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ class DataConfig:
 
     def generated_dir(self, out_dir: str | os.PathLike[str]) -> Path | None:
         """The folder of the ``generated`` planner-solved levels a run writing to ``out_dir``
-        uses (None when ``generated`` is 0): what tells them apart from the given replays."""
+        uses (None when ``generated`` is 0), made once and shared through the cache."""
         if self.generated <= 0:
             return None
         return self.cache_root(out_dir) / f"generated-{self.generated}-{self.generated_seed}"

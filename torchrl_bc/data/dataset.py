@@ -167,14 +167,14 @@ class BCDataset(TensorDictReplayBuffer):
         """Whether ``split`` holds a level with a winning demo (without reading any map)."""
         return any(lv.split == split for lv in self.levels)
 
-    def eval_levels(self, split: str, exclude: Path | None = None) -> list[Level]:
+    def eval_levels(self, split: str, exclude: Sequence[Path] = ()) -> list[Level]:
         """The winnable levels of ``split`` as the one level record closed-loop evaluation and
         DAgger play (map data read now, the shortest demo giving the episode cap); without
-        those whose demo lies under the folder ``exclude`` (the generated levels, say)."""
-        skip = exclude.resolve() if exclude is not None else None
+        those whose demo lies under a folder in ``exclude`` (generated levels, say)."""
+        skip = [p.resolve() for p in exclude]
         return [Level(lv.name, lv.map_data, lv.demo_ticks) for lv in self.levels
                 if lv.split == split
-                and (skip is None or not lv.file.resolve().is_relative_to(skip))]
+                and not any(lv.file.resolve().is_relative_to(p) for p in skip)]
 
     def action_counts(self, split: str = "train") -> torch.Tensor:
         labels = self.steps["action"][self.rows[split]]

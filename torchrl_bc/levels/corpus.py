@@ -138,6 +138,16 @@ def load_manifest(corpus: str | Path = SAMPLE_CORPUS) -> dict:
     return json.loads((Path(corpus) / MANIFEST).read_text())
 
 
+def is_corpus(folder: str | Path) -> bool:
+    """Whether ``folder`` was made by :func:`make_corpus` (generated levels with planner demos,
+    like the shipped corpus and ``data.generated``) rather than holding recorded replays: its
+    manifest names the generator."""
+    try:
+        return "generator_version" in load_manifest(folder)
+    except (OSError, ValueError, TypeError):  # no manifest, or not a corpus's JSON object
+        return False
+
+
 def check_replay_wins(path: str | Path) -> tuple[bool, str]:
     """True when the replay re-simulates to a win exactly on its last input."""
     replay = read_replay(path)

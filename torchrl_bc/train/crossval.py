@@ -251,7 +251,11 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
         # scripts/train_bc.py runs it, on this fold's training replays only.
         best = pretrain(_fold_config(cfg, fold_dir / "replays", out / ".bc_data"),
                         fold_dir / "run", device=device, resume=resume, verbose=verbose)
-        last = fold_dir / "run" / ("dagger_last.pt" if cfg.dagger.rounds > 0 else "last.pt")
+        # The last DAgger round when one ran (dagger.levels_from: replays runs none on a fold
+        # without recorded replays), else the last BC epoch.
+        last = fold_dir / "run" / "dagger_last.pt"
+        if cfg.dagger.rounds == 0 or not last.is_file():
+            last = fold_dir / "run" / "last.pt"
         ckpt = best if effective == "best" else last
         actor, run_cfg, _ = load_policy(ckpt, dev)
         res, _ = rollout_levels(actor, [lv.as_level() for lv in test], run_cfg.observation,

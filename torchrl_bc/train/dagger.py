@@ -162,27 +162,34 @@ def _log(msg: str, verbose: bool) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
-def dagger_levels(cfg: RunConfig, out_dir: str | Path, data: BCDataset, verbose: bool = True
+def dagger_levels(cfg: RunConfig, data: BCDataset, verbose: bool = True
                   ) -> tuple[list[Level], list[Level]]:
     """The training levels DAgger rolls out on and the validation levels that select
-    ``best.pt``: all of them, or with ``dagger.levels_from: replays`` only those of
-    ``data.replays`` (not the ``data.generated`` ones), so the rounds are spent and judged on
-    levels like the user's own. Crossval showed why: on generated levels DAgger raised
-    generated-level success but not success on unseen human levels (docs/BC_PRETRAINING.md).
+    ``best.pt``: all of them, or with ``dagger.levels_from: replays`` only those of recorded
+    replays, leaving out every ``data.replays`` folder made by ``make-corpus`` (the
+    ``data.generated`` levels and the shipped corpus). Crossval showed why: DAgger on
+    generated levels raised generated-level success, not success on unseen human levels;
+    on the human training levels it raised the latter (docs/BC_PRETRAINING.md, section 8).
+    With no recorded replay among the training levels there is nothing to roll out: both
+    lists are empty and :func:`run_dagger` says so and skips its rounds.
     """
     if cfg.dagger.levels_from == "all":
         return data.eval_levels("train"), data.eval_levels("val")
-    generated = cfg.data.generated_dir(out_dir)
-    train_levels = data.eval_levels("train", exclude=generated)
+    from torchrl_bc.levels.corpus import is_corpus
+    from torchrl_bc.resources import replay_source
+
+    corpora = [p for p in map(replay_source, cfg.data.replays) if p.is_dir() and is_corpus(p)]
+    train_levels = data.eval_levels("train", exclude=corpora)
     if not train_levels:
-        raise ValueError("dagger.levels_from: replays, but no training level with a winning "
-                         f"demo comes from data.replays {list(cfg.data.replays)} outside the "
-                         f"generated levels ({generated})")
-    val_levels = data.eval_levels("val", exclude=generated)
+        _log(f"dagger: dagger.levels_from is replays, and no training level comes from a "
+             f"recorded replay (data.replays holds only generated corpora: "
+             f"{[str(p) for p in corpora]}): no DAgger rounds", verbose)
+        return [], []
+    val_levels = data.eval_levels("val", exclude=corpora)
     if not val_levels:
         val_levels = data.eval_levels("val")
-        _log(f"dagger: no validation level comes from data.replays; best.pt is selected on all "
-             f"{len(val_levels)} validation levels instead", verbose)
+        _log(f"dagger: no validation level comes from a recorded replay; best.pt is selected "
+             f"on all {len(val_levels)} validation levels instead", verbose)
     return train_levels, val_levels
 
 
@@ -196,6 +203,9 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
     """
     dc, tc, ec = cfg.dagger, cfg.train, cfg.eval
     out = Path(out_dir)
+    train_levels, val_levels = dagger_levels(cfg, data, verbose)
+    if not train_levels:
+        return []
     ckpt = load_checkpoint(checkpoint)
     # Keep the BC policy: best.pt may be replaced below, and BC vs DAgger is worth comparing.
     raw = Path(checkpoint).read_bytes()
@@ -206,7 +216,6 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
         raise ValueError("DAgger supports dense modalities only (no graph); "
                          f"architecture {cfg.architecture.name!r} uses the graph")
     keys = [k for k in data.keys if k != "action"]
-    train_levels, val_levels = dagger_levels(cfg, out, data, verbose)
 
     def val_success() -> float:
         if not val_levels:
