@@ -41,7 +41,7 @@ from torchrl_bc.train.evaluate import rollout_levels, summarise
 from torchrl_bc.train.factories import make_actor
 from torchrl_bc.train.loss import MaskedBCLoss
 
-__all__ = ["DaggerRound", "label_failures", "run_dagger"]
+__all__ = ["DaggerRound", "dagger_levels", "label_failures", "run_dagger"]
 
 
 @dataclass
