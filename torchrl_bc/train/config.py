@@ -117,8 +117,8 @@ class DaggerConfig:
 
     rounds: int = 0  # 0 = plain BC
     levels: int = 64  # training levels rolled out per round (spread over the train split)
-    levels_from: str = "all"  # all | replays: roll out and select on only the levels of
-    # data.replays (your replays), not the data.generated ones
+    levels_from: str = "all"  # all | replays: roll out and select on recorded replays' levels
+    # only, never on make-corpus folders (data.generated, the shipped corpus)
     label_every: int = 30  # query the planner every this many steps of a failed rollout
     queries_per_level: int = 8  # planner queries per failed rollout at most
     horizon: int = 30  # steps of each expert plan labelled (recovery from the student's state)

@@ -9,8 +9,8 @@ first action as its label, and the first ``horizon`` steps of the plan are label
 show how to recover from where the student went wrong. Labels are aggregated over rounds and
 mixed with the demonstrations in every batch (human demos stay in); ``best.pt`` is replaced
 whenever success on the held-out (validation) levels is at least the best so far (ties go to
-the later round, which learnt from more labels). ``dagger.levels_from:
-replays`` keeps both the rollouts and that selection to the levels of ``data.replays``.
+the later round, which learnt from more labels). ``dagger.levels_from: replays`` keeps both
+the rollouts and that selection to recorded replays, off generated corpora.
 
 Oracle cost is reported as planner queries and labelled steps per round (``dagger.json``).
 """
@@ -247,7 +247,7 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
             _retrain(actor, opt, data, aggregate, cfg, r, g)
         stats.val_success = val_success()
         # Ties go to the later round: it was trained on every earlier label and more. A few
-        # validation levels rarely separate rounds (crossval: 8 of them, tied every round),
+        # validation levels rarely separate rounds (crossval fold 0: every round tied BC),
         # while the last round won more held-out human levels than BC in every fold.
         if stats.val_success >= best:
             best = stats.val_success
