@@ -178,7 +178,7 @@ def dagger_levels(cfg: RunConfig, data: BCDataset, verbose: bool = True
     from torchrl_bc.levels.corpus import is_corpus
     from torchrl_bc.resources import replay_source
 
-    corpora = [p for p in map(replay_source, cfg.data.replays) if p.is_dir() and is_corpus(p)]
+    corpora = [p for p in map(replay_source, cfg.data.replays) if is_corpus(p)]
     train_levels = data.eval_levels("train", exclude=corpora)
     if not train_levels:
         _log(f"dagger: dagger.levels_from is replays, and no training level comes from a "
