@@ -8,7 +8,8 @@ Figures (one ``name: value`` line each at the end), all with ``configs/mlp.yaml`
   the levels, random actions, env only. ``dummy_vecenv_steps_per_s``: the per-env path
   (``DummyVecEnv`` of ``PaddedNppEnv``), the same envs.
 * ``ppo_env_steps_per_s``: SB3 ``PPO.learn`` end to end (collection and updates) on the native
-  env, with the fine-tune defaults (``torchrl_bc.sb3.ppo.FINETUNE_PPO``, used by
+  env, the median of ``--ppo-repeats`` runs (``_min``/``_max``: their range), with the
+  fine-tune defaults (``torchrl_bc.sb3.ppo.FINETUNE_PPO``, used by
   ``scripts/finetune_ppo.py`` and ``scripts/train_and_compare.py``): n_steps 256 per env,
   minibatches of 2048, 3 epochs, lr 5e-4. ``ppo_time_{env,policy,update}_frac`` split its
   time between env stepping, policy forwards + rollout buffer, and gradient updates.
@@ -19,7 +20,7 @@ Figures (one ``name: value`` line each at the end), all with ``configs/mlp.yaml`
   ``--eval-levels`` generated levels capped at ``--eval-ticks`` ticks.
 * ``peak_rss_mb``: the process's peak resident memory.
 
-    python scripts/bench_rl.py [--levels DIR] [--n-envs 64] [--ppo-steps 65536]
+    python scripts/bench_rl.py [--levels DIR] [--n-envs 64] [--ppo-steps 65536] [--ppo-repeats 5]
                                [--dummy-ppo-steps 16384] [--eval-levels 420] [--eval-ticks 1200]
                                [--threads N] [--skip-dummy] [--skip-old-shape]
 """
@@ -80,8 +81,11 @@ def bench_env(env, steps: int) -> float:
     return steps * env.num_envs / (time.perf_counter() - t0)
 
 
-def bench_ppo(export: dict, env, steps: int, settings: dict) -> dict[str, float]:
-    """``PPO.learn(steps)`` (after one warm-up update), with its time split by part."""
+def bench_ppo(export: dict, env, steps: int, settings: dict, repeats: int = 1
+              ) -> dict[str, float]:
+    """``PPO.learn(steps)`` ``repeats`` times (after one warm-up update): the median rate and
+    its range, with the time split by part over all repeats (shared cores make one short
+    measurement swing by a quarter)."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.logger import Logger
 
@@ -106,14 +110,17 @@ def bench_ppo(export: dict, env, steps: int, settings: dict) -> dict[str, float]
     model.train = timed(model.train, "update")
     model.learn(settings["n_steps"] * env.num_envs)  # warm-up: first update, caches
     spent.update(env=0.0, update=0.0)
-    start = model.num_timesteps
-    t0 = time.perf_counter()
-    model.learn(steps, reset_num_timesteps=False)
-    total = time.perf_counter() - t0
-    done = model.num_timesteps - start
-    return {"steps_per_s": done / total, "env": spent["env"] / total,
-            "update": spent["update"] / total,
-            "policy": 1 - (spent["env"] + spent["update"]) / total, "steps": done}
+    rates, total = [], 0.0
+    for _ in range(repeats):
+        start = model.num_timesteps
+        t0 = time.perf_counter()
+        model.learn(steps, reset_num_timesteps=False)
+        secs = time.perf_counter() - t0
+        rates.append((model.num_timesteps - start) / secs)
+        total += secs
+    return {"steps_per_s": float(np.median(rates)), "min": min(rates), "max": max(rates),
+            "env": spent["env"] / total, "update": spent["update"] / total,
+            "policy": 1 - (spent["env"] + spent["update"]) / total}
 
 
 def bench_eval(config: Path, n_levels: int, ticks: int) -> tuple[float, float, int]:
@@ -146,6 +153,8 @@ def main() -> None:
     p.add_argument("--n-envs", type=int, default=64)
     p.add_argument("--env-steps", type=int, default=3000, help="vec steps for the env figure")
     p.add_argument("--ppo-steps", type=int, default=65536)
+    p.add_argument("--ppo-repeats", type=int, default=5,
+                   help="timed PPO runs of --ppo-steps each; the figure is their median")
     p.add_argument("--dummy-ppo-steps", type=int, default=16384)
     p.add_argument("--eval-levels", type=int, default=420)
     p.add_argument("--eval-ticks", type=int, default=1200)
@@ -175,8 +184,11 @@ def main() -> None:
         rate = bench_env(dummy, max(args.env_steps // 20, 20))
         figures["dummy_vecenv_steps_per_s"] = f"{rate:.0f}"
     settings = ppo_settings()
-    ppo = bench_ppo(export, make_sb3_env(export, levels, **kw), args.ppo_steps, settings)
+    ppo = bench_ppo(export, make_sb3_env(export, levels, **kw), args.ppo_steps, settings,
+                    args.ppo_repeats)
     figures["ppo_env_steps_per_s"] = f"{ppo['steps_per_s']:.0f}"
+    figures["ppo_env_steps_per_s_min"] = f"{ppo['min']:.0f}"
+    figures["ppo_env_steps_per_s_max"] = f"{ppo['max']:.0f}"
     for part in ("env", "policy", "update"):
         figures[f"ppo_time_{part}_frac"] = f"{ppo[part]:.3f}"
     figures["ppo_hyperparameters"] = " ".join(f"{k}={v}" for k, v in settings.items())
