@@ -204,13 +204,11 @@ def test_finetune_script_end_to_end(tmp_path, capsys) -> None:
 def test_finetune_validation_levels_and_why(tmp_path) -> None:
     """BC's validation levels come out of PPO's levels; otherwise a named share is set aside,
     with the reason in the line the script prints."""
-    import hashlib
-
     from torchrl_bc.sb3 import resolve_levels
 
     mod = _script("finetune_ppo")
     levels = resolve_levels([CORPUS / f"{name}.replay" for name in LEVELS])
-    hashes = [hashlib.sha256(lv.map_data).hexdigest() for lv in levels]
+    hashes = [lv.content_hash for lv in levels]
     args = mod.parse_args(["x.pt", "--levels", "unused", "--val-fraction", "0.34"])
 
     def run(recorded):

@@ -324,8 +324,6 @@ def test_critic_warmup(export_path, levels, tmp_path):
 def test_bc_validation_levels_travel_to_fine_tuning(bc_ckpt, level_dir, levels, tmp_path):
     """The checkpoint records the levels BC held out (content hashes); the export carries them
     and ``split_validation`` takes exactly those out of PPO's levels."""
-    import hashlib
-
     from torchrl_bc.sb3 import split_validation
     from torchrl_bc.train import load_config, pretrain
 
@@ -335,7 +333,7 @@ def test_bc_validation_levels_travel_to_fine_tuning(bc_ckpt, level_dir, levels, 
         "data.mirror=false", "eval.train_levels=0", f"data.cache_dir={str(tmp_path / 'c')!r}"])
     ckpt = pretrain(cfg, tmp_path / "run", verbose=False)
     val = torch.load(ckpt, weights_only=True)["val_levels"]
-    hashes = {hashlib.sha256(lv.map_data).hexdigest(): lv.name for lv in levels}
+    hashes = {lv.content_hash: lv.name for lv in levels}
     assert len(val) == 1 and val[0] in hashes
     assert export_checkpoint(ckpt)["source"]["val_levels"] == val
     rest, held = split_validation(levels, val)

@@ -82,7 +82,7 @@ def split_validation(levels: Sequence[Level], val_hashes: Sequence[str]
     rest: list[Level] = []
     val: list[Level] = []
     for lv in levels:
-        (val if hashlib.sha256(lv.map_data).hexdigest() in wanted else rest).append(lv)
+        (val if lv.content_hash in wanted else rest).append(lv)
     return rest, val
 
 

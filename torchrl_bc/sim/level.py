@@ -6,6 +6,7 @@ hand levels around as :class:`Level`; its :meth:`Level.cap` is the one episode-l
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 
@@ -21,6 +22,12 @@ class Level:
     map_data: bytes = field(repr=False)
     demo_ticks: int = 0
     family: str = ""
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 of the map data: the level's identity in splits, checkpoints' ``val_levels``
+        and reports, whatever the file or level is called."""
+        return hashlib.sha256(self.map_data).hexdigest()
 
     def cap(self, tick_factor: float, max_ticks: int) -> int:
         """Episode length: ``tick_factor`` x the demo (at least 1 tick), never above
