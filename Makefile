@@ -37,11 +37,11 @@ test-all: $(RAY_STAMP)
 lint: install
 	$(PYTHON) -m ruff check .
 
-# The main job: BC on the shipped data plus 1000 generated levels (about 6 minutes on 2 CPU
+# The main job: BC on the shipped data plus 1000 generated levels (about 9 minutes on 2 CPU
 # cores from nothing cached). `make train CONFIG=configs/mlp.yaml` for another config.
 CONFIG ?= configs/generalist.yaml
 train: install
-	@if [ "$(CONFIG)" = "configs/generalist.yaml" ]; then echo "make train: about 6 minutes on 2 CPU cores (generating 1000 levels, then BC); progress bars show the ETA" >&2; fi
+	@if [ "$(CONFIG)" = "configs/generalist.yaml" ]; then echo "make train: about 9 minutes on 2 CPU cores (generating 1000 levels, then BC); progress bars show the ETA" >&2; fi
 	$(PYTHON) scripts/train_bc.py --config $(CONFIG)
 
 clean-venv:
