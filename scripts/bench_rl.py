@@ -15,6 +15,8 @@ Figures (one ``name: value`` line each at the end), all with ``configs/mlp.yaml`
   time between env stepping, policy forwards + rollout buffer, and gradient updates.
   ``old_shape_ppo_env_steps_per_s``: the former shape (minibatches of 256, 4 epochs), same env.
   ``dummy_ppo_env_steps_per_s``: the fine-tune defaults on the per-env path.
+  ``matmul_gflops``: the policy's largest layer on one minibatch, the arithmetic rate its
+  updates can reach here (PPO on 2 CPU cores is bound by it: docs/SB3.md).
 * ``eval_policy_steps_per_s`` and ``eval_seconds``: ``rollout_levels`` (greedy: the
   ``ProbabilisticActor`` under ``ExplorationType.DETERMINISTIC`` in the TorchRL ``LevelsEnv``) on
   ``--eval-levels`` generated levels capped at ``--eval-ticks`` ticks.
@@ -120,7 +122,26 @@ def bench_ppo(export: dict, env, steps: int, settings: dict, repeats: int = 1
         total += secs
     return {"steps_per_s": float(np.median(rates)), "min": min(rates), "max": max(rates),
             "env": spent["env"] / total, "update": spent["update"] / total,
-            "policy": 1 - (spent["env"] + spent["update"]) / total}
+            "policy": 1 - (spent["env"] + spent["update"]) / total,
+            "matmul_gflops": matmul_gflops(model.policy, int(settings["batch_size"]))}
+
+
+def matmul_gflops(policy, rows: int, reps: int = 50) -> float:
+    """GFLOP/s of the policy's largest layer on a minibatch: the rate the updates' matrix
+    products can reach on this machine, against which PPO's own speed is judged."""
+    import torch
+
+    layer = max((m for m in policy.modules() if isinstance(m, torch.nn.Linear)),
+                key=lambda m: m.weight.numel())
+    x = torch.rand(rows, layer.in_features)
+    with torch.no_grad():
+        for _ in range(5):
+            layer(x)
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            layer(x)
+        secs = time.perf_counter() - t0
+    return 2 * rows * layer.in_features * layer.out_features * reps / secs / 1e9
 
 
 def bench_eval(config: Path, n_levels: int, ticks: int) -> tuple[float, float, int]:
@@ -191,6 +212,7 @@ def main() -> None:
     figures["ppo_env_steps_per_s_max"] = f"{ppo['max']:.0f}"
     for part in ("env", "policy", "update"):
         figures[f"ppo_time_{part}_frac"] = f"{ppo[part]:.3f}"
+    figures["matmul_gflops"] = f"{ppo['matmul_gflops']:.0f}"
     figures["ppo_hyperparameters"] = " ".join(f"{k}={v}" for k, v in settings.items())
     if not args.skip_old_shape:
         old = bench_ppo(export, make_sb3_env(export, levels, **kw), args.dummy_ppo_steps,
