@@ -37,6 +37,7 @@ import resource
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -84,10 +85,10 @@ def bench_env(env, steps: int) -> float:
 
 
 def bench_ppo(export: dict, env, steps: int, settings: dict, repeats: int = 1
-              ) -> dict[str, float]:
+              ) -> tuple[dict[str, float], Any]:
     """``PPO.learn(steps)`` ``repeats`` times (after one warm-up update): the median rate and
     its range, with the time split by part over all repeats (shared cores make one short
-    measurement swing by a quarter)."""
+    measurement swing by a quarter); and the trained policy."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.logger import Logger
 
@@ -122,8 +123,7 @@ def bench_ppo(export: dict, env, steps: int, settings: dict, repeats: int = 1
         total += secs
     return {"steps_per_s": float(np.median(rates)), "min": min(rates), "max": max(rates),
             "env": spent["env"] / total, "update": spent["update"] / total,
-            "policy": 1 - (spent["env"] + spent["update"]) / total,
-            "matmul_gflops": matmul_gflops(model.policy, int(settings["batch_size"]))}
+            "policy": 1 - (spent["env"] + spent["update"]) / total}, model.policy
 
 
 def matmul_gflops(policy, rows: int, reps: int = 50) -> float:
@@ -205,22 +205,22 @@ def main() -> None:
         rate = bench_env(dummy, max(args.env_steps // 20, 20))
         figures["dummy_vecenv_steps_per_s"] = f"{rate:.0f}"
     settings = ppo_settings()
-    ppo = bench_ppo(export, make_sb3_env(export, levels, **kw), args.ppo_steps, settings,
-                    args.ppo_repeats)
+    ppo, policy = bench_ppo(export, make_sb3_env(export, levels, **kw), args.ppo_steps,
+                            settings, args.ppo_repeats)
     figures["ppo_env_steps_per_s"] = f"{ppo['steps_per_s']:.0f}"
     figures["ppo_env_steps_per_s_min"] = f"{ppo['min']:.0f}"
     figures["ppo_env_steps_per_s_max"] = f"{ppo['max']:.0f}"
     for part in ("env", "policy", "update"):
         figures[f"ppo_time_{part}_frac"] = f"{ppo[part]:.3f}"
-    figures["matmul_gflops"] = f"{ppo['matmul_gflops']:.0f}"
+    figures["matmul_gflops"] = f"{matmul_gflops(policy, int(settings['batch_size'])):.0f}"
     figures["ppo_hyperparameters"] = " ".join(f"{k}={v}" for k, v in settings.items())
     if not args.skip_old_shape:
-        old = bench_ppo(export, make_sb3_env(export, levels, **kw), args.dummy_ppo_steps,
-                        ppo_settings(**OLD_SHAPE))
+        old, _ = bench_ppo(export, make_sb3_env(export, levels, **kw), args.dummy_ppo_steps,
+                           ppo_settings(**OLD_SHAPE))
         figures["old_shape_ppo_env_steps_per_s"] = f"{old['steps_per_s']:.0f}"
     if not args.skip_dummy:
         dummy = make_sb3_env(export, levels, vec_env_cls=DummyVecEnv, **kw)
-        d = bench_ppo(export, dummy, args.dummy_ppo_steps, settings)
+        d, _ = bench_ppo(export, dummy, args.dummy_ppo_steps, settings)
         figures["dummy_ppo_env_steps_per_s"] = f"{d['steps_per_s']:.0f}"
         figures["dummy_ppo_time_env_frac"] = f"{d['env']:.3f}"
         figures["ppo_speedup"] = f"{ppo['steps_per_s'] / d['steps_per_s']:.1f}"
