@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from torchrl_bc.resources import SAMPLE_CORPUS
 from torchrl_bc.sim import Simulator
 from torchrl_bc.sim.constants import WON
 from torchrl_bc.sim.level import Level
-from torchrl_bc.train import load_config
+from torchrl_bc.train import ConfigError, load_config
 from torchrl_bc.train.dagger import DaggerRound, _Episode, label_failures
 
 ROOT = Path(__file__).parents[1]
@@ -42,7 +43,7 @@ def _config(tmp_path: Path, levels: Path):
                   "early_stop": {"metric": "train/nll", "patience": 0}},
         "eval": {"train_levels": 1, "sampled": False},
         "dagger": {"rounds": 2, "levels": 3, "label_every": 40, "queries_per_level": 2,
-                   "horizon": 8, "max_expansions": 400, "budget_s": 10.0, "steps": 4,
+                   "horizon": 8, "max_expansions": 400, "steps": 4,
                    "max_ticks": 150},
         "logging": {"wandb": "disabled", "plots": False},
     }))
@@ -82,8 +83,7 @@ def test_labels_are_the_planners_actions(tmp_path: Path) -> None:
     # observations are those of the states along the plan.
     t, snap, last = snaps[-1]
     plan = Planner(rep.map_data, style="human").solve(
-        cfg.dagger.budget_s, max_expansions=cfg.dagger.max_expansions, start=snap,
-        last_input=last)
+        math.inf, max_expansions=cfg.dagger.max_expansions, start=snap, last_input=last)
     h = cfg.dagger.horizon + 1
     assert [a for _, a in pairs[:h]] == INPUT_TO_ACTION[plan.inputs[:h]].tolist()
     check = Simulator(rep.map_data)
@@ -94,6 +94,17 @@ def test_labels_are_the_planners_actions(tmp_path: Path) -> None:
         o = builder.observe(check)
         assert all(np.array_equal(o[k], pairs[i][0][k]) for k in o)
         check.tick_input(int(plan.inputs[i]))
+
+
+def test_planner_budget_is_expansions_only_by_default(tmp_path: Path) -> None:
+    """No wall-clock cap unless asked: labels then depend on the level and the expansion
+    budget, never on how fast or busy the machine is."""
+    cfg = _config(tmp_path, CORPUS)
+    assert cfg.dagger.budget_s is None
+    capped = load_config(ROOT / "configs" / "generalist.yaml", ["dagger.budget_s=2.5"])
+    assert capped.dagger.budget_s == 2.5
+    with pytest.raises(ConfigError, match=r"dagger\.budget_s"):
+        load_config(ROOT / "configs" / "generalist.yaml", ["dagger.budget_s=fast"])
 
 
 def test_dagger_loop_two_rounds(tmp_path: Path) -> None:

@@ -5,14 +5,16 @@ rollout's snapshots go to the planner independently. Each :class:`LabelTask` car
 worker needs (the map bytes, the snapshots, the observation config and the planner's budget),
 so it runs the same in this process, in a local pool or as a Ray task
 (:mod:`torchrl_bc.executors`); results come back in task order, so the aggregate does not
-depend on where or in what order tasks ran. The planner's budget is ``max_expansions``
-(machine independent) and ``budget_s`` (a wall-clock cap, so on a loaded machine a query near
-the cap may end differently). A query that runs out of budget is never retried; levels where
-every query did are reported on one line.
+depend on where or in what order tasks ran. The planner's budget is ``max_expansions``, which
+is machine independent; ``budget_s`` adds an optional wall-clock cap, off by default because
+with it a slower or busier machine labels fewer states and the run is no longer reproducible.
+A query that runs out of budget is never retried; levels where every query did are reported
+on one line.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,7 +42,7 @@ class LabelTask:
     observation: ObservationConfig
     horizon: int
     max_expansions: int
-    budget_s: float
+    budget_s: float | None  # None: no wall-clock cap
 
 
 @dataclass
@@ -69,7 +71,8 @@ def label_episode(task: LabelTask) -> LabelResult:
     for _, snap, last in task.snaps:
         res.queries += 1
         t0 = time.perf_counter()
-        plan = planner.solve(task.budget_s, max_expansions=task.max_expansions, start=snap,
+        budget = math.inf if task.budget_s is None else task.budget_s
+        plan = planner.solve(budget, max_expansions=task.max_expansions, start=snap,
                              last_input=last)
         res.plan_seconds += time.perf_counter() - t0
         if not plan.solved:
@@ -102,7 +105,8 @@ def label_tasks(tasks: list[LabelTask], executor: Executor,
     hopeless = [t.name for t, r in zip(tasks, results, strict=True) if r.queries and not r.solved]
     if hopeless:
         t = tasks[0]
-        report(f"dagger: planner budget ({t.max_expansions} expansions, {t.budget_s:g} s) ran "
+        cap = "" if t.budget_s is None else f", {t.budget_s:g} s"
+        report(f"dagger: planner budget ({t.max_expansions} expansions{cap}) ran "
                f"out at every queried state of {len(hopeless)} level(s): "
                f"{', '.join(hopeless)}")
     return results

@@ -123,7 +123,8 @@ class DaggerConfig:
     queries_per_level: int = 8  # planner queries per failed rollout at most
     horizon: int = 30  # steps of each expert plan labelled (recovery from the student's state)
     max_expansions: int = 4000  # planner budget per query (machine-independent)
-    budget_s: float = 5.0  # and wall-clock cap per query
+    budget_s: float | None = None  # optional wall-clock cap per query; null (the default)
+    # keeps labels independent of the machine's speed, so a run is reproducible
     steps: int = 600  # optimiser steps per round
     mix: float = 0.5  # share of each batch drawn from the aggregated DAgger labels
     lr: float = 3.0e-4
