@@ -42,7 +42,6 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
-import hashlib
 import json
 import shutil
 import sys
@@ -161,13 +160,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 # -- 1. the level split ------------------------------------------------------------------------
-def map_hash(map_data: bytes) -> str:
-    return hashlib.sha256(map_data).hexdigest()
-
-
 def level_hashes(folder: Path) -> set[str]:
     """Content hashes of every level under ``folder`` (readable replays and ``*.map`` files)."""
     from torchrl_bc.replay.format import ReplayFormatError, read_replay
+    from torchrl_bc.sim.level import map_hash
     from torchrl_bc.sim.mapdata import read_map_file
 
     out = set()
@@ -191,6 +187,7 @@ def make_split(replays: Path, fraction: float, seed: int, out: Path) -> dict[str
     """
     from torchrl_bc.data import assign_splits
     from torchrl_bc.replay.format import ReplayFormatError, read_replay
+    from torchrl_bc.sim.level import map_hash
 
     files, hashes, unreadable = [], [], []
     for f in sorted(replays.rglob("*.replay")):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from torchrl_bc.sim.level import Level
+from torchrl_bc.sim.level import Level, map_hash
 
 from .mapwriter import GOLD, HEIGHT, LOCKED_DOOR, MINE, WIDTH, Door, LevelMap, tile_center
 
@@ -53,7 +53,7 @@ class GeneratedLevel:
 
     @property
     def content_hash(self) -> str:
-        return hashlib.sha256(self.map_data).hexdigest()
+        return map_hash(self.map_data)
 
     def as_level(self) -> Level:
         """The level record evaluation and RL take (the planner's solution is its demo)."""

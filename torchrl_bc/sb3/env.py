@@ -9,7 +9,6 @@ level graph of :mod:`torchrl_bc.sb3.spaces`, picks a level per episode and caps 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ from torchrl_bc.sb3.spaces import (
     pad_entity_state,
     pad_static_graph,
 )
-from torchrl_bc.sim.level import Level
+from torchrl_bc.sim.level import Level, map_hash
 from torchrl_bc.sim.mapdata import read_map_file
 
 __all__ = ["PaddedNppEnv", "make_sb3_env", "obs_config_of", "resolve_levels",
@@ -62,7 +61,7 @@ def resolve_levels(levels: Any = None) -> list[Level]:
             out.append(Level(str(getattr(lv, "name", i)), bytes(lv.map_data),
                                int(getattr(lv, "demo_ticks", 0))))
         elif isinstance(lv, bytes | bytearray):
-            out.append(Level(hashlib.sha256(lv).hexdigest()[:12], bytes(lv)))
+            out.append(Level(map_hash(lv)[:12], bytes(lv)))
         else:
             path = Path(lv)
             out.append(Level(path.stem, read_map_file(path)))

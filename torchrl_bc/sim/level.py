@@ -10,7 +10,13 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 
-__all__ = ["Level"]
+__all__ = ["Level", "map_hash"]
+
+
+def map_hash(map_data: bytes) -> str:
+    """sha256 hex digest of a map's bytes: a level's identity in splits, folds, checkpoints'
+    ``val_levels`` and reports, whatever its file is called."""
+    return hashlib.sha256(map_data).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -25,9 +31,8 @@ class Level:
 
     @property
     def content_hash(self) -> str:
-        """sha256 of the map data: the level's identity in splits, checkpoints' ``val_levels``
-        and reports, whatever the file or level is called."""
-        return hashlib.sha256(self.map_data).hexdigest()
+        """:func:`map_hash` of the map data."""
+        return map_hash(self.map_data)
 
     def cap(self, tick_factor: float, max_ticks: int) -> int:
         """Episode length: ``tick_factor`` x the demo (at least 1 tick), never above

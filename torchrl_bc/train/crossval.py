@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from torchrl_bc.io import atomic_write
-from torchrl_bc.sim.level import Level
+from torchrl_bc.sim.level import Level, map_hash
 from torchrl_bc.train.config import RunConfig
 
 __all__ = ["CrossvalResult", "HumanLevel", "HumanLevelScan", "assign_folds", "crossval",
@@ -69,9 +69,9 @@ def level_group(map_data: bytes) -> str:
     """Hash shared by a map and its horizontal mirror (the smaller of the two map hashes)."""
     from torchrl_bc.replay.mirror import mirror_map
 
-    a = hashlib.sha256(map_data).hexdigest()
+    a = map_hash(map_data)
     try:
-        b = hashlib.sha256(mirror_map(map_data)).hexdigest()
+        b = map_hash(mirror_map(map_data))
     except ValueError:  # a map the mirror cannot parse has no mirror twin to join
         return a
     return min(a, b)
@@ -101,7 +101,7 @@ def scan_human_levels(dirs: Sequence[str | Path], exclude: Path | None = None
         except (ReplayFormatError, MapFormatError, ValueError) as exc:
             skipped.append((str(f), f"unreadable: {exc}"))
             continue
-        h = hashlib.sha256(rep.map_data).hexdigest()
+        h = map_hash(rep.map_data)
         entry = by_map.setdefault(h, {"name": f.stem, "data": rep.map_data, "files": [],
                                       "demo": 0})
         entry["files"].append(str(f))
