@@ -53,7 +53,7 @@ def ppo_settings(**changes: float) -> dict[str, float]:
     """``FINETUNE_PPO`` (the fine-tune defaults) as ``PPO`` kwargs, with ``changes``."""
     from torchrl_bc.sb3.ppo import FINETUNE_PPO
 
-    return {k: v for k, v in FINETUNE_PPO.items() if k != "n_envs"} | changes
+    return FINETUNE_PPO | changes
 
 
 def untrained_export(config: Path, out_dir: Path) -> Path:

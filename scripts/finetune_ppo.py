@@ -42,7 +42,12 @@ HELDOUT, VAL = "heldout", "val"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from torchrl_bc.sb3.ppo import FINETUNE_KL, FINETUNE_PPO, FINETUNE_WARMUP_STEPS
+    from torchrl_bc.sb3.ppo import (
+        FINETUNE_KL,
+        FINETUNE_N_ENVS,
+        FINETUNE_PPO,
+        FINETUNE_WARMUP_STEPS,
+    )
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,7 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--timesteps", type=int, default=500_000)
     p.add_argument("--eval-every", type=int, default=100_000, help="env steps between evals")
     d, kl = FINETUNE_PPO, FINETUNE_KL
-    p.add_argument("--n-envs", type=int, default=d["n_envs"])
+    p.add_argument("--n-envs", type=int, default=FINETUNE_N_ENVS)
     p.add_argument("--n-steps", type=int, default=d["n_steps"], help="steps per env per update")
     p.add_argument("--batch-size", type=int, default=d["batch_size"])
     p.add_argument("--n-epochs", type=int, default=d["n_epochs"])

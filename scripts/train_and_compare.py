@@ -77,7 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
         positive_float,
         positive_int,
     )
-    from torchrl_bc.sb3.ppo import FINETUNE_KL, FINETUNE_PPO, FINETUNE_WARMUP_STEPS
+    from torchrl_bc.sb3.ppo import (
+        FINETUNE_KL,
+        FINETUNE_N_ENVS,
+        FINETUNE_PPO,
+        FINETUNE_WARMUP_STEPS,
+    )
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -126,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-steps", type=positive_int, default=FINETUNE_WARMUP_STEPS,
                    help="BC rollout steps the *_warm variants' critic is fitted on")
     d = FINETUNE_PPO
-    p.add_argument("--n-envs", type=positive_int, default=d["n_envs"])
+    p.add_argument("--n-envs", type=positive_int, default=FINETUNE_N_ENVS)
     p.add_argument("--n-steps", type=positive_int, default=d["n_steps"])
     p.add_argument("--batch-size", type=positive_int, default=d["batch_size"])
     p.add_argument("--n-epochs", type=positive_int, default=d["n_epochs"])

@@ -139,18 +139,24 @@ def test_evaluation_schedule_is_even_then_geometric(tmp_path) -> None:
 def test_fine_tune_scripts_share_the_ppo_defaults(tmp_path) -> None:
     """``finetune_ppo.py`` trains PPO as ``train_and_compare.py`` does by default, and its
     default is the comparison's ``DEFAULT_FINETUNE`` variant (warm-up and KL on or off)."""
-    from torchrl_bc.sb3.ppo import FINETUNE_KL, FINETUNE_PPO, FINETUNE_WARMUP_STEPS
+    from torchrl_bc.sb3.ppo import (
+        FINETUNE_KL,
+        FINETUNE_N_ENVS,
+        FINETUNE_PPO,
+        FINETUNE_WARMUP_STEPS,
+    )
 
     script = _script()
     compare = script.parse_args(["--replay-data-dir", str(tmp_path)])
     finetune = _script("finetune_ppo").parse_args(["ckpt.pt", "--levels", str(tmp_path)])
-    names = {"n_envs": "n_envs", "n_steps": "n_steps", "batch_size": "batch_size",
+    assert compare.n_envs == finetune.n_envs == FINETUNE_N_ENVS
+    names = {"n_steps": "n_steps", "batch_size": "batch_size",
              "n_epochs": "n_epochs", "learning_rate": "lr", "gamma": "gamma",
              "ent_coef": "ent_coef"}
     for key, value in FINETUNE_PPO.items():
         assert getattr(compare, names[key]) == value, key
         assert getattr(finetune, names[key]) == value, key
-    assert FINETUNE_PPO["n_envs"] * FINETUNE_PPO["n_steps"] % FINETUNE_PPO["batch_size"] == 0
+    assert FINETUNE_N_ENVS * FINETUNE_PPO["n_steps"] % FINETUNE_PPO["batch_size"] == 0
     assert (compare.kl_coef, compare.kl_updates) == tuple(FINETUNE_KL.values())
     assert compare.warmup_steps == FINETUNE_WARMUP_STEPS
     from_bc, kl, warm = script.VARIANTS[script.DEFAULT_FINETUNE]

@@ -23,16 +23,18 @@ from torchrl_bc.obs import ObservationConfig
 from torchrl_bc.sb3.spaces import GraphPadding
 from torchrl_bc.sb3.vec_env import evaluate_sb3
 
-__all__ = ["FINETUNE_KL", "FINETUNE_PPO", "FINETUNE_WARMUP_STEPS", "BCRegularisedPPO",
-           "HeldOutEvaluation", "SuccessRecorder", "success_rate"]
+__all__ = ["FINETUNE_KL", "FINETUNE_N_ENVS", "FINETUNE_PPO", "FINETUNE_WARMUP_STEPS",
+           "BCRegularisedPPO", "HeldOutEvaluation", "SuccessRecorder", "success_rate"]
 
 #: PPO settings shared by ``scripts/finetune_ppo.py``, ``scripts/train_and_compare.py`` and
 #: ``scripts/bench_rl.py``: Procgen's PPO shape (Cobbe et al. 2020: 64 envs x 256 steps, 8
 #: minibatches of 2048, 3 epochs, lr 5e-4). On 2 CPU cores PPO's time is gradient updates, so
 #: few large minibatches are what lets it run at the simulator's speed (docs/SB3.md).
+#: ``FINETUNE_PPO`` holds ``PPO``'s own keyword arguments; the env count is the VecEnv's.
+FINETUNE_N_ENVS = 64
 FINETUNE_PPO: dict[str, float | int] = {
-    "n_envs": 64, "n_steps": 256, "batch_size": 2048, "n_epochs": 3, "learning_rate": 5e-4,
-    "gamma": 0.99, "ent_coef": 0.005}
+    "n_steps": 256, "batch_size": 2048, "n_epochs": 3, "learning_rate": 5e-4, "gamma": 0.99,
+    "ent_coef": 0.005}
 #: The KL pull toward the BC policy (``train_and_compare.py``'s ``*_kl`` variants,
 #: ``finetune_ppo.py``'s default): coefficient 1.0 decaying linearly to 0 over 1000 updates
 #: (16M env steps at the shape above: on for any budget here).
