@@ -10,6 +10,16 @@ import pytest
 SHARED_DATA = (Path(__file__).parents[1] / ".." / "shared" / "data").resolve()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def sb3_logs_in_tmp(tmp_path_factory: pytest.TempPathFactory):
+    """A plain SB3 ``learn()`` logs to ``$SB3_LOGDIR``, else to a new ``SB3-<date>`` folder in
+    the system temp dir; tests that train plain ``PPO`` keep theirs in pytest's own."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SB3_LOGDIR", str(tmp_path_factory.mktemp("sb3_logs")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """Path to ../shared/data; skip when absent locally, but fail under CI, which has it."""
