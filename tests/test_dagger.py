@@ -176,6 +176,13 @@ def test_dagger_levels_from_replays_leaves_out_the_generated_levels(tmp_path: Pa
     train_mine, val = dagger_levels(only, data, verbose=False)
     assert names(train_mine) == sorted(LEVELS)
     assert val == []  # val_fraction 0: nothing to select on, said so, not an error
+    # The dataset built from both folders, given as data.replays itself (a prepared dataset):
+    # its levels still point at their source folders, so the generated ones stay out.
+    prepared = dataclasses.replace(only, data=dataclasses.replace(
+        only.data, replays=(str(data.path),)))
+    reopened = make_dataset(prepared, tmp_path / "run3", verbose=False)
+    assert reopened.path == data.path
+    assert names(dagger_levels(prepared, reopened, verbose=False)[0]) == sorted(LEVELS)
     corpus_only = dataclasses.replace(only, data=dataclasses.replace(
         only.data, replays=(str(generated),)))
     out = tmp_path / "run2"

@@ -166,10 +166,12 @@ def dagger_levels(cfg: RunConfig, data: BCDataset, verbose: bool = True
                   ) -> tuple[list[Level], list[Level]]:
     """The training levels DAgger rolls out on and the validation levels that select
     ``best.pt``: all of them, or with ``dagger.levels_from: replays`` only those of recorded
-    replays, leaving out every ``data.replays`` folder made by ``make-corpus`` (the
-    ``data.generated`` levels and the shipped corpus). Crossval showed why: DAgger on
-    generated levels raised generated-level success, not success on unseen human levels;
-    on the human training levels it raised the latter (docs/BC_PRETRAINING.md, section 8).
+    replays, leaving out every level whose demo lies in a folder made by ``make-corpus`` (the
+    ``data.generated`` levels and the shipped corpus), whether ``data.replays`` names that
+    folder or a prepared dataset built from it (its levels keep their source files).
+    Crossval showed why: DAgger on generated levels raised generated-level success, not
+    success on unseen human levels; on the human training levels it raised the latter
+    (docs/BC_PRETRAINING.md, section 8).
     With no recorded replay among the training levels there is nothing to roll out: both
     lists are empty and :func:`run_dagger` says so and skips its rounds.
     """
@@ -178,7 +180,8 @@ def dagger_levels(cfg: RunConfig, data: BCDataset, verbose: bool = True
     from torchrl_bc.levels.corpus import is_corpus
     from torchrl_bc.resources import replay_source
 
-    corpora = [p for p in map(replay_source, cfg.data.replays) if is_corpus(p)]
+    folders = {*map(replay_source, cfg.data.replays), *(lv.file.parent for lv in data.levels)}
+    corpora = sorted(p for p in folders if is_corpus(p))
     train_levels = data.eval_levels("train", exclude=corpora)
     if not train_levels:
         _log(f"dagger: dagger.levels_from is replays, and no training level comes from a "
