@@ -20,13 +20,13 @@ render) gets one error type instead of an ``IndexError`` deep in a raster lookup
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 
 from torchrl_bc.io import FileRejectedError, read_regular_file
 
 from .constants import GRID_H, GRID_W, MAP_UNITS, TILE
+from .level import map_hash
 from .tiles import N_TILE_IDS
 
 TILES_AT = 184
@@ -76,7 +76,7 @@ class MapData:
 
     @property
     def content_hash(self) -> str:
-        return hashlib.sha256(self.raw).hexdigest()
+        return map_hash(self.raw)
 
 
 def parse_map(data: bytes | bytearray | memoryview | list[int], source: str = "<map>") -> MapData:

@@ -11,7 +11,6 @@ bad policy costs at most that.
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from torchrl_bc.env.torchrl_env import LevelsEnv
 from torchrl_bc.models import level_graphs_on
 from torchrl_bc.models.policy import without_log_prob
 from torchrl_bc.obs import ObservationConfig
-from torchrl_bc.sim.level import Level
+from torchrl_bc.sim.level import Level, map_hash
 
 __all__ = ["LevelScan", "Rollout", "SkipReason", "SkippedFile", "discover_levels",
            "family_success", "rollout_levels", "scan_levels", "summarise"]
@@ -240,7 +239,7 @@ def scan_levels(spec: str | Path) -> LevelScan:
             except (OSError, ValueError) as exc:  # MapFormatError is a ValueError
                 skipped.append(SkippedFile(str(f), SkipReason.UNREADABLE, _one_line(exc, f)))
                 continue
-            maps.setdefault(hashlib.sha256(data).hexdigest(), Level(f.stem, data, 0))
+            maps.setdefault(map_hash(data), Level(f.stem, data, 0))
             continue
         defect = ""
         try:
@@ -257,7 +256,7 @@ def scan_levels(spec: str | Path) -> LevelScan:
         except (MapFormatError, ValueError) as exc:
             skipped.append(SkippedFile(str(f), SkipReason.UNREADABLE, _one_line(exc, f)))
             continue
-        h = hashlib.sha256(rep.map_data).hexdigest()
+        h = map_hash(rep.map_data)
         if res.win_frame > 0:  # the demo reaches the exit (its length: the winning tick)
             old = won_levels.get(h)
             if old is None or res.win_frame < old.demo_ticks:
