@@ -68,10 +68,10 @@ def label_episode(task: LabelTask) -> LabelResult:
     sim = Simulator(task.map_data, source=task.name)
     builder = ObservationBuilder(task.observation)
     builder.bind(sim)
+    budget = math.inf if task.budget_s is None else task.budget_s
     for _, snap, last in task.snaps:
         res.queries += 1
         t0 = time.perf_counter()
-        budget = math.inf if task.budget_s is None else task.budget_s
         plan = planner.solve(budget, max_expansions=task.max_expansions, start=snap,
                              last_input=last)
         res.plan_seconds += time.perf_counter() - t0
