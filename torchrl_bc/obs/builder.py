@@ -35,6 +35,7 @@ from torchrl_bc.obs.raster import (
     level_coverage,
     tile_image,
 )
+from torchrl_bc.obs.surroundings import hazard_offsets, ray_distances, solid_mask
 from torchrl_bc.sim import constants as C
 from torchrl_bc.sim import entities as E
 from torchrl_bc.sim import layout as SL
@@ -68,6 +69,7 @@ class _LevelStatic:
     graph: StaticGraph | None = None
     objective: ObjectiveFields | None = None
     objective_built: bool = False
+    solid: np.ndarray | None = None  # the ``surroundings`` rays' mask, built on first use
 
     def tile_layer(self, scale: int, pad: int) -> np.ndarray:
         """Tile intensities at ``scale``, padded by ``pad`` solid pixels (outside = wall)."""
@@ -279,6 +281,17 @@ class ObservationBuilder:
             vals += _unit(wx - nx, wy - ny)
         out[:] = vals
         return out
+
+    def surroundings(self) -> np.ndarray:
+        """float32 [N_SURROUNDINGS]: ray distances to solid tiles, then the nearest hazards'
+        offsets (:mod:`torchrl_bc.obs.surroundings`)."""
+        level = self._level
+        if level.solid is None:
+            level.solid = solid_mask(level.tiles)
+        nx, ny = self._ninja_xy()
+        sim = self._sim
+        return np.concatenate([ray_distances(level.solid, nx, ny),
+                               hazard_offsets(sim.ei, sim.ef, nx, ny)])
 
     def player_frame(self) -> np.ndarray:
         cfg = self.config

@@ -24,6 +24,7 @@ from gymnasium import spaces
 
 from torchrl_bc.obs.game_state import N_GAME_STATE
 from torchrl_bc.obs.raster import LEVEL_H, LEVEL_W
+from torchrl_bc.obs.surroundings import N_SURROUNDINGS
 from torchrl_bc.sim.actions import N_ACTIONS
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LOCAL_CHANNELS",
     "N_OBJECTIVE",
+    "N_SURROUNDINGS",
     "Modality",
     "dense_modalities",
     "encoded_modalities",
@@ -206,3 +208,7 @@ register(Modality(
     "objective", default=False, level_fields=True,
     spaces=lambda c, _: {"objective": _vector(N_OBJECTIVE)},
     observe=lambda b: {"objective": b.objective()}))
+register(Modality(
+    "surroundings", default=False,
+    spaces=lambda c, _: {"surroundings": _vector(N_SURROUNDINGS)},
+    observe=lambda b: {"surroundings": b.surroundings()}))

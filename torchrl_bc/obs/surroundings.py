@@ -1,0 +1,84 @@
+"""The ``surroundings`` observation: what is around the ninja, in a form that transfers.
+
+A picture of the level lets a network memorise the level; a few distances do not. This vector
+holds the free distance along ``N_RAYS`` evenly spaced rays from the ninja's centre to the first
+solid tile (walls, floors, ceilings and slopes at 2 px, outside the level solid), and the
+offsets of the ``N_HAZARDS`` nearest deadly entities (mines that are not in their safe state,
+drones, death balls, thwumps) within ``HAZARD_REACH``. With ``game_state`` (contacts, speeds)
+and ``objective`` (which way the path goes) it says, for example, that the wall the ninja is
+pressing into is 40 px high with open space above: something the path direction alone does not.
+Doors are entities, not tiles, and do not stop a ray.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from torchrl_bc.obs.raster import level_coverage
+from torchrl_bc.sim import entities as E
+from torchrl_bc.sim import layout as SL
+
+__all__ = ["HAZARD_REACH", "N_HAZARDS", "N_RAYS", "N_SURROUNDINGS", "RAY_REACH", "SOLID_SCALE",
+           "hazard_offsets", "ray_distances", "solid_mask"]
+
+#: Rays, evenly spaced from +x (right) turning towards +y (down), and how far they look (px).
+N_RAYS, RAY_REACH = 16, 96.0
+#: Samples along each ray (every RAY_REACH / _RAY_SAMPLES px).
+_RAY_SAMPLES = 32
+#: Nearest hazards reported, and the radius (px) beyond which a hazard is not reported.
+N_HAZARDS, HAZARD_REACH = 3, 192.0
+#: Length of the ``surroundings`` vector: ray fractions, then (dx, dy, present) per hazard.
+N_SURROUNDINGS = N_RAYS + 3 * N_HAZARDS
+#: World px per cell of the solid mask the rays read.
+SOLID_SCALE = 2
+
+_HAZARD_KINDS = np.array([E.ZAP_DRONE, E.MINI_DRONE, E.DEATH_BALL, E.THWUMP, E.SHOVE_THWUMP])
+_MINE_SAFE_STATE = 1  # a toggle mine's state: 0 deadly, 1 safe, 2 toggling (deadly soon)
+
+_angles = 2.0 * math.pi * np.arange(N_RAYS) / N_RAYS
+_steps = RAY_REACH * np.arange(1, _RAY_SAMPLES + 1) / _RAY_SAMPLES
+#: [N_RAYS, _RAY_SAMPLES] world offsets of every sample from the ninja's centre.
+_DX = np.cos(_angles)[:, None] * _steps[None, :]
+_DY = np.sin(_angles)[:, None] * _steps[None, :]
+
+
+def solid_mask(tiles: np.ndarray) -> np.ndarray:
+    """bool [H / SOLID_SCALE, W / SOLID_SCALE]: cells at least half covered by a tile."""
+    return level_coverage(tiles, SOLID_SCALE) >= 0.5
+
+
+def ray_distances(solid: np.ndarray, x: float, y: float) -> np.ndarray:
+    """float32 [N_RAYS]: free distance / RAY_REACH along each ray (1 when nothing is hit).
+
+    A sample outside the level counts as solid, as the level's border is a wall.
+    """
+    h, w = solid.shape
+    cx = np.floor((x + _DX) / SOLID_SCALE).astype(np.intp)
+    cy = np.floor((y + _DY) / SOLID_SCALE).astype(np.intp)
+    inside = (cx >= 0) & (cx < w) & (cy >= 0) & (cy < h)
+    hit = ~inside
+    hit[inside] = solid[cy[inside], cx[inside]]
+    first = np.where(hit.any(axis=1), hit.argmax(axis=1), _RAY_SAMPLES)
+    return (first / _RAY_SAMPLES).astype(np.float32)
+
+
+def hazard_offsets(ei: np.ndarray, ef: np.ndarray, x: float, y: float) -> np.ndarray:
+    """float32 [3 * N_HAZARDS]: (dx, dy) / HAZARD_REACH and 1 for each of the nearest deadly
+    entities within HAZARD_REACH, nearest first; zeros where there are fewer."""
+    out = np.zeros(3 * N_HAZARDS, np.float32)
+    kind = ei[:, SL.EI_KIND]
+    deadly = np.isin(kind, _HAZARD_KINDS) & (ei[:, SL.EI_ACTIVE] != 0)
+    mines = np.isin(kind, E.MINES) & (ef[:, SL.F_STATE] != _MINE_SAFE_STATE)
+    rows = np.flatnonzero(deadly | mines)
+    if rows.size == 0:
+        return out
+    dx = ef[rows, SL.F_X] - x
+    dy = ef[rows, SL.F_Y] - y
+    d = np.hypot(dx, dy)
+    near = np.flatnonzero(d <= HAZARD_REACH)
+    order = near[np.lexsort((rows[near], d[near]))][:N_HAZARDS]  # ties: entity order
+    for i, j in enumerate(order.tolist()):
+        out[3 * i:3 * i + 3] = (dx[j] / HAZARD_REACH, dy[j] / HAZARD_REACH, 1.0)
+    return out
