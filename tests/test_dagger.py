@@ -72,7 +72,7 @@ def test_labels_are_the_planners_actions(tmp_path: Path) -> None:
     snaps = []
     for t, b in enumerate([0] * 30 + [4] * 30):  # idle, then run left: away from the exit
         if t % 20 == 0:
-            snaps.append((t, sim.snapshot(), 0 if t <= 30 else 4))
+            snaps.append((t, sim.snapshot(), 0 if t <= 30 else 4, None))
         sim.tick_input(b)
     ep = _Episode(Level("corridor-0", rep.map_data), won=False, steps=60, snaps=snaps)
     stats = DaggerRound(1)
@@ -81,7 +81,7 @@ def test_labels_are_the_planners_actions(tmp_path: Path) -> None:
     assert len(pairs) == stats.labels == 2 * (cfg.dagger.horizon + 1)
     # The latest snapshot is queried first; its labels are that plan's first actions, and the
     # observations are those of the states along the plan.
-    t, snap, last = snaps[-1]
+    t, snap, last, _ = snaps[-1]
     plan = Planner(rep.map_data, style="human").solve(
         math.inf, max_expansions=cfg.dagger.max_expansions, start=snap, last_input=last)
     h = cfg.dagger.horizon + 1

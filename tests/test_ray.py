@@ -224,7 +224,7 @@ def _failed_episodes():
         snaps = []
         for t, b in enumerate([0] * 20 + [4] * 20):  # idle, then run left
             if t % 20 == 0:
-                snaps.append((t, sim.snapshot(), 0 if t <= 20 else 4))
+                snaps.append((t, sim.snapshot(), 0 if t <= 20 else 4, None))
             sim.tick_input(b)
         eps.append(_Episode(Level(name, rep.map_data), won=False, steps=40, snaps=snaps))
     return eps

@@ -34,11 +34,12 @@ Pair = tuple[dict[str, np.ndarray], int]
 
 @dataclass
 class LabelTask:
-    """One failed episode: its level and the (step, snapshot, input held) states to query."""
+    """One failed episode: its level and the states to query, each as (step, snapshot, input
+    held, the observation builder's episode memory there or None)."""
 
     name: str
     map_data: bytes
-    snaps: list[tuple[int, Any, int]]
+    snaps: list[tuple[int, Any, int, Any]]
     observation: ObservationConfig
     horizon: int
     max_expansions: int
@@ -69,7 +70,7 @@ def label_episode(task: LabelTask) -> LabelResult:
     builder = ObservationBuilder(task.observation)
     builder.bind(sim)
     budget = math.inf if task.budget_s is None else task.budget_s
-    for _, snap, last in task.snaps:
+    for _, snap, last, memory in task.snaps:
         res.queries += 1
         t0 = time.perf_counter()
         plan = planner.solve(budget, max_expansions=task.max_expansions, start=snap,
@@ -79,6 +80,7 @@ def label_episode(task: LabelTask) -> LabelResult:
             continue
         res.solved += 1
         sim.restore(snap)
+        builder.memory = memory  # the student's, so its state is labelled as it saw it
         inputs = plan.inputs
         for step in range(task.horizon + 1):
             a = step * k

@@ -25,6 +25,7 @@ from torchrl_bc.obs.game_state import GAME_STATE_FEATURES, N_GAME_STATE
 from torchrl_bc.obs.graph import StaticGraph, build_static_graph
 from torchrl_bc.obs.modalities import LOCAL_CHANNELS, N_OBJECTIVE
 from torchrl_bc.obs.objective import ObjectiveFields, build_objective_fields, node_centre
+from torchrl_bc.obs.progress import Memory, progress_features, update_memory
 from torchrl_bc.obs.raster import (
     LEVEL_H,
     LEVEL_W,
@@ -121,13 +122,17 @@ class ObservationBuilder:
         self._modalities = M.modalities(self.config.modalities)
         self._pictures = any(m.pictures for m in self._modalities)
         self._level_fields = any(m.level_fields for m in self._modalities)
+        self._remembers = any(m.name == "progress" for m in self._modalities)
         self._sim = None
         self._level: _LevelStatic | None = None
+        self._memory: Memory | None = None
 
     # -- binding -----------------------------------------------------------------------------
     def bind(self, sim) -> None:
         """Attach to ``sim``'s level: fetch cached static data, sort entities for drawing."""
         cfg = self.config
+        if sim is not self._sim or sim.frame == 0:
+            self._memory = None  # a new episode (rebinding a running one keeps its memory)
         self._sim = sim
         self._level = _level_static(sim, cfg)
         kinds = sim.ei[:, SL.EI_KIND]
@@ -199,6 +204,10 @@ class ObservationBuilder:
             self.bind(sim)
         if self._pictures:
             self._check_flags()
+        if self._remembers:
+            nx, ny = self._ninja_xy()
+            stage, dist = self._path_length(nx, ny)
+            self._memory = update_memory(self._memory, int(sim.frame), nx, ny, stage, dist)
         out: dict[str, np.ndarray] = {}
         for mod in self._modalities:
             out |= mod.observe(self)
@@ -258,6 +267,32 @@ class ObservationBuilder:
                 & ((ys >= 0) & (ys < LEVEL_H))[:, None]
             out[1] = np.where(ok, np.clip(np.where(ok, enc, 0.0), 1, 255), 0).astype(np.uint8)
         return out
+
+    @property
+    def memory(self) -> Memory | None:
+        """The episode memory behind ``progress`` (None before the first observation)."""
+        return self._memory
+
+    @memory.setter
+    def memory(self, mem: Memory | None) -> None:
+        """Resume an episode's memory, e.g. after restoring the snapshot it was taken with."""
+        self._memory = mem
+
+    def _path_length(self, nx: float, ny: float) -> tuple[int, float]:
+        """(stage, path length in px to the current objective; inf when unreachable)."""
+        obj = self._level.objective
+        if obj is None:
+            return 1, math.inf
+        stage = self._stage()
+        ix = min(max(int(nx // STEP), 0), NX - 1)
+        iy = min(max(int(ny // STEP), 0), NY - 1)
+        return stage, float(obj.fields[stage][ix, iy])
+
+    def progress(self) -> np.ndarray:
+        """float32 [N_PROGRESS]: stall and no-progress counters, backtracking
+        (:mod:`torchrl_bc.obs.progress`)."""
+        nx, ny = self._ninja_xy()
+        return progress_features(self._memory, self._path_length(nx, ny)[1])
 
     def objective(self) -> np.ndarray:
         """float32 [8]: stage, path length / 1000 (2 when unreachable), the unit direction of

@@ -23,6 +23,7 @@ import numpy as np
 from gymnasium import spaces
 
 from torchrl_bc.obs.game_state import N_GAME_STATE
+from torchrl_bc.obs.progress import N_PROGRESS
 from torchrl_bc.obs.raster import LEVEL_H, LEVEL_W
 from torchrl_bc.obs.surroundings import N_SURROUNDINGS
 from torchrl_bc.sim.actions import N_ACTIONS
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LOCAL_CHANNELS",
     "N_OBJECTIVE",
+    "N_PROGRESS",
     "N_SURROUNDINGS",
     "Modality",
     "dense_modalities",
@@ -212,3 +214,8 @@ register(Modality(
     "surroundings", default=False,
     spaces=lambda c, _: {"surroundings": _vector(N_SURROUNDINGS)},
     observe=lambda b: {"surroundings": b.surroundings()}))
+register(Modality(
+    # Episode memory: the builder updates it once per observed tick (obs/progress.py).
+    "progress", default=False, level_fields=True,
+    spaces=lambda c, _: {"progress": _vector(N_PROGRESS)},
+    observe=lambda b: {"progress": b.progress()}))

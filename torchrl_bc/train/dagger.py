@@ -67,7 +67,8 @@ class _Episode:
     level: Level
     won: bool = False
     steps: int = 0
-    snaps: list[tuple[int, Any, int]] = field(default_factory=list)  # (step, snapshot, input)
+    # (step, snapshot, input held, the observation builder's episode memory at that state)
+    snaps: list[tuple[int, Any, int, Any]] = field(default_factory=list)
 
 
 def _collate(obs: list[dict[str, np.ndarray]], keys: list[str]) -> TensorDict:
@@ -79,7 +80,8 @@ def _collate(obs: list[dict[str, np.ndarray]], keys: list[str]) -> TensorDict:
 def _student_rollouts(actor: ProbabilisticActor, levels: list[Level], cfg: RunConfig,
                       every: int) -> list[_Episode]:
     """Greedy episodes in lockstep (one batched forward per step), keeping a snapshot of the
-    simulator every ``every`` steps together with the input byte held before it."""
+    simulator every ``every`` steps together with the input byte held before it and the
+    observation builder's episode memory (``progress``), which the relabelling resumes."""
     obs_cfg = cfg.observation
     envs = [NppEnv(lv.map_data, obs_cfg, max_ticks=cfg.dagger.max_ticks) for lv in levels]
     eps = [_Episode(lv) for lv in levels]
@@ -91,7 +93,8 @@ def _student_rollouts(actor: ProbabilisticActor, levels: list[Level], cfg: RunCo
     while active:
         for i in active:
             if eps[i].steps % every == 0:
-                eps[i].snaps.append((eps[i].steps, envs[i].sim.snapshot(), last[i]))
+                eps[i].snaps.append((eps[i].steps, envs[i].sim.snapshot(), last[i],
+                                     envs[i].builder.memory))
         batch = _collate([obs[i] for i in active], keys)
         with set_exploration_type(ExplorationType.DETERMINISTIC):
             actions = actor(batch).get("action").tolist()
