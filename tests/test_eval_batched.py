@@ -172,3 +172,18 @@ def test_levels_env_under_env_rollout():
     assert final["won"].squeeze(-1).tolist() == [r.won for r in want]
     assert final["ticks"].squeeze(-1).tolist() == [r.ticks for r in want]
     assert any(r.won for r in want) and not all(r.won for r in want)
+
+
+def test_memory_modalities_evaluator_equals_per_env():
+    """``progress`` is episode memory in each slot's builder: a slot that starts its next
+    level (or the same level again) must start it afresh, as a new ``NppEnv`` episode does."""
+    cfg = ObservationConfig(modalities=("game_state", "objective", "surroundings", "progress",
+                                        "action_mask"), frame_skip=1)
+    arch = ArchitectureConfig.from_dict({"preset": "mlp", "modalities": [
+        "game_state", "objective", "surroundings", "progress"], "state_hidden": [32],
+        "state_dim": 16, "features_dim": 16, "head_hidden": [16]})
+    actor = _actor(arch, cfg)
+    levels = _levels()
+    got, _ = rollout_levels(actor, levels, cfg, tick_factor=1.5, max_ticks=300, batch=3)
+    want = _reference_rollouts(actor, levels, cfg, True, None, 1.5, 300, batch=3)
+    assert got == want and any(r.won for r in got)

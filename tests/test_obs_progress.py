@@ -61,11 +61,36 @@ def test_backtracking_and_no_progress_when_running_away() -> None:
 def test_new_episode_forgets() -> None:
     env = NppEnv(SWITCH_RIGHT, CFG)
     env.reset()
-    for _ in range(40):
-        obs, *_ = env.step(0)
-    assert obs["progress"][0] > 0.1
+    for a in [1] * 30 + [0] * 60:  # run away from the switch (LEFT), then stand
+        obs, *_ = env.step(a)
+    assert obs["progress"][1] > 0.1 and obs["progress"][2] > 0.1
     obs, _ = env.reset()
     assert obs["progress"].tolist() == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("same_level", [True, False])
+def test_slots_start_every_episode_afresh(same_level: bool) -> None:
+    """The batched env's per-slot builders forget when a slot starts a level (a new one or
+    the same one again), as a fresh ``NppEnv`` episode does."""
+    from torchrl_bc.env.slots import LevelSlots
+
+    other = build_map(floor_row(12), spawn=(60, 50), records=[(3, 10, 50, 0, 0),
+                                                              (4, 20, 50, 0, 0)])
+    slots = LevelSlots([SWITCH_RIGHT, other], 1, CFG)
+    slots.load(0, 0)
+    slots.observe()
+    for _ in range(30):
+        slots.step(np.array([1]), 1)  # LEFT: away from the switch
+        slots.observe()
+    for _ in range(60):
+        slots.step(np.array([0]), 1)
+        moved = slots.observe()["progress"][0]
+    assert moved[1] > 0.1 and moved[2] > 0.1
+    level = 0 if same_level else 1
+    slots.load(0, level)
+    fresh, _ = NppEnv([SWITCH_RIGHT, other][level], CFG).reset()
+    assert slots.observe()["progress"][0].tobytes() == fresh["progress"].tobytes()
+    assert fresh["progress"].tolist() == [0.0, 0.0, 0.0]
 
 
 @pytest.mark.parametrize("name", ["corridor-0", "switch_first-5"])

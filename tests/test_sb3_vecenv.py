@@ -89,6 +89,17 @@ def test_all_modalities_equal_per_env_path(levels):
     assert _same_steps(new, old, 40) >= 3
 
 
+def test_memory_modalities_equal_per_env_path(levels):
+    """``progress`` (episode memory) restarts with every episode of every slot."""
+    cfg = ObservationConfig(modalities=("game_state", "objective", "surroundings", "progress",
+                                        "action_mask"), frame_skip=1)
+    kw = dict(n_envs=3, seed=2, max_ticks=80)
+    old = make_sb3_env(cfg, levels[:4], vec_env_cls=DummyVecEnv, **kw)
+    new = make_sb3_env(cfg, levels[:4], **kw)
+    assert new.observation_space == old.observation_space
+    assert _same_steps(new, old, 200) >= 3
+
+
 def test_levels_switch_to_larger_ones(levels):
     """A slot that loads a level with more entities than any before widens the arrays."""
     sizes = sorted(levels, key=lambda lv: len(lv.map_data))
