@@ -201,3 +201,26 @@ def test_dagger_levels_from_is_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=bad):
         load_config(raw={"architecture": {"preset": "mlp"},
                          "dagger": {"levels_from": "generated"}})
+
+
+def test_student_rollouts_keep_the_progress_memory_with_each_snapshot() -> None:
+    """Each snapshot carries the builder's episode memory at that state, so relabelling
+    resumes the student's ``progress`` counters rather than restarting them."""
+    from torchrl_bc.models import ArchitectureConfig, ObsSpec, build_actor
+    from torchrl_bc.obs import ObservationConfig
+    from torchrl_bc.train.config import RunConfig
+    from torchrl_bc.train.dagger import _student_rollouts
+
+    obs = ObservationConfig(modalities=("game_state", "objective", "progress", "action_mask"),
+                            frame_skip=1)
+    arch = ArchitectureConfig.from_dict({"preset": "mlp", "modalities": [
+        "game_state", "objective", "progress"], "state_hidden": [16], "state_dim": 16,
+        "features_dim": 16, "head_hidden": [16]})
+    torch.manual_seed(0)
+    actor = build_actor(arch, ObsSpec.from_observation_config(obs))
+    cfg = RunConfig(architecture=arch, observation=obs)
+    rep = read_replay(CORPUS / "gaps-1.replay")
+    (ep,) = _student_rollouts(actor, [Level("gaps-1", rep.map_data)], cfg, every=25)
+    assert len(ep.snaps) >= 3
+    for step, snap, _, memory in ep.snaps:
+        assert memory is not None and memory.frame == snap.frame == step
