@@ -192,3 +192,13 @@ def test_shipped_config_matches_preset(name):
     assert set(cfg.modalities) <= obs_modalities and "action_mask" in obs_modalities
     assert data["observation"]["frame_skip"] in (1, 4)  # mlp acts every tick
     assert {"epochs", "batch_size", "lr", "early_stop", "seed"} <= set(data["train"])
+
+
+def test_synthetic_batch_holds_the_opt_in_modalities_its_spec_names(graphs):
+    plain = synthetic_batch(SPEC, graphs, 3)
+    assert "surroundings" not in plain.keys()
+    with_extra = ObsSpec(extra_shapes={"surroundings": (25,)})
+    assert with_extra.has_dense("surroundings") and not SPEC.has_dense("surroundings")
+    td = synthetic_batch(with_extra, graphs, 3)
+    assert td["surroundings"].shape == (3, 25)
+    assert td["game_state"].shape == (3, SPEC.game_state_dim)

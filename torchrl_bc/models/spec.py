@@ -66,6 +66,11 @@ class ObsSpec:
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"ObsSpec.{f.name} must be a positive int, got {value!r}")
 
+    def has_dense(self, name: str) -> bool:
+        """Whether the spec carries a shape for dense modality ``name``."""
+        return (f"{name}_shape" in _SHAPE_KEYS or f"{name}_dim" in _DIM_KEYS
+                or any(key == name for key, _ in self.extra_shapes))
+
     def dense_shape(self, name: str) -> tuple[int, ...]:
         """Per-sample shape of dense modality ``name``."""
         if f"{name}_shape" in _SHAPE_KEYS:

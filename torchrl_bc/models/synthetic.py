@@ -65,7 +65,8 @@ def synthetic_level_graph(seed: int, rows: int = 50, cols: int = 88, free_fracti
 
 def synthetic_batch(spec: ObsSpec, graphs: list[LevelGraph], batch: int, seed: int = 0,
                     max_entities: int | None = None) -> TensorDict:
-    """A TensorDict batch of every modality, ``graph_level`` indexing ``graphs``.
+    """A TensorDict batch of every modality ``spec`` has a shape for, ``graph_level`` indexing
+    ``graphs``.
 
     ``action_mask`` masks one random action in about half the rows (never all of them), and
     ``expert_action`` is always a legal action.
@@ -83,6 +84,8 @@ def synthetic_batch(spec: ObsSpec, graphs: list[LevelGraph], batch: int, seed: i
     expert = torch.multinomial(mask.float(), 1, generator=g).squeeze(1)
     dense: dict[str, torch.Tensor] = {}
     for name in dense_modalities():
+        if not spec.has_dense(name):  # opt-in modalities the spec was not built with
+            continue
         shape = (batch, *spec.dense_shape(name))
         if len(shape) == 2:
             dense[name] = torch.randn(*shape, generator=g)
