@@ -126,6 +126,13 @@ def test_crossval_two_folds_level_disjoint(corpus: Path, tmp_path: Path, capsys,
     assert sorted({r["fold"] for r in rows}) == [0, 1]
     assert all(isinstance(r["heldout_won"], bool) for r in rows)
     assert sum(r["heldout_won"] for r in rows) == summary["heldout"]["wins"]
+    # every loss is one kind: died, stuck (a timeout at a standstill) or another timeout
+    assert all(not (r["heldout_won"] and (r["heldout_died"] or r["heldout_stuck"]))
+               for r in rows)
+    losses = summary["heldout_losses"]
+    assert min(losses.values()) >= 0
+    assert sum(losses.values()) == len(rows) - summary["heldout"]["wins"]
+    assert losses["stuck"] == sum(r["heldout_stuck"] for r in rows)
     # every level is scored on the training side by exactly the one fold that trained on it
     assert all(r["train_evals"] == 1 for r in rows)
     assert all(r["random_episodes"] == 2 for r in rows)

@@ -8,6 +8,8 @@ outcome, death and tick count on every level, greedy and sampled.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -21,7 +23,7 @@ from torchrl_bc.models import ArchitectureConfig, ObsSpec, build_actor, level_gr
 from torchrl_bc.obs import ObservationConfig
 from torchrl_bc.resources import SAMPLE_CORPUS
 from torchrl_bc.sim.level import Level
-from torchrl_bc.train.evaluate import Rollout, discover_levels, rollout_levels
+from torchrl_bc.train.evaluate import MOVE_PX, Rollout, discover_levels, rollout_levels
 
 CORPUS = SAMPLE_CORPUS
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -72,6 +74,8 @@ def _reference_chunk(actor, levels, cfg, greedy, tick_factor, max_ticks):
     keys = [k for k in net.in_keys if k != "action_mask"]
     active = list(range(len(envs)))
     outcome = {}
+    # stillness by hand: where each ninja last stood, and the tick it got there
+    anchor = [(env.sim.ninja.xpos, env.sim.ninja.ypos, 0) for env in envs]
     with level_graphs_on(actor, graphs, None):
         while active:
             batch = _collate([obs[i] for i in active], active, [*keys, "action_mask"])
@@ -85,12 +89,17 @@ def _reference_chunk(actor, levels, cfg, greedy, tick_factor, max_ticks):
             still = []
             for i, a in zip(active, actions.tolist(), strict=True):
                 obs[i], _, term, trunc, info = envs[i].step(a)
+                ninja = envs[i].sim.ninja
+                ax, ay, _ = anchor[i]
+                if math.hypot(ninja.xpos - ax, ninja.ypos - ay) >= MOVE_PX:
+                    anchor[i] = (ninja.xpos, ninja.ypos, envs[i].sim.frame)
                 if term or trunc:
                     outcome[i] = (bool(info["won"]), bool(info["died"]), int(info["frame"]))
                 else:
                     still.append(i)
             active = still
-    return [Rollout(lv.name, *outcome[i], lv.demo_ticks, caps[i]) for i, lv in enumerate(levels)]
+    return [Rollout(lv.name, *outcome[i], lv.demo_ticks, caps[i], outcome[i][2] - anchor[i][2])
+            for i, lv in enumerate(levels)]
 
 
 def _levels() -> list[Level]:
@@ -166,7 +175,7 @@ def test_levels_env_under_env_rollout():
     assert traj.batch_size[0] == len(levels)
     final = traj[:, -1]["next"]
     assert final["done"].all()
-    got = [Rollout(lv.name, *out, lv.demo_ticks, r.cap)
+    got = [Rollout(lv.name, *out, lv.demo_ticks, r.cap, r.still_ticks)
            for lv, out, r in zip(levels, env.outcomes(), want, strict=True)]
     assert got == want
     assert final["won"].squeeze(-1).tolist() == [r.won for r in want]
@@ -187,3 +196,28 @@ def test_memory_modalities_evaluator_equals_per_env():
     got, _ = rollout_levels(actor, levels, cfg, tick_factor=1.5, max_ticks=300, batch=3)
     want = _reference_rollouts(actor, levels, cfg, True, None, 1.5, 300, batch=3)
     assert got == want and any(r.won for r in got)
+
+
+def test_still_tracker_counts_a_standstill_and_outcome_names_it():
+    """A ninja standing on a flat floor for 400 ticks is stuck; one running to and fro is not."""
+    from torchrl_bc.env.slots import LevelSlots
+    from torchrl_bc.train.evaluate import STUCK_TICKS, StillTracker
+
+    level = build_map(floor_row(14), spawn=(60, 58), records=[(3, 150, 58, 0, 0),
+                                                               (4, 100, 58, 0, 0)])
+    cfg = ObservationConfig(modalities=("game_state", "action_mask"), frame_skip=1)
+    slots = LevelSlots([level], 2, cfg)
+    for i in range(2):
+        slots.load(i, 0, 400)
+    still = StillTracker(slots)
+    for t in range(400):
+        slots.step(np.array([0, 2 if t // 60 % 2 == 0 else 1]), 1)  # NOOP; RIGHT, LEFT, ...
+        still.update(slots)
+    stalled = still.still(slots)
+    assert slots.frames.tolist() == [400, 400]
+    assert stalled[0] >= STUCK_TICKS and stalled[1] < 10
+    base = dict(name="x", won=False, died=False, ticks=400, demo_ticks=0, cap=400)
+    assert Rollout(**base, still_ticks=int(stalled[0])).outcome == "stuck"
+    assert Rollout(**base, still_ticks=int(stalled[1])).outcome == "timeout"
+    assert Rollout(**base).outcome == "timeout"  # not tracked: never called stuck
+    assert Rollout(**{**base, "died": True}, still_ticks=400).outcome == "died"

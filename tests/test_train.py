@@ -85,6 +85,12 @@ def test_end_to_end_prepare_train_resume_evaluate(base, tmp_path, capsys):
     assert lines[-1].startswith("success_rate: ")
     assert 0.0 <= float(lines[-1].split()[-1]) <= 1.0
     assert "levels: 6" in "\n".join(lines)
+    wins = int(next(ln for ln in lines if ln.startswith("wins: ")).split()[1])
+    losses = next(ln for ln in lines if ln.startswith("losses: ")).split()
+    # "losses: D died, S stuck (...), T other timeouts": the three add up to the episodes lost
+    died, stuck, other = int(losses[1]), int(losses[3]), int(losses[-3])
+    assert died + stuck + other == 6 - wins
+    assert "val/closed_loop_stuck" in ckpt["history"][-1]
 
 
 def test_same_seed_same_losses_and_exact_resume(base, tmp_path):

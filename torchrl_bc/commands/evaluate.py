@@ -23,8 +23,9 @@ directory searched recursively for raw map-data files (*.map) and .replay files 
 each distinct level counts once, capped at --tick-factor x its shortest winning demo, or
 --max-ticks without one). Greedy actions unless --sampled. Files that cannot be read, and
 levels whose only demos do not win (e.g. a replay that lost a header byte), are skipped and
-listed with their reason; the success rate's denominator is the levels evaluated.
-Ends with `success_rate: X`."""
+listed with their reason; the success rate's denominator is the levels evaluated. Losses
+are split into died, stuck (timed out without moving 6 px in the last 300 ticks: a greedy
+policy at a fixed point) and other timeouts. Ends with `success_rate: X`."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -44,11 +45,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from collections import Counter
+
     import torch
 
     from torchrl_bc.train.checkpoint import CheckpointMismatch, load_policy
     from torchrl_bc.train.distributed import resolve_device
     from torchrl_bc.train.evaluate import (
+        MOVE_PX,
+        STUCK_TICKS,
         family_success,
         rollout_levels,
         scan_levels,
@@ -73,13 +78,16 @@ def run(args: argparse.Namespace) -> int:
         results.extend(res)
     if args.verbose:
         for r in results:
-            print(f"{r.name:<48} {'WIN ' if r.won else 'died' if r.died else 'timeout'} "
+            print(f"{r.name:<48} {'WIN' if r.won else r.outcome:<7} "
                   f"{r.ticks:>5}/{r.cap} ticks (demo {r.demo_ticks})")
     stats = summarise(results, "")
     print(f"checkpoint: {args.checkpoint} ({cfg.architecture.name}, epoch {ckpt['epoch']})")
     print("\n".join(scan.report()))
     print(f"episodes: {len(results)}  mode: {'sampled' if args.sampled else 'greedy'}")
     print(f"death_rate: {stats['death']:.4f}")
+    lost = Counter(r.outcome for r in results if not r.won)
+    print(f"losses: {lost['died']} died, {lost['stuck']} stuck (timed out without moving "
+          f"{MOVE_PX:g} px in the last {STUCK_TICKS} ticks), {lost['timeout']} other timeouts")
     for fam, (wins, n) in family_success(levels, results).items():
         print(f"family {fam}: {wins}/{n} = {wins / n:.3f}")
     if "length_ratio" in stats:

@@ -199,6 +199,11 @@ class LevelSlots:
     def frames(self) -> np.ndarray:
         return self.misc[:, L.M_FRAME].copy()
 
+    @property
+    def positions(self) -> np.ndarray:
+        """float64 [n, 2]: each slot's ninja position (x, y) in pixels, a copy."""
+        return self.nin[:, [L.N_X, L.N_Y]].astype(np.float64)
+
     def step(self, actions: np.ndarray, ticks: int) -> np.ndarray:
         """Hold each slot's action (0..5) for up to ``ticks`` ticks in one compiled call; a slot
         stops after a winning or killing tick or at its cap (0 ticks once over). Returns the

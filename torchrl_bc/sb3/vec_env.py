@@ -245,7 +245,7 @@ def evaluate_sb3(policy: Any, levels: Sequence[Any], config: ObservationConfig,
     """One episode per level with an SB3 policy (``policy.predict``), all levels of a chunk
     stepped in one compiled call; finished levels drop out of the batch. Returns
     :class:`~torchrl_bc.train.evaluate.Rollout` per level (``summarise`` gives the rates)."""
-    from torchrl_bc.train.evaluate import Rollout
+    from torchrl_bc.train.evaluate import Rollout, StillTracker
 
     out: list = []
     for start in range(0, len(levels), batch):
@@ -258,11 +258,14 @@ def evaluate_sb3(policy: Any, levels: Sequence[Any], config: ObservationConfig,
         active = np.arange(len(chunk), dtype=np.int64)
         actions = np.zeros(len(chunk), np.int64)
         outcome: dict[int, tuple[bool, bool, int]] = {}
+        still = StillTracker(slots)
         while active.size:
             chosen, _ = policy.predict(env._observe(active), deterministic=deterministic)
             actions[active] = np.asarray(chosen).reshape(-1)
             slots.step(actions, config.frame_skip)
+            still.update(slots)
             active = slots.retire_ended(active, outcome)
-        out += [Rollout(lv.name, *outcome[i], lv.demo_ticks, env._caps[i])
+        stalled = still.still(slots)
+        out += [Rollout(lv.name, *outcome[i], lv.demo_ticks, env._caps[i], int(stalled[i]))
                 for i, lv in enumerate(chunk)]
     return out

@@ -235,7 +235,8 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
                       "fold": fold_of[lv.map_hash], "files": len(lv.files),
                       "demo_ticks": lv.demo_ticks,
                       "cap": lv.as_level().cap(tick_factor, max_ticks),
-                      "heldout_won": None, "heldout_died": None, "heldout_ticks": None,
+                      "heldout_won": None, "heldout_died": None, "heldout_stuck": None,
+                      "heldout_ticks": None,
                       "train_wins": 0, "train_evals": 0}
         for lv in scan.levels}
     per_fold: list[dict[str, Any]] = []
@@ -262,7 +263,7 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
                                 greedy=True, tick_factor=tick_factor, max_ticks=max_ticks)
         for lv, r in zip(test, res, strict=True):
             rows[lv.map_hash].update(heldout_won=r.won, heldout_died=r.died,
-                                     heldout_ticks=r.ticks)
+                                     heldout_stuck=r.outcome == "stuck", heldout_ticks=r.ticks)
         scored = trained
         if 0 <= train_levels < len(trained):
             step = len(trained) / max(train_levels, 1)
@@ -308,8 +309,12 @@ def _summary(table: list[dict[str, Any]], per_fold: list[dict[str, Any]], scan: 
     held = _rate(sum(bool(r["heldout_won"]) for r in table), len(table))
     trained = _rate(sum(r["train_wins"] for r in table), sum(r["train_evals"] for r in table))
     rnd = _rate(sum(r["random_wins"] for r in table), sum(r["random_episodes"] for r in table))
+    died = sum(bool(r["heldout_died"]) for r in table)
+    stuck = sum(bool(r["heldout_stuck"]) for r in table)
     return {
         "heldout_success_rate": held["rate"], "heldout": held,
+        "heldout_losses": {"died": died, "stuck": stuck,
+                           "timeout": held["n"] - held["wins"] - died - stuck},
         "training_level_success": trained, "random_sticky_success": rnd,
         "levels": len(table), "groups": len({r["group"] for r in table}), "folds": folds,
         "fold_seed": fold_seed, "checkpoint": effective, "checkpoint_requested": select,
@@ -322,8 +327,8 @@ def _summary(table: list[dict[str, Any]], per_fold: list[dict[str, Any]], scan: 
     }
 
 
-CSV_FIELDS = ("name", "fold", "heldout_won", "heldout_died", "heldout_ticks", "cap",
-              "demo_ticks", "train_wins", "train_evals", "random_wins", "random_episodes",
+CSV_FIELDS = ("name", "fold", "heldout_won", "heldout_died", "heldout_stuck", "heldout_ticks",
+              "cap", "demo_ticks", "train_wins", "train_evals", "random_wins", "random_episodes",
               "files", "map_hash", "group")
 
 
@@ -356,6 +361,8 @@ def report_lines(summary: dict[str, Any]) -> list[str]:
         else "training-level success: not measured",
         line("random sticky-input success (same levels and caps)",
              summary["random_sticky_success"]),
+        "held-out losses: {died} died, {stuck} stuck (timed out at a standstill), {timeout} "
+        "other timeouts".format(**summary["heldout_losses"]),
         line("held-out success", held),
         f"heldout_success_rate: {held['rate']:.4f}",
     ]

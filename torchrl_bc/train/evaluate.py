@@ -22,14 +22,22 @@ import torch
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 from torchrl.modules import ProbabilisticActor
 
+from torchrl_bc.env.slots import LevelSlots
 from torchrl_bc.env.torchrl_env import LevelsEnv
 from torchrl_bc.models import level_graphs_on
 from torchrl_bc.models.policy import without_log_prob
 from torchrl_bc.obs import ObservationConfig
 from torchrl_bc.sim.level import Level, map_hash
 
-__all__ = ["LevelScan", "Rollout", "SkipReason", "SkippedFile", "discover_levels",
-           "family_success", "rollout_levels", "scan_levels", "summarise"]
+__all__ = ["MOVE_PX", "STUCK_TICKS", "LevelScan", "Rollout", "SkipReason", "SkippedFile",
+           "StillTracker", "discover_levels", "family_success", "rollout_levels", "scan_levels",
+           "summarise"]
+
+
+#: A timed-out episode is ``stuck`` when its ninja stayed within ``MOVE_PX`` of one point for
+#: its last ``STUCK_TICKS`` ticks: a greedy policy at a fixed point, not a slow one.
+MOVE_PX = 6.0
+STUCK_TICKS = 300
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,37 @@ class Rollout:
     ticks: int
     demo_ticks: int
     cap: int
+    still_ticks: int | None = None  # at the end: ticks since the ninja last moved MOVE_PX
+
+    @property
+    def outcome(self) -> str:
+        """``won``, ``died``, ``stuck`` (timed out standing still, see ``STUCK_TICKS``) or
+        ``timeout`` (any other; also every timeout when ``still_ticks`` was not tracked)."""
+        if self.won:
+            return "won"
+        if self.died:
+            return "died"
+        if self.still_ticks is not None and self.still_ticks >= STUCK_TICKS:
+            return "stuck"
+        return "timeout"
+
+
+class StillTracker:
+    """Ticks since each slot's ninja last moved ``MOVE_PX`` from where it stood; ``update``
+    after every step (every ``frame_skip`` ticks), so a stall is counted to within one step."""
+
+    def __init__(self, slots: LevelSlots) -> None:
+        self.anchor = slots.positions
+        self.since = slots.frames.astype(np.int64)
+
+    def update(self, slots: LevelSlots) -> None:
+        pos = slots.positions
+        moved = np.hypot(*(pos - self.anchor).T) >= MOVE_PX
+        self.anchor[moved] = pos[moved]
+        self.since[moved] = slots.frames[moved]
+
+    def still(self, slots: LevelSlots) -> np.ndarray:
+        return slots.frames.astype(np.int64) - self.since
 
 
 @torch.no_grad()
@@ -103,6 +142,7 @@ def _rollout_chunk(actor: ProbabilisticActor, levels: list[Level],
     env = LevelsEnv([lv.map_data for lv in levels], caps, obs_config, device=device)
     frames: list[np.ndarray] = []
     td = env.reset()
+    still = StillTracker(env.slots)
     if record is not None:
         frames.append(env.slots.render(record, record_scale))
     action = np.zeros(env.n, np.int64)
@@ -120,20 +160,25 @@ def _rollout_chunk(actor: ProbabilisticActor, levels: list[Level],
             td.set("action", torch.from_numpy(action.copy()).to(device))
             # step_mdp(td) would carry nothing more: every key the next step needs is in "next"
             td = env.step(td).get("next")
+            still.update(env.slots)
             if record is not None and playing[record]:
                 frames.append(env.slots.render(record, record_scale))
-    results = [Rollout(lv.name, *out, lv.demo_ticks, caps[i])
+    stalled = still.still(env.slots)
+    results = [Rollout(lv.name, *out, lv.demo_ticks, caps[i], int(stalled[i]))
                for i, (lv, out) in enumerate(zip(levels, env.outcomes(), strict=True))]
     return results, frames
 
 
 def summarise(rollouts: Sequence[Rollout], prefix: str) -> dict[str, float]:
-    """Success rate, death rate, and episode length / demo length over the wins."""
+    """Success rate, death rate, stuck rate (where tracked: timeouts at a standstill, see
+    :attr:`Rollout.outcome`), and episode length / demo length over the wins."""
     if not rollouts:
         return {}
     wins = [r for r in rollouts if r.won]
     out = {f"{prefix}success": len(wins) / len(rollouts),
            f"{prefix}death": sum(r.died for r in rollouts) / len(rollouts)}
+    if all(r.still_ticks is not None for r in rollouts):
+        out[f"{prefix}stuck"] = sum(r.outcome == "stuck" for r in rollouts) / len(rollouts)
     ratios = [r.ticks / r.demo_ticks for r in wins if r.demo_ticks > 0]
     if ratios:
         out[f"{prefix}length_ratio"] = float(np.mean(ratios))
