@@ -74,3 +74,31 @@ def test_executor_matches_env(name: str) -> None:
         seen.add(obs["surroundings"].tobytes())
         obs, *_ = env.step(int(actions[t]))
     assert ep.won and len(seen) > ep.n_steps // 4  # it changes as the ninja moves
+
+
+def test_closed_locked_doors_stop_rays_and_open_ones_do_not() -> None:
+    """A locked door 60 px right of the ninja reads as a wall until its switch is hit; a
+    closed regular door (it opens as the ninja reaches it) and an open trap door never do."""
+    def door(kind: int) -> tuple[int, ...]:  # vertical, at world (240, 300); switch 24 px left
+        return (kind, 40, 50, 0, 0, 0, 26, 50, 0) if kind != 5 else (kind, 40, 50, 0, 0)
+
+    builder = ObservationBuilder(CFG)
+    sim = Simulator(build_map(FLOOR, spawn=(30, 50), records=[*EXIT, door(6)]))
+    locked = builder.observe(sim)["surroundings"][:N_RAYS]
+    assert locked[RIGHT] * RAY_REACH == pytest.approx(57.0, abs=3.0)
+    assert locked[LEFT] == 1.0
+    (gate,) = [e for e in sim.entities if e.kind == 6]
+    for _ in range(30):  # walk left onto the switch
+        sim.tick(-1, 0)
+        if not gate.closed:
+            break
+    assert not gate.closed
+    assert builder.observe(sim)["surroundings"][RIGHT] == 1.0
+    for kind in (5, 8):
+        rays = _surroundings(build_map(FLOOR, spawn=(30, 50), records=[*EXIT, door(kind)]))
+        assert rays[RIGHT] == 1.0, kind
+
+
+def test_signature_names_the_surroundings_version_only_when_on() -> None:
+    assert CFG.signature()["surroundings_version"] == 2
+    assert "surroundings_version" not in ObservationConfig().signature()

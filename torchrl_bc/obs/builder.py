@@ -36,7 +36,12 @@ from torchrl_bc.obs.raster import (
     level_coverage,
     tile_image,
 )
-from torchrl_bc.obs.surroundings import hazard_offsets, ray_distances, solid_mask
+from torchrl_bc.obs.surroundings import (
+    blocking_doors,
+    hazard_offsets,
+    ray_distances,
+    solid_mask,
+)
 from torchrl_bc.sim import constants as C
 from torchrl_bc.sim import entities as E
 from torchrl_bc.sim import layout as SL
@@ -325,7 +330,8 @@ class ObservationBuilder:
             level.solid = solid_mask(level.tiles)
         nx, ny = self._ninja_xy()
         sim = self._sim
-        return np.concatenate([ray_distances(level.solid, nx, ny),
+        doors = blocking_doors(sim.ei, sim.ef, sim.door_seg)
+        return np.concatenate([ray_distances(level.solid, nx, ny, doors),
                                hazard_offsets(sim.ei, sim.ef, nx, ny)])
 
     def player_frame(self) -> np.ndarray:

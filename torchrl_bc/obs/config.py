@@ -116,6 +116,8 @@ class ObservationConfig:
             if not self.has(mod.name):
                 for name in mod.config_fields:
                     sig.pop(name)
+            elif mod.version > 1:
+                sig[f"{mod.name}_version"] = mod.version
         if self.state_zero:
             sig["state_zero"] = list(self.state_zero)
         else:

@@ -72,7 +72,9 @@ class Modality:
     them). ``encoded``: the extractor encodes it (``action_mask`` feeds the distribution
     instead). A dense modality (every encoded one but the graph) has exactly one key, its name.
     ``config_fields``: ``ObservationConfig`` fields that only matter when this modality is on
-    (left out of the signature otherwise).
+    (left out of the signature otherwise). ``version``: raised when what the modality computes
+    changes; the signature names it while the modality is on (from 2), so datasets and
+    checkpoints made with the old arrays no longer match.
     """
 
     name: str
@@ -83,6 +85,7 @@ class Modality:
     level_fields: bool = False
     encoded: bool = True
     config_fields: tuple[str, ...] = ()
+    version: int = 1
 
     @property
     def dense(self) -> bool:
@@ -211,7 +214,8 @@ register(Modality(
     spaces=lambda c, _: {"objective": _vector(N_OBJECTIVE)},
     observe=lambda b: {"objective": b.objective()}))
 register(Modality(
-    "surroundings", default=False,
+    # 2: locked and trap doors that are closed stop the rays (version 1: no door did)
+    "surroundings", default=False, version=2,
     spaces=lambda c, _: {"surroundings": _vector(N_SURROUNDINGS)},
     observe=lambda b: {"surroundings": b.surroundings()}))
 register(Modality(

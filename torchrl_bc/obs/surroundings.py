@@ -7,7 +7,8 @@ offsets of the ``N_HAZARDS`` nearest deadly entities (mines that are not in thei
 drones, death balls, thwumps) within ``HAZARD_REACH``. With ``game_state`` (contacts, speeds)
 and ``objective`` (which way the path goes) it says, for example, that the wall the ninja is
 pressing into is 40 px high with open space above: something the path direction alone does not.
-Doors are entities, not tiles, and do not stop a ray.
+Closed locked doors and closed trap doors stop a ray as walls do; regular doors never do (they
+open as the ninja reaches them).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from torchrl_bc.sim import entities as E
 from torchrl_bc.sim import layout as SL
 
 __all__ = ["HAZARD_REACH", "N_HAZARDS", "N_RAYS", "N_SURROUNDINGS", "RAY_REACH", "SOLID_SCALE",
-           "hazard_offsets", "ray_distances", "solid_mask"]
+           "blocking_doors", "hazard_offsets", "ray_distances", "solid_mask"]
 
 #: Rays, evenly spaced from +x (right) turning towards +y (down), and how far they look (px).
 N_RAYS, RAY_REACH = 16, 96.0
@@ -42,6 +43,7 @@ _steps = RAY_REACH * np.arange(1, _RAY_SAMPLES + 1) / _RAY_SAMPLES
 #: [N_RAYS, _RAY_SAMPLES] world offsets of every sample from the ninja's centre.
 _DX = np.cos(_angles)[:, None] * _steps[None, :]
 _DY = np.sin(_angles)[:, None] * _steps[None, :]
+_BLOCKING_DOORS = np.array([E.LOCKED_DOOR, E.TRAP_DOOR])
 
 
 def solid_mask(tiles: np.ndarray) -> np.ndarray:
@@ -49,10 +51,37 @@ def solid_mask(tiles: np.ndarray) -> np.ndarray:
     return level_coverage(tiles, SOLID_SCALE) >= 0.5
 
 
-def ray_distances(solid: np.ndarray, x: float, y: float) -> np.ndarray:
+def blocking_doors(ei: np.ndarray, ef: np.ndarray, door_seg: np.ndarray) -> np.ndarray:
+    """float64 [k, 4]: segments (x1, y1, x2, y2) of the closed locked and trap doors."""
+    rows = np.flatnonzero(np.isin(ei[:, SL.EI_KIND], _BLOCKING_DOORS) & (ef[:, SL.F_FLAG] != 0))
+    return door_seg[rows, 1:5].astype(np.float64)
+
+
+def _door_samples(doors: np.ndarray, x: float, y: float) -> np.ndarray:
+    """int [N_RAYS]: index of each ray's first sample at or past a door segment it crosses
+    (``_RAY_SAMPLES`` where it crosses none within reach)."""
+    first = np.full(N_RAYS, _RAY_SAMPLES, np.intp)
+    if doors.size == 0:
+        return first
+    dx, dy = np.cos(_angles)[:, None], np.sin(_angles)[:, None]  # [R, 1] against [1, k] doors
+    px, py = doors[None, :, 0] - x, doors[None, :, 1] - y
+    ex, ey = doors[None, :, 2] - doors[None, :, 0], doors[None, :, 3] - doors[None, :, 1]
+    denom = dx * ey - dy * ex  # 0: the ray runs along the door, which it then never crosses
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (px * ey - py * ex) / denom  # distance along the ray
+        u = (px * dy - py * dx) / denom  # where on the door, 0..1
+    crosses = (denom != 0) & (t >= 0) & (t <= RAY_REACH) & (u >= 0) & (u <= 1)
+    step = RAY_REACH / _RAY_SAMPLES
+    k = np.where(crosses, np.maximum(np.ceil(t / step) - 1, 0), _RAY_SAMPLES).min(axis=1)
+    return np.minimum(first, k.astype(np.intp))
+
+
+def ray_distances(solid: np.ndarray, x: float, y: float,
+                  doors: np.ndarray | None = None) -> np.ndarray:
     """float32 [N_RAYS]: free distance / RAY_REACH along each ray (1 when nothing is hit).
 
-    A sample outside the level counts as solid, as the level's border is a wall.
+    A sample outside the level counts as solid, as the level's border is a wall; so does the
+    first sample at or past one of ``doors`` (segments, :func:`blocking_doors`).
     """
     h, w = solid.shape
     cx = np.floor((x + _DX) / SOLID_SCALE).astype(np.intp)
@@ -61,6 +90,8 @@ def ray_distances(solid: np.ndarray, x: float, y: float) -> np.ndarray:
     hit = ~inside
     hit[inside] = solid[cy[inside], cx[inside]]
     first = np.where(hit.any(axis=1), hit.argmax(axis=1), _RAY_SAMPLES)
+    if doors is not None:
+        first = np.minimum(first, _door_samples(doors, x, y))
     return (first / _RAY_SAMPLES).astype(np.float32)
 
 
