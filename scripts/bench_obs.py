@@ -2,9 +2,10 @@
 
 Runs every replay through ``ReplayExecutor`` (simulation + every observation, end to end) at
 ``frame_skip`` 1 and 4 with all modalities, and once without images for comparison with the
-reference (270-320 frames/s without images, ~22 with). Episodes are dropped after counting, so
-resident memory should stay flat; the script prints how much it grew over the second half of
-the replays.
+reference (270-320 frames/s without images, ~22 with); then the generalist recipe's vector
+inputs alone and with the opt-in ``surroundings`` and ``progress`` added (their cost per
+frame). Episodes are dropped after counting, so resident memory should stay flat; the script
+prints how much it grew over the second half of the replays.
 
     python scripts/bench_obs.py [REPLAY_DIR] [--limit N]
 
@@ -127,6 +128,21 @@ def main(argv: list[str] | None = None) -> int:
     no_img = ObservationConfig(frame_skip=1, modalities=("game_state", "action_mask", "graph"))
     r = run(replays, no_img)
     figures["fps_no_images_fs1"] = round(r["fps"], 1)
+    # The generalist recipe's inputs, then with each opt-in vector modality added: what one
+    # costs per frame is the difference of the runs' seconds per frame.
+    base = ("game_state", "objective", "action_mask")
+    per_frame_us = {}
+    for extra in ((), ("surroundings",), ("surroundings", "progress")):
+        cfg = ObservationConfig(frame_skip=1, modalities=(*base, *extra),
+                                state_zero=("x", "y", "elapsed"))
+        r = run(replays, cfg)
+        name = "_".join(("generalist", *extra))
+        figures[f"fps_{name}_fs1"] = round(r["fps"], 1)
+        per_frame_us[extra[-1] if extra else ""] = 1e6 / r["fps"]
+    figures["surroundings_us_per_frame"] = round(per_frame_us["surroundings"]
+                                                 - per_frame_us[""], 1)
+    figures["progress_us_per_frame"] = round(per_frame_us["progress"]
+                                             - per_frame_us["surroundings"], 1)
     if args.jit_off_replays:
         off = _jit_off_fps(args.replay_dir, args.jit_off_replays)
         figures["fps_all_modalities_fs4_jit_off"] = round(off, 1)
