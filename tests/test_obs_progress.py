@@ -6,13 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from mapkit import build_map, floor_row
+from replaykit import executor_and_env
 
 from torchrl_bc.env import NppEnv
 from torchrl_bc.levels.labels import LabelTask, label_episode
 from torchrl_bc.obs import ObservationBuilder, ObservationConfig
-from torchrl_bc.replay.actions import inputs_to_actions
-from torchrl_bc.replay.executor import ReplayExecutor
-from torchrl_bc.replay.format import read_replay
 from torchrl_bc.resources import SAMPLE_CORPUS
 from torchrl_bc.sim import Simulator
 
@@ -95,14 +93,9 @@ def test_slots_start_every_episode_afresh(same_level: bool) -> None:
 
 @pytest.mark.parametrize("name", ["corridor-0", "switch_first-5"])
 def test_executor_matches_env(name: str) -> None:
-    replay = read_replay(SAMPLE_CORPUS / f"{name}.replay")
-    ep = ReplayExecutor(CFG).execute(replay)
-    env = NppEnv(replay.map_data, CFG)
-    obs, _ = env.reset()
-    actions = inputs_to_actions(replay.inputs)
-    for t in range(ep.n_steps):
+    ep, env_obs = executor_and_env(SAMPLE_CORPUS / f"{name}.replay", CFG)
+    for t, obs in enumerate(env_obs):
         assert obs["progress"].tobytes() == ep.obs["progress"][t].tobytes(), t
-        obs, *_ = env.step(int(actions[t]))
     assert ep.won and ep.obs["progress"][:, 0].max() > 0  # the counters did move
 
 
