@@ -220,4 +220,7 @@ def test_still_tracker_counts_a_standstill_and_outcome_names_it():
     assert Rollout(**base, still_ticks=int(stalled[0])).outcome == "stuck"
     assert Rollout(**base, still_ticks=int(stalled[1])).outcome == "timeout"
     assert Rollout(**base).outcome == "timeout"  # not tracked: never called stuck
+    short = {**base, "ticks": 100, "cap": 100}  # a short cap: still for half of it is stuck
+    assert Rollout(**short, still_ticks=50).outcome == "stuck"
+    assert Rollout(**short, still_ticks=49).outcome == "timeout"
     assert Rollout(**{**base, "died": True}, still_ticks=400).outcome == "died"

@@ -24,8 +24,9 @@ each distinct level counts once, capped at --tick-factor x its shortest winning 
 --max-ticks without one). Greedy actions unless --sampled. Files that cannot be read, and
 levels whose only demos do not win (e.g. a replay that lost a header byte), are skipped and
 listed with their reason; the success rate's denominator is the levels evaluated. Losses
-are split into died, stuck (timed out without moving 6 px in the last 300 ticks: a greedy
-policy at a fixed point) and other timeouts. Ends with `success_rate: X`."""
+are split into died, stuck (timed out without moving 6 px in the last 300 ticks, or in the
+last half of the cap when that is shorter: a greedy policy at a fixed point) and other
+timeouts. Ends with `success_rate: X`."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -87,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"death_rate: {stats['death']:.4f}")
     lost = Counter(r.outcome for r in results if not r.won)
     print(f"losses: {lost['died']} died, {lost['stuck']} stuck (timed out without moving "
-          f"{MOVE_PX:g} px in the last {STUCK_TICKS} ticks), {lost['timeout']} other timeouts")
+          f"{MOVE_PX:g} px in the last {STUCK_TICKS} ticks or half the cap), "
+          f"{lost['timeout']} other timeouts")
     for fam, (wins, n) in family_success(levels, results).items():
         print(f"family {fam}: {wins}/{n} = {wins / n:.3f}")
     if "length_ratio" in stats:

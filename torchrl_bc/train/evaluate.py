@@ -35,7 +35,8 @@ __all__ = ["MOVE_PX", "STUCK_TICKS", "LevelScan", "Rollout", "SkipReason", "Skip
 
 
 #: A timed-out episode is ``stuck`` when its ninja stayed within ``MOVE_PX`` of one point for
-#: its last ``STUCK_TICKS`` ticks: a greedy policy at a fixed point, not a slow one.
+#: its last ``STUCK_TICKS`` ticks, or the last half of its cap when that is shorter (a demo's
+#: length, under the 2x-demo caps): a greedy policy at a fixed point, not a slow one.
 MOVE_PX = 6.0
 STUCK_TICKS = 300
 
@@ -58,7 +59,7 @@ class Rollout:
             return "won"
         if self.died:
             return "died"
-        if self.still_ticks is not None and self.still_ticks >= STUCK_TICKS:
+        if self.still_ticks is not None and self.still_ticks >= min(STUCK_TICKS, self.cap // 2):
             return "stuck"
         return "timeout"
 
