@@ -224,3 +224,31 @@ def test_student_rollouts_keep_the_progress_memory_with_each_snapshot() -> None:
     assert len(ep.snaps) >= 3
     for step, snap, _, memory in ep.snaps:
         assert memory is not None and memory.frame == snap.frame == step
+
+
+def test_student_rollouts_are_capped_at_tick_factor_times_the_demo() -> None:
+    """With ``dagger.tick_factor`` a rollout ends at that multiple of the level's demo (the
+    evaluation's rule), so a win slower than the metric allows counts as a failure."""
+    from dataclasses import replace
+
+    from torchrl_bc.models import ArchitectureConfig, ObsSpec, build_actor
+    from torchrl_bc.obs import ObservationConfig
+    from torchrl_bc.train.config import DaggerConfig, RunConfig
+    from torchrl_bc.train.dagger import _student_rollouts
+
+    obs = ObservationConfig(modalities=("game_state", "action_mask"), frame_skip=1)
+    arch = ArchitectureConfig.from_dict({"preset": "mlp", "state_hidden": [16], "state_dim": 16,
+                                         "features_dim": 16, "head_hidden": [16]})
+    torch.manual_seed(0)
+    actor = build_actor(arch, ObsSpec.from_observation_config(obs))
+    rep = read_replay(CORPUS / "gaps-1.replay")
+    level = Level("gaps-1", rep.map_data, 40)  # a 40-tick demo: capped at 60 ticks with 1.5
+    flat = RunConfig(architecture=arch, observation=obs,
+                     dagger=DaggerConfig(max_ticks=150))
+    capped = replace(flat, dagger=replace(flat.dagger, tick_factor=1.5))
+    (long,) = _student_rollouts(actor, [level], flat, every=25)
+    (short,) = _student_rollouts(actor, [level], capped, every=25)
+    assert not long.won and long.steps == 150
+    assert not short.won and short.steps == 60
+    with pytest.raises(ConfigError, match=r"dagger\.tick_factor must be >= 0"):
+        load_config(raw={"architecture": {"preset": "mlp"}, "dagger": {"tick_factor": -1.0}})

@@ -129,6 +129,8 @@ class DaggerConfig:
     mix: float = 0.5  # share of each batch drawn from the aggregated DAgger labels
     lr: float = 3.0e-4
     max_ticks: int = 1200  # rollout cap per level
+    tick_factor: float = 0.0  # > 0: cap each rollout at this x the level's demo as well (the
+    # rule evaluation uses), so an episode too slow for that cap fails and gets labels; 0: flat
     executor: str = "local"  # where planner work runs (DAgger labels, data.generated levels):
     # local | ray (docs/SCALE_OUT.md)
     workers: int = 1  # local planner processes (1: in this process)
@@ -206,6 +208,9 @@ class RunConfig:
         if self.dagger.executor not in ("local", "ray") or self.dagger.workers < 1:
             raise ConfigError(f"dagger.executor must be local or ray (got "
                               f"{self.dagger.executor!r}) and dagger.workers >= 1")
+        if self.dagger.tick_factor < 0 or self.dagger.max_ticks < 1:
+            raise ConfigError(f"dagger.tick_factor must be >= 0 and dagger.max_ticks >= 1, got "
+                              f"{self.dagger.tick_factor} and {self.dagger.max_ticks}")
         if self.dagger.levels_from not in ("all", "replays"):
             raise ConfigError(f"dagger.levels_from must be all|replays, "
                               f"got {self.dagger.levels_from!r}")

@@ -81,9 +81,13 @@ def _student_rollouts(actor: ProbabilisticActor, levels: list[Level], cfg: RunCo
                       every: int) -> list[_Episode]:
     """Greedy episodes in lockstep (one batched forward per step), keeping a snapshot of the
     simulator every ``every`` steps together with the input byte held before it and the
-    observation builder's episode memory (``progress``), which the relabelling resumes."""
+    observation builder's episode memory (``progress``), which the relabelling resumes. Each
+    episode is capped at ``dagger.max_ticks``, and at ``dagger.tick_factor`` x the level's demo
+    when that is set: a win slower than the metric allows is a failure to label."""
     obs_cfg = cfg.observation
-    envs = [NppEnv(lv.map_data, obs_cfg, max_ticks=cfg.dagger.max_ticks) for lv in levels]
+    dc = cfg.dagger
+    envs = [NppEnv(lv.map_data, obs_cfg, max_ticks=lv.cap(dc.tick_factor, dc.max_ticks))
+            for lv in levels]
     eps = [_Episode(lv) for lv in levels]
     obs = [env.reset()[0] for env in envs]
     last = [0] * len(envs)
