@@ -133,6 +133,9 @@ def test_crossval_two_folds_level_disjoint(corpus: Path, tmp_path: Path, capsys,
     assert min(losses.values()) >= 0
     assert sum(losses.values()) == len(rows) - summary["heldout"]["wins"]
     assert losses["stuck"] == sum(r["heldout_stuck"] for r in rows)
+    # a flat cap only lets episodes run on: every win under the demo-relative cap stays a win
+    assert all(r["heldout_won_flat_cap"] for r in rows if r["heldout_won"])
+    assert summary["heldout_flat_cap"]["wins"] >= summary["heldout"]["wins"]
     # every level is scored on the training side by exactly the one fold that trained on it
     assert all(r["train_evals"] == 1 for r in rows)
     assert all(r["random_episodes"] == 2 for r in rows)
