@@ -95,11 +95,11 @@ BEFORE: dict[str, dict] = {
             "label_smoothing": 0.0,
             "early_stop": {"metric": "val/closed_loop_success", "patience": 0}, "eval_every": 2,
             "seed": 0},
-        "eval": {"tick_factor": 1000.0, "max_ticks": 1200, "val_levels": 60, "train_levels": 16,
+        "eval": {"tick_factor": 2.0, "max_ticks": 1200, "val_levels": 60, "train_levels": 16,
             "sampled": False},
         "dagger": {"rounds": 6, "levels_from": "replays", "levels": 64, "label_every": 30,
             "queries_per_level": 6, "horizon": 30, "max_expansions": 3000,
-            "steps": 600, "mix": 0.5, "lr": 0.0003, "max_ticks": 1200},
+            "steps": 600, "mix": 0.5, "lr": 0.0003, "max_ticks": 1200, "tick_factor": 2.0},
         "logging": {"wandb": "offline", "project": "torchrl-bc"},
     },
     "tiny": {
