@@ -66,21 +66,23 @@ class ObsSpec:
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"ObsSpec.{f.name} must be a positive int, got {value!r}")
 
-    def has_dense(self, name: str) -> bool:
-        """Whether the spec carries a shape for dense modality ``name``."""
-        return (f"{name}_shape" in _SHAPE_KEYS or f"{name}_dim" in _DIM_KEYS
-                or any(key == name for key, _ in self.extra_shapes))
-
-    def dense_shape(self, name: str) -> tuple[int, ...]:
-        """Per-sample shape of dense modality ``name``."""
+    def _shape_of(self, name: str) -> tuple[int, ...] | None:
         if f"{name}_shape" in _SHAPE_KEYS:
             return getattr(self, f"{name}_shape")
         if f"{name}_dim" in _DIM_KEYS:
             return (getattr(self, f"{name}_dim"),)
-        for key, shape in self.extra_shapes:
-            if key == name:
-                return shape
-        raise ValueError(f"ObsSpec has no shape for modality {name!r}")
+        return dict(self.extra_shapes).get(name)
+
+    def has_dense(self, name: str) -> bool:
+        """Whether the spec carries a shape for dense modality ``name``."""
+        return self._shape_of(name) is not None
+
+    def dense_shape(self, name: str) -> tuple[int, ...]:
+        """Per-sample shape of dense modality ``name``."""
+        shape = self._shape_of(name)
+        if shape is None:
+            raise ValueError(f"ObsSpec has no shape for modality {name!r}")
+        return shape
 
     @classmethod
     def from_observation_config(cls, config: Any) -> ObsSpec:
