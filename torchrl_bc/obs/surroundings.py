@@ -39,10 +39,12 @@ _HAZARD_KINDS = np.array([E.ZAP_DRONE, E.MINI_DRONE, E.DEATH_BALL, E.THWUMP, E.S
 _MINE_SAFE_STATE = 1  # a toggle mine's state: 0 deadly, 1 safe, 2 toggling (deadly soon)
 
 _angles = 2.0 * math.pi * np.arange(N_RAYS) / N_RAYS
+#: [N_RAYS, 1] unit direction of each ray.
+_COS, _SIN = np.cos(_angles)[:, None], np.sin(_angles)[:, None]
 _steps = RAY_REACH * np.arange(1, _RAY_SAMPLES + 1) / _RAY_SAMPLES
 #: [N_RAYS, _RAY_SAMPLES] world offsets of every sample from the ninja's centre.
-_DX = np.cos(_angles)[:, None] * _steps[None, :]
-_DY = np.sin(_angles)[:, None] * _steps[None, :]
+_DX = _COS * _steps[None, :]
+_DY = _SIN * _steps[None, :]
 _BLOCKING_DOORS = np.array([E.LOCKED_DOOR, E.TRAP_DOOR])
 
 
@@ -60,10 +62,9 @@ def blocking_doors(ei: np.ndarray, ef: np.ndarray, door_seg: np.ndarray) -> np.n
 def _door_samples(doors: np.ndarray, x: float, y: float) -> np.ndarray:
     """int [N_RAYS]: index of each ray's first sample at or past a door segment it crosses
     (``_RAY_SAMPLES`` where it crosses none within reach)."""
-    first = np.full(N_RAYS, _RAY_SAMPLES, np.intp)
     if doors.size == 0:
-        return first
-    dx, dy = np.cos(_angles)[:, None], np.sin(_angles)[:, None]  # [R, 1] against [1, k] doors
+        return np.full(N_RAYS, _RAY_SAMPLES, np.intp)
+    dx, dy = _COS, _SIN  # [R, 1] against [1, k] doors
     px, py = doors[None, :, 0] - x, doors[None, :, 1] - y
     ex, ey = doors[None, :, 2] - doors[None, :, 0], doors[None, :, 3] - doors[None, :, 1]
     denom = dx * ey - dy * ex  # 0: the ray runs along the door, which it then never crosses
@@ -73,7 +74,7 @@ def _door_samples(doors: np.ndarray, x: float, y: float) -> np.ndarray:
     crosses = (denom != 0) & (t >= 0) & (t <= RAY_REACH) & (u >= 0) & (u <= 1)
     step = RAY_REACH / _RAY_SAMPLES
     k = np.where(crosses, np.maximum(np.ceil(t / step) - 1, 0), _RAY_SAMPLES).min(axis=1)
-    return np.minimum(first, k.astype(np.intp))
+    return k.astype(np.intp)
 
 
 def ray_distances(solid: np.ndarray, x: float, y: float,
