@@ -41,3 +41,17 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def exact_float32():
+    """Full float32 matmuls and convolutions (no TF32) on CUDA, so a CUDA result can be held to
+    the CPU's within float32 rounding; restored afterwards."""
+    import torch
+
+    matmul, conv = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+    torch.set_float32_matmul_precision("highest")
+    torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.set_float32_matmul_precision(matmul)
+    torch.backends.cudnn.allow_tf32 = conv

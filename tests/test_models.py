@@ -149,6 +149,31 @@ def test_greedy_is_masked_argmax(graphs):
     assert torch.equal(a["action"], b["action"])
 
 
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_each_preset_on_cuda_matches_cpu_and_backprops_under_bf16(name, graphs, exact_float32):
+    """``--device cuda`` runs the CPU model's maths: same weights give the same distribution
+    (TF32 off, so float32 is float32), and the bf16-autocast step training takes gives finite
+    gradients for every parameter."""
+    from torchrl_bc.train.loss import MaskedBCLoss
+
+    cpu, gpu = _actor(name, graphs), _actor(name, graphs).cuda()
+    td = synthetic_batch(SPEC, graphs, 16, seed=6)
+    with torch.no_grad():
+        want = cpu.get_dist(td.clone()).probs
+        got = gpu.get_dist(td.clone().cuda()).probs
+    assert got.device.type == "cuda"
+    torch.testing.assert_close(got.cpu(), want, atol=2e-5, rtol=1e-4)
+    loss = MaskedBCLoss(gpu)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        out = loss(td.clone().cuda())["loss_bc"]
+    out.backward()
+    assert torch.isfinite(out).item()
+    grads = [p.grad for p in gpu.parameters() if p.requires_grad]
+    assert grads and all(g is not None and torch.isfinite(g).all().item() for g in grads)
+
+
 def test_masked_bc_loss_is_the_actors_nll_and_training_reduces_it(graphs):
     from torchrl_bc.train.loss import MaskedBCLoss
 

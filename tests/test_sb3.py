@@ -173,6 +173,34 @@ def test_maskable_ppo_strict_load_and_learn(export_path, levels):
     env.close()
 
 
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_fine_tune_loads_the_same_policy_and_learns(export_path, levels, exact_float32):
+    """PPO and MaskablePPO on ``device="cuda"`` take the export strictly and act as on CPU."""
+    from sb3_contrib import MaskablePPO
+
+    export = load_export(export_path)
+    env = make_sb3_env(export, levels, n_envs=2)
+    probs = {}
+    for device in ("cpu", "cuda"):
+        model = PPO("MultiInputPolicy", env, policy_kwargs=make_sb3_policy_kwargs(export),
+                    n_steps=32, batch_size=32, n_epochs=1, seed=0, device=device)
+        load_into(model, export)
+        model.policy.set_training_mode(False)
+        obs_t, _ = model.policy.obs_to_tensor(env.reset())
+        with torch.no_grad():
+            probs[device] = model.policy.get_distribution(obs_t).distribution.probs.cpu()
+    torch.testing.assert_close(probs["cuda"], probs["cpu"], atol=2e-5, rtol=1e-4)
+    model = MaskablePPO("MultiInputPolicy", env, policy_kwargs=make_sb3_policy_kwargs(export),
+                        n_steps=32, batch_size=32, n_epochs=1, seed=0, device="cuda")
+    load_into(model, export)
+    model.learn(64)
+    assert model.num_timesteps >= 64
+    assert all(p.device.type == "cuda" and torch.isfinite(p).all().item()
+               for p in model.policy.parameters())
+    env.close()
+
+
 def test_separate_critic_extractor(bc_ckpt, tmp_path, levels):
     export = export_checkpoint(bc_ckpt, tmp_path / "sep.pt", share_features_extractor=False)
     export = load_export(tmp_path / "sep.pt")

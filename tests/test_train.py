@@ -93,6 +93,46 @@ def test_end_to_end_prepare_train_resume_evaluate(base, tmp_path, capsys):
     assert "val/closed_loop_stuck" in ckpt["history"][-1]
 
 
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_run_bf16_then_cpu_evaluate(base, tmp_path, capsys, exact_float32):
+    """The GPU recipe end to end: train and resume on CUDA under bf16 autocast, then load the
+    checkpoint on a CPU-only side (evaluate, SB3 export) with the same distribution."""
+    from torchrl_bc.models import ObsSpec, actor_extractor
+    from torchrl_bc.models.synthetic import synthetic_batch, synthetic_level_graph
+    from torchrl_bc.sb3 import export_checkpoint, load_export
+    from torchrl_bc.train.checkpoint import load_policy
+
+    out = tmp_path / "run"
+    cfg = _cfg(base, "train.epochs=2", "train.amp=true")
+    res = train(cfg, out, device="cuda", verbose=False)
+    assert all(torch.isfinite(torch.tensor(pair)).all() for pair in _losses(res.history))
+    res = train(_cfg(base, "train.epochs=3", "train.amp=true"), out, device="cuda",
+                resume=True, verbose=False)
+    assert [h["epoch"] for h in res.history] == [1, 2, 3]
+    ckpt = load_checkpoint(out / "last.pt")
+    assert all(t.device.type == "cpu" for t in ckpt["model"].values())
+    assert "cuda" in ckpt["rng"]
+
+    cpu, _, _ = load_policy(out / "last.pt")
+    gpu, _, _ = load_policy(out / "last.pt", device="cuda")
+    graphs = [synthetic_level_graph(i, rows=12, cols=20, n_entities=2 + i) for i in range(2)]
+    for actor in (cpu, gpu):
+        actor.eval()
+        actor_extractor(actor).set_level_graphs(graphs)
+    td = synthetic_batch(ObsSpec.from_observation_config(cfg.observation), graphs, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(gpu.get_dist(td.clone().cuda()).probs.cpu(),
+                                   cpu.get_dist(td.clone()).probs, atol=2e-5, rtol=1e-4)
+
+    capsys.readouterr()
+    rc = cli_main(["evaluate", str(out / "best.pt"), "--levels", str(base[0].split("'")[1]),
+                   "--tick-factor", "1.0", "--device", "cpu"])
+    assert rc == 0 and "success_rate: " in capsys.readouterr().out
+    export_checkpoint(out / "best.pt", tmp_path / "export.pt")
+    assert load_export(tmp_path / "export.pt")["policy_state_dict"]
+
+
 def test_same_seed_same_losses_and_exact_resume(base, tmp_path):
     cfg = _cfg(base, "train.epochs=2", "eval.val_levels=1", "eval.train_levels=0")
     a = train(cfg, tmp_path / "a", device="cpu", verbose=False)

@@ -253,11 +253,14 @@ def _per_type(mods: nn.ModuleList, h: torch.Tensor, type_index: list[torch.Tenso
     """Apply ``mods[t]`` to the nodes of type ``t`` (type-specific projections)."""
     if len(mods) == 1:
         return mods[0](h)
-    out = h.new_zeros((h.shape[0], out_dim))
+    out = None
     for mod, idx in zip(mods, type_index, strict=True):
         if idx.numel():
-            out = out.index_copy(0, idx, mod(h.index_select(0, idx)))
-    return out
+            part = mod(h.index_select(0, idx))
+            if out is None:  # the projections' dtype: bfloat16 under autocast, not h's float32
+                out = part.new_zeros((h.shape[0], out_dim))
+            out = out.index_copy(0, idx, part)
+    return out if out is not None else h.new_zeros((h.shape[0], out_dim))
 
 
 class HGTLayer(nn.Module):
