@@ -186,10 +186,12 @@ def cpu_name() -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     from torchrl_bc.resources import SAMPLE_CORPUS
+    from torchrl_bc.sb3.ppo import FINETUNE_N_ENVS
 
     p.add_argument("--levels", default=str(SAMPLE_CORPUS))
     p.add_argument("--config", type=Path, default=ROOT / "configs" / "mlp.yaml")
-    p.add_argument("--n-envs", type=int, default=64)
+    p.add_argument("--n-envs", type=int, default=FINETUNE_N_ENVS,
+                   help="envs stepped together (default: the fine-tune's, %(default)s)")
     p.add_argument("--env-steps", type=int, default=3000, help="vec steps for the env figure")
     p.add_argument("--ppo-steps", type=int, default=65536)
     p.add_argument("--ppo-repeats", type=int, default=5,
