@@ -133,6 +133,9 @@ def test_crossval_two_folds_level_disjoint(corpus: Path, tmp_path: Path, capsys,
     assert min(losses.values()) >= 0
     assert sum(losses.values()) == len(rows) - summary["heldout"]["wins"]
     assert losses["stuck"] == sum(r["heldout_stuck"] for r in rows)
+    causes = summary["heldout_deaths_by_cause"]
+    assert sum(causes.values()) == losses["died"]
+    assert all(bool(r["heldout_death_cause"]) == bool(r["heldout_died"]) for r in rows)
     # a flat cap only lets episodes run on: every win under the demo-relative cap stays a win
     assert all(r["heldout_won_flat_cap"] for r in rows if r["heldout_won"])
     assert summary["heldout_flat_cap"]["wins"] >= summary["heldout"]["wins"]

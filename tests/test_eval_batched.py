@@ -94,12 +94,13 @@ def _reference_chunk(actor, levels, cfg, greedy, tick_factor, max_ticks):
                 if math.hypot(ninja.xpos - ax, ninja.ypos - ay) >= MOVE_PX:
                     anchor[i] = (ninja.xpos, ninja.ypos, envs[i].sim.frame)
                 if term or trunc:
-                    outcome[i] = (bool(info["won"]), bool(info["died"]), int(info["frame"]))
+                    outcome[i] = (bool(info["won"]), bool(info["died"]), int(info["frame"]),
+                                  ninja.death_cause if info["died"] else "")
                 else:
                     still.append(i)
             active = still
-    return [Rollout(lv.name, *outcome[i], lv.demo_ticks, caps[i], outcome[i][2] - anchor[i][2])
-            for i, lv in enumerate(levels)]
+    return [Rollout(lv.name, *outcome[i][:3], lv.demo_ticks, caps[i],
+                    outcome[i][2] - anchor[i][2], outcome[i][3]) for i, lv in enumerate(levels)]
 
 
 def _levels() -> list[Level]:
@@ -175,8 +176,9 @@ def test_levels_env_under_env_rollout():
     assert traj.batch_size[0] == len(levels)
     final = traj[:, -1]["next"]
     assert final["done"].all()
-    got = [Rollout(lv.name, *out, lv.demo_ticks, r.cap, r.still_ticks)
-           for lv, out, r in zip(levels, env.outcomes(), want, strict=True)]
+    causes = env.slots.death_causes
+    got = [Rollout(lv.name, *out, lv.demo_ticks, r.cap, r.still_ticks, causes[i] if out[1] else "")
+           for i, (lv, out, r) in enumerate(zip(levels, env.outcomes(), want, strict=True))]
     assert got == want
     assert final["won"].squeeze(-1).tolist() == [r.won for r in want]
     assert final["ticks"].squeeze(-1).tolist() == [r.ticks for r in want]
@@ -224,3 +226,20 @@ def test_still_tracker_counts_a_standstill_and_outcome_names_it():
     assert Rollout(**short, still_ticks=50).outcome == "stuck"
     assert Rollout(**short, still_ticks=49).outcome == "timeout"
     assert Rollout(**{**base, "died": True}, still_ticks=400).outcome == "died"
+
+
+def test_rollouts_name_what_killed_the_ninja():
+    """A deadly mine between the spawn and the exit: a right-leaning policy dies of it, and the
+    rollout says so; a win carries no cause."""
+    cfg = ObservationConfig(modalities=("game_state", "action_mask"), frame_skip=1)
+    arch = ArchitectureConfig.from_dict({"preset": "mlp", "state_hidden": [32], "state_dim": 16,
+                                         "features_dim": 16, "head_hidden": [16]})
+    actor = _actor(arch, cfg)
+    mined = build_map(floor_row(14), spawn=(20, 58), records=[(1, 40, 58, 0, 0),
+                                                               (3, 90, 58, 0, 0),
+                                                               (4, 60, 58, 0, 0)])
+    levels = [Level("mined", mined, 0), _levels()[0]]
+    got, _ = rollout_levels(actor, levels, cfg, max_ticks=300)
+    assert (got[0].outcome, got[0].death_cause) == ("died", "mine")
+    assert got[1].won and got[1].death_cause == ""
+    assert got == _reference_rollouts(actor, levels, cfg, True, None, 2.0, 300)

@@ -90,6 +90,12 @@ def test_end_to_end_prepare_train_resume_evaluate(base, tmp_path, capsys):
     # "losses: D died, S stuck (...), T other timeouts": the three add up to the episodes lost
     died, stuck, other = int(losses[1]), int(losses[3]), int(losses[-3])
     assert died + stuck + other == 6 - wins
+    # "deaths by cause: mine 2, impact 1" whenever any died, adding up to the deaths
+    causes = [ln for ln in lines if ln.startswith("deaths by cause: ")]
+    assert len(causes) == (died > 0)
+    if died:
+        counts = causes[0].removeprefix("deaths by cause: ").split(", ")
+        assert sum(int(c.split()[-1]) for c in counts) == died
     assert "val/closed_loop_stuck" in ckpt["history"][-1]
 
 

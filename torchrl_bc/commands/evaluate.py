@@ -26,7 +26,8 @@ levels whose only demos do not win (e.g. a replay that lost a header byte), are 
 listed with their reason; the success rate's denominator is the levels evaluated. Losses
 are split into died, stuck (timed out without moving 6 px in the last 300 ticks, or in the
 last half of the cap when that is shorter: a greedy policy at a fixed point) and other
-timeouts. Ends with `success_rate: X`."""
+timeouts, and deaths by what killed the ninja (mine, impact, drone, ...). Ends with
+`success_rate: X`."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -79,8 +80,9 @@ def run(args: argparse.Namespace) -> int:
         results.extend(res)
     if args.verbose:
         for r in results:
+            cause = f" ({r.death_cause})" if r.died else ""
             print(f"{r.name:<48} {'WIN' if r.won else r.outcome:<7} "
-                  f"{r.ticks:>5}/{r.cap} ticks (demo {r.demo_ticks})")
+                  f"{r.ticks:>5}/{r.cap} ticks (demo {r.demo_ticks}){cause}")
     stats = summarise(results, "")
     print(f"checkpoint: {args.checkpoint} ({cfg.architecture.name}, epoch {ckpt['epoch']})")
     print("\n".join(scan.report()))
@@ -90,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"losses: {lost['died']} died, {lost['stuck']} stuck (timed out without moving "
           f"{MOVE_PX:g} px in the last {STUCK_TICKS} ticks or half the cap), "
           f"{lost['timeout']} other timeouts")
+    causes = Counter(r.death_cause for r in results if r.died)
+    if causes:
+        print("deaths by cause: " + ", ".join(f"{c} {k}" for c, k in causes.most_common()))
     for fam, (wins, n) in family_success(levels, results).items():
         print(f"family {fam}: {wins}/{n} = {wins / n:.3f}")
     if "length_ratio" in stats:

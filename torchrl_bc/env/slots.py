@@ -204,6 +204,12 @@ class LevelSlots:
         """float64 [n, 2]: each slot's ninja position (x, y) in pixels, a copy."""
         return self.nin[:, [L.N_X, L.N_Y]].astype(np.float64)
 
+    @property
+    def death_causes(self) -> list[str]:
+        """What killed each slot's ninja (``layout.DEATH_CAUSES``: ``mine``, ``impact``, ...),
+        ``""`` while it lives."""
+        return [L.DEATH_CAUSES[int(c)] for c in self.nin[:, L.N_DEATH_CAUSE]]
+
     def step(self, actions: np.ndarray, ticks: int) -> np.ndarray:
         """Hold each slot's action (0..5) for up to ``ticks`` ticks in one compiled call; a slot
         stops after a winning or killing tick or at its cap (0 ticks once over). Returns the

@@ -265,7 +265,8 @@ def evaluate_sb3(policy: Any, levels: Sequence[Any], config: ObservationConfig,
             slots.step(actions, config.frame_skip)
             still.update(slots)
             active = slots.retire_ended(active, outcome)
-        stalled = still.still(slots)
-        out += [Rollout(lv.name, *outcome[i], lv.demo_ticks, env._caps[i], int(stalled[i]))
+        stalled, causes = still.still(slots), slots.death_causes
+        out += [Rollout(lv.name, *outcome[i], lv.demo_ticks, env._caps[i], int(stalled[i]),
+                        causes[i] if outcome[i][1] else "")
                 for i, lv in enumerate(chunk)]
     return out

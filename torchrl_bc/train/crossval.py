@@ -26,6 +26,7 @@ import math
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,7 +237,8 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
                       "demo_ticks": lv.demo_ticks,
                       "cap": lv.as_level().cap(tick_factor, max_ticks),
                       "heldout_won": None, "heldout_died": None, "heldout_stuck": None,
-                      "heldout_ticks": None, "heldout_won_flat_cap": None,
+                      "heldout_death_cause": None, "heldout_ticks": None,
+                      "heldout_won_flat_cap": None,
                       "train_wins": 0, "train_evals": 0}
         for lv in scan.levels}
     per_fold: list[dict[str, Any]] = []
@@ -271,6 +273,7 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
         for lv, r, f in zip(test, res, flat, strict=True):
             rows[lv.map_hash].update(heldout_won=r.won, heldout_died=r.died,
                                      heldout_stuck=r.outcome == "stuck", heldout_ticks=r.ticks,
+                                     heldout_death_cause=r.death_cause,
                                      heldout_won_flat_cap=f.won)
         scored = trained
         if 0 <= train_levels < len(trained):
@@ -319,10 +322,12 @@ def _summary(table: list[dict[str, Any]], per_fold: list[dict[str, Any]], scan: 
     rnd = _rate(sum(r["random_wins"] for r in table), sum(r["random_episodes"] for r in table))
     died = sum(bool(r["heldout_died"]) for r in table)
     stuck = sum(bool(r["heldout_stuck"]) for r in table)
+    causes = Counter(r["heldout_death_cause"] for r in table if r["heldout_died"])
     return {
         "heldout_success_rate": held["rate"], "heldout": held,
         "heldout_losses": {"died": died, "stuck": stuck,
                            "timeout": held["n"] - held["wins"] - died - stuck},
+        "heldout_deaths_by_cause": dict(causes.most_common()),
         "heldout_flat_cap": _rate(sum(bool(r["heldout_won_flat_cap"]) for r in table),
                                   len(table)),
         "training_level_success": trained, "random_sticky_success": rnd,
@@ -337,8 +342,9 @@ def _summary(table: list[dict[str, Any]], per_fold: list[dict[str, Any]], scan: 
     }
 
 
-CSV_FIELDS = ("name", "fold", "heldout_won", "heldout_died", "heldout_stuck", "heldout_ticks",
-              "heldout_won_flat_cap", "cap", "demo_ticks", "train_wins", "train_evals",
+CSV_FIELDS = ("name", "fold", "heldout_won", "heldout_died", "heldout_stuck",
+              "heldout_death_cause", "heldout_ticks", "heldout_won_flat_cap", "cap",
+              "demo_ticks", "train_wins", "train_evals",
               "random_wins", "random_episodes", "files", "map_hash", "group")
 
 
@@ -373,6 +379,8 @@ def report_lines(summary: dict[str, Any]) -> list[str]:
              summary["random_sticky_success"]),
         "held-out losses: {died} died, {stuck} stuck (timed out at a standstill), {timeout} "
         "other timeouts".format(**summary["heldout_losses"]),
+        "held-out deaths by cause: " + (", ".join(
+            f"{c} {k}" for c, k in summary["heldout_deaths_by_cause"].items()) or "none"),
         line(f"held-out success with a flat {summary['max_ticks']}-tick cap (slow wins count)",
              summary["heldout_flat_cap"]),
         line("held-out success", held),

@@ -50,6 +50,7 @@ class Rollout:
     demo_ticks: int
     cap: int
     still_ticks: int | None = None  # at the end: ticks since the ninja last moved MOVE_PX
+    death_cause: str = ""  # what killed it when it died (layout.DEATH_CAUSES), else ""
 
     @property
     def outcome(self) -> str:
@@ -164,8 +165,9 @@ def _rollout_chunk(actor: ProbabilisticActor, levels: list[Level],
             still.update(env.slots)
             if record is not None and playing[record]:
                 frames.append(env.slots.render(record, record_scale))
-    stalled = still.still(env.slots)
-    results = [Rollout(lv.name, *out, lv.demo_ticks, caps[i], int(stalled[i]))
+    stalled, causes = still.still(env.slots), env.slots.death_causes
+    results = [Rollout(lv.name, *out, lv.demo_ticks, caps[i], int(stalled[i]),
+                       causes[i] if out[1] else "")
                for i, (lv, out) in enumerate(zip(levels, env.outcomes(), strict=True))]
     return results, frames
 
