@@ -3,7 +3,7 @@
     python scripts/finetune_ppo.py CKPT_OR_EXPORT --levels DIR_OR_SUITE [--timesteps 500000]
         [--eval-levels DIR_OR_SUITE | --holdout 0.15] [--val-levels DIR_OR_SUITE]
         [--select best|last] [--eval-every 100000] [--n-envs 64] [--warmup-steps 20000]
-        [--kl-coef 1.0] [--seed 0] [--threads N] [--out runs/finetune]
+        [--kl-coef 1.0] [--seed 0] [--threads N] [--device cpu|cuda|auto] [--out runs/finetune]
 
 CKPT_OR_EXPORT is a BC checkpoint (``best.pt``, exported on the fly) or an SB3 export
 (``torchrl-bc export``). PPO trains on ``--levels`` in the native ``NppSB3VecEnv`` (all envs in
@@ -91,6 +91,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-ticks", type=int, default=5000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
+                   help="where PPO's networks run (default cpu: the faster for the mlp export "
+                        "on a few cores; cuda for large exports such as hgt or cnn)")
     p.add_argument("--out", type=Path, default=Path("runs/finetune"))
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
@@ -215,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         export, env, kl_coef=args.kl_coef, kl_updates=args.kl_updates,
         log_dir=args.out / "ppo_log", seed=args.seed, n_steps=args.n_steps,
         batch_size=args.batch_size, n_epochs=args.n_epochs, learning_rate=args.lr,
-        gamma=args.gamma, ent_coef=args.ent_coef)
+        gamma=args.gamma, ent_coef=args.ent_coef, device=args.device)
     bar = tqdm(total=args.timesteps, unit="step", disable=args.no_progress, dynamic_ncols=True)
 
     def report(row: dict[str, float]) -> None:

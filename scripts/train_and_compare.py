@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap-reps", type=positive_int, default=2000)
     p.add_argument("--threads", type=positive_int, default=1,
                    help="torch CPU threads of each PPO run")
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
+                   help="where each PPO run's networks run (default cpu: the faster for the "
+                        "mlp export on a few cores; cuda for large exports such as hgt or cnn)")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="PPO runs in parallel processes (each (variant, seed) run is "
                         "independent and its result does not depend on this)")
@@ -314,7 +317,7 @@ def make_ppo(args: argparse.Namespace, export: dict, variant: str, seed: int, en
         export, env, from_bc=from_bc, kl_coef=args.kl_coef if kl else 0.0,
         kl_updates=args.kl_updates if kl else 0, seed=seed, n_steps=args.n_steps,
         batch_size=args.batch_size, n_epochs=args.n_epochs, learning_rate=args.lr,
-        gamma=args.gamma, ent_coef=args.ent_coef)
+        gamma=args.gamma, ent_coef=args.ent_coef, device=args.device)
 
 
 def make_logger(args: argparse.Namespace, variant: str, seed: int):

@@ -335,6 +335,34 @@ def test_kl_pull_logs_to_its_folder_and_leaves_no_temp_folder(export_path, level
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
+
+@pytest.mark.parametrize("device", [
+    "cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                         reason="needs a CUDA device"))])
+def test_fine_tune_from_export_on_a_device(export_path, levels, tmp_path, device):
+    """``from_export(device=...)`` (``finetune_ppo.py --device``): PPO, its BC weights and the
+    frozen BC policy of the KL pull all sit on that device, and the pull runs there."""
+    import csv
+
+    from torchrl_bc.sb3.ppo import BCRegularisedPPO
+
+    export = load_export(export_path)
+    env = make_sb3_env(export, levels, n_envs=2)
+    model = BCRegularisedPPO.from_export(export, env, kl_coef=1.0, kl_updates=5,
+                                         log_dir=tmp_path, device=device, n_steps=64,
+                                         batch_size=64, n_epochs=1, seed=0)
+    want = {k: v.to(device) for k, v in export["policy_state_dict"].items()}
+    got = model.policy.state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in want)  # the BC weights, on the device
+    params = [*model.policy.parameters(), *model.bc_policy.parameters()]
+    assert {p.device.type for p in params} == {device}
+    model.learn(256)  # SB3 writes a rollout's statistics when the next one starts
+    env.close()
+    rows = list(csv.DictReader((tmp_path / "progress.csv").open()))
+    kls = [float(r["train/bc_kl"]) for r in rows if r.get("train/bc_kl")]
+    assert kls and all(k >= 0 for k in kls)
+
+
 def test_critic_warmup(export_path, levels, tmp_path):
     from torchrl_bc.sb3 import warmup_critic
 

@@ -65,6 +65,7 @@ class BCRegularisedPPO(PPO):
         self.reg_coef, self.reg_updates = reg_coef, reg_updates
         self._reg_done = 0
         if bc_policy is not None:
+            bc_policy.to(self.device)  # the KL pass reads PPO's rollout tensors, on its device
             bc_policy.set_training_mode(False)
             for p in bc_policy.parameters():
                 p.requires_grad_(False)
@@ -72,11 +73,13 @@ class BCRegularisedPPO(PPO):
     @classmethod
     def from_export(cls, export: dict[str, Any], env: Any, *, from_bc: bool = True,
                     kl_coef: float = 0.0, kl_updates: int = 0,
-                    log_dir: str | os.PathLike[str] | None = None,
+                    log_dir: str | os.PathLike[str] | None = None, device: str = "cpu",
                     **ppo_kwargs: Any) -> BCRegularisedPPO:
         """PPO shaped by ``export`` (its policy kwargs), starting from its BC weights when
         ``from_bc``, with the KL pull toward them when ``kl_coef > 0``; ``ppo_kwargs`` are
-        PPO's own (``seed``, ``n_steps``, ``learning_rate``, ...)."""
+        PPO's own (``seed``, ``n_steps``, ``learning_rate``, ...). ``device`` is where the
+        networks run (SB3's: ``cpu``, ``cuda``, ``auto``): the CPU is the faster for the small
+        mlp export on a few cores, a GPU for the large ones."""
         from torchrl_bc.sb3.load import build_sb3_policy, load_into, make_sb3_policy_kwargs
 
         bc_policy = None
@@ -84,7 +87,7 @@ class BCRegularisedPPO(PPO):
             bc_policy = build_sb3_policy(export)
             bc_policy.load_state_dict(export["policy_state_dict"], strict=True)
         model = cls("MultiInputPolicy", env, policy_kwargs=make_sb3_policy_kwargs(export),
-                    verbose=0, device="cpu", bc_policy=bc_policy, reg_coef=kl_coef,
+                    verbose=0, device=device, bc_policy=bc_policy, reg_coef=kl_coef,
                     reg_updates=kl_updates, log_dir=log_dir, **ppo_kwargs)
         if from_bc:
             load_into(model, export)
