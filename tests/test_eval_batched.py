@@ -95,7 +95,7 @@ def _reference_chunk(actor, levels, cfg, greedy, tick_factor, max_ticks):
                     anchor[i] = (ninja.xpos, ninja.ypos, envs[i].sim.frame)
                 if term or trunc:
                     outcome[i] = (bool(info["won"]), bool(info["died"]), int(info["frame"]),
-                                  ninja.death_cause if info["died"] else "")
+                                  ninja.death_cause)
                 else:
                     still.append(i)
             active = still
@@ -177,7 +177,7 @@ def test_levels_env_under_env_rollout():
     final = traj[:, -1]["next"]
     assert final["done"].all()
     causes = env.slots.death_causes
-    got = [Rollout(lv.name, *out, lv.demo_ticks, r.cap, r.still_ticks, causes[i] if out[1] else "")
+    got = [Rollout(lv.name, *out, lv.demo_ticks, r.cap, r.still_ticks, causes[i])
            for i, (lv, out, r) in enumerate(zip(levels, env.outcomes(), want, strict=True))]
     assert got == want
     assert final["won"].squeeze(-1).tolist() == [r.won for r in want]

@@ -173,7 +173,6 @@ def test_maskable_ppo_strict_load_and_learn(export_path, levels):
     env.close()
 
 
-
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_fine_tune_loads_the_same_policy_and_learns(export_path, levels, exact_float32):
     """PPO and MaskablePPO on ``device="cuda"`` take the export strictly and act as on CPU."""
@@ -333,7 +332,6 @@ def test_kl_pull_logs_to_its_folder_and_leaves_no_temp_folder(export_path, level
     kls = [float(r["train/bc_kl"]) for r in rows if r.get("train/bc_kl")]
     assert len(kls) >= 1 and all(k >= 0 for k in kls)
     assert list((tmp_path / "tmp").iterdir()) == []
-
 
 
 @pytest.mark.parametrize("device", [

@@ -207,7 +207,7 @@ class LevelSlots:
     @property
     def death_causes(self) -> list[str]:
         """What killed each slot's ninja (``layout.DEATH_CAUSES``: ``mine``, ``impact``, ...),
-        ``""`` while it lives."""
+        ``""`` unless it died this episode (the kill sets it, ``load`` clears it)."""
         return [L.DEATH_CAUSES[int(c)] for c in self.nin[:, L.N_DEATH_CAUSE]]
 
     def step(self, actions: np.ndarray, ticks: int) -> np.ndarray:

@@ -267,6 +267,6 @@ def evaluate_sb3(policy: Any, levels: Sequence[Any], config: ObservationConfig,
             active = slots.retire_ended(active, outcome)
         stalled, causes = still.still(slots), slots.death_causes
         out += [Rollout(lv.name, *outcome[i], lv.demo_ticks, env._caps[i], int(stalled[i]),
-                        causes[i] if outcome[i][1] else "")
+                        causes[i])
                 for i, lv in enumerate(chunk)]
     return out

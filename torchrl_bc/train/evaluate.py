@@ -166,8 +166,7 @@ def _rollout_chunk(actor: ProbabilisticActor, levels: list[Level],
             if record is not None and playing[record]:
                 frames.append(env.slots.render(record, record_scale))
     stalled, causes = still.still(env.slots), env.slots.death_causes
-    results = [Rollout(lv.name, *out, lv.demo_ticks, caps[i], int(stalled[i]),
-                       causes[i] if out[1] else "")
+    results = [Rollout(lv.name, *out, lv.demo_ticks, caps[i], int(stalled[i]), causes[i])
                for i, (lv, out) in enumerate(zip(levels, env.outcomes(), strict=True))]
     return results, frames
 
