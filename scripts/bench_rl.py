@@ -27,7 +27,7 @@ Figures (one ``name: value`` line each at the end), all with ``configs/mlp.yaml`
 
     python scripts/bench_rl.py [--levels DIR] [--n-envs 64] [--ppo-steps 65536] [--ppo-repeats 5]
                                [--dummy-ppo-steps 16384] [--eval-levels 420] [--eval-ticks 1200]
-                               [--threads N] [--skip-dummy] [--skip-old-shape]
+                               [--threads N] [--device cpu|cuda] [--skip-dummy] [--skip-old-shape]
 """
 
 from __future__ import annotations
@@ -87,8 +87,8 @@ def bench_env(env, steps: int) -> float:
     return steps * env.num_envs / (time.perf_counter() - t0)
 
 
-def bench_ppo(export: dict, env, steps: int, settings: dict, repeats: int = 1
-              ) -> tuple[dict[str, float], Any]:
+def bench_ppo(export: dict, env, steps: int, settings: dict, repeats: int = 1,
+              device: str = "cpu") -> tuple[dict[str, float], Any]:
     """``PPO.learn(steps)`` ``repeats`` times (after one warm-up update): the median rate and
     its range, with the time split by part over all repeats (shared cores make one short
     measurement swing by a quarter); and the trained policy."""
@@ -98,7 +98,7 @@ def bench_ppo(export: dict, env, steps: int, settings: dict, repeats: int = 1
     from torchrl_bc.sb3 import load_into, make_sb3_policy_kwargs
 
     model = PPO("MultiInputPolicy", env, policy_kwargs=make_sb3_policy_kwargs(export), seed=0,
-                device="cpu", verbose=0, **settings)
+                device=device, verbose=0, **settings)
     load_into(model, export)
     model.set_logger(Logger(folder=None, output_formats=[]))  # no SB3 folder in the temp dir
     spent = {"env": 0.0, "update": 0.0}
@@ -130,19 +130,22 @@ def bench_ppo(export: dict, env, steps: int, settings: dict, repeats: int = 1
 
 
 def matmul_gflops(policy, rows: int, reps: int = 50) -> float:
-    """GFLOP/s of the policy's largest layer on a minibatch: the rate the updates' matrix
-    products can reach on this machine, against which PPO's own speed is judged."""
+    """GFLOP/s of the policy's largest layer on a minibatch, on the policy's device: the rate
+    the updates' matrix products can reach there, against which PPO's own speed is judged."""
     import torch
 
     layer = max((m for m in policy.modules() if isinstance(m, torch.nn.Linear)),
                 key=lambda m: m.weight.numel())
-    x = torch.rand(rows, layer.in_features)
+    x = torch.rand(rows, layer.in_features, device=layer.weight.device)
+    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
     with torch.no_grad():
         for _ in range(5):
             layer(x)
+        sync()
         t0 = time.perf_counter()
         for _ in range(reps):
             layer(x)
+        sync()
         secs = time.perf_counter() - t0
     return 2 * rows * layer.in_features * layer.out_features * reps / secs / 1e9
 
@@ -200,6 +203,8 @@ def main() -> None:
     p.add_argument("--eval-levels", type=int, default=420)
     p.add_argument("--eval-ticks", type=int, default=1200)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                   help="where PPO's networks run (the env and the evaluation stay on the CPU)")
     p.add_argument("--skip-dummy", action="store_true", help="skip the per-env path figures")
     p.add_argument("--skip-old-shape", action="store_true",
                    help="skip PPO with the former shape (minibatches of 256, 4 epochs)")
@@ -213,7 +218,11 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     figures: dict[str, str] = {"cpu": cpu_name(), "torch_threads": str(torch.get_num_threads()),
-                               "n_envs": str(args.n_envs)}
+                               "n_envs": str(args.n_envs), "device": args.device}
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            p.error("--device cuda: no CUDA device is visible to torch")
+        figures["gpu"] = torch.cuda.get_device_name(0)
     levels = resolve_levels(args.levels)
     with tempfile.TemporaryDirectory() as tmp:
         export = load_export(untrained_export(args.config, Path(tmp)))
@@ -226,7 +235,7 @@ def main() -> None:
         figures["dummy_vecenv_steps_per_s"] = f"{rate:.0f}"
     settings = ppo_settings()
     ppo, policy = bench_ppo(export, make_sb3_env(export, levels, **kw), args.ppo_steps,
-                            settings, args.ppo_repeats)
+                            settings, args.ppo_repeats, args.device)
     figures["ppo_env_steps_per_s"] = f"{ppo['steps_per_s']:.0f}"
     figures["ppo_env_steps_per_s_min"] = f"{ppo['min']:.0f}"
     figures["ppo_env_steps_per_s_max"] = f"{ppo['max']:.0f}"
@@ -236,11 +245,11 @@ def main() -> None:
     figures["ppo_hyperparameters"] = " ".join(f"{k}={v}" for k, v in settings.items())
     if not args.skip_old_shape:
         old, _ = bench_ppo(export, make_sb3_env(export, levels, **kw), args.dummy_ppo_steps,
-                           ppo_settings(**OLD_SHAPE))
+                           ppo_settings(**OLD_SHAPE), device=args.device)
         figures["old_shape_ppo_env_steps_per_s"] = f"{old['steps_per_s']:.0f}"
     if not args.skip_dummy:
         dummy = make_sb3_env(export, levels, vec_env_cls=DummyVecEnv, **kw)
-        d, _ = bench_ppo(export, dummy, args.dummy_ppo_steps, settings)
+        d, _ = bench_ppo(export, dummy, args.dummy_ppo_steps, settings, device=args.device)
         figures["dummy_ppo_env_steps_per_s"] = f"{d['steps_per_s']:.0f}"
         figures["dummy_ppo_time_env_frac"] = f"{d['env']:.3f}"
         figures["ppo_speedup"] = f"{ppo['steps_per_s'] / d['steps_per_s']:.1f}"
