@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -135,6 +136,49 @@ def test_dagger_loop_two_rounds(tmp_path: Path) -> None:
     assert load_checkpoint(best)["dagger_round"] == 2
     assert all(torch.equal(load_checkpoint(best)["model"][k], last["model"][k])
                for k in last["model"])
+
+
+def test_dagger_ema_rolls_out_and_saves_the_average_of_the_trained_weights(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from torch.optim.swa_utils import AveragedModel
+
+    from torchrl_bc.train import pretrain
+    from torchrl_bc.train.checkpoint import load_checkpoint
+
+    levels = tmp_path / "levels"
+    levels.mkdir()
+    for name in LEVELS:
+        (levels / f"{name}.replay").write_bytes((CORPUS / f"{name}.replay").read_bytes())
+    cfg = _config(tmp_path, levels)
+    decay = 0.6
+    cfg = dataclasses.replace(cfg, dagger=dataclasses.replace(cfg.dagger, ema=decay))
+    seen: list[dict[str, torch.Tensor]] = []  # the trained actor's weights after each step
+    update = AveragedModel.update_parameters
+
+    def record(self, model):
+        seen.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return update(self, model)
+
+    monkeypatch.setattr(AveragedModel, "update_parameters", record)
+    torch.manual_seed(0)
+    pretrain(cfg, tmp_path / "run", verbose=False)
+    assert len(seen) == cfg.dagger.rounds * cfg.dagger.steps  # one update per optimiser step
+    expected = dict(seen[0])  # the first update copies, then each one blends in the new step
+    for step in seen[1:]:
+        expected = {k: decay * expected[k] + (1 - decay) * step[k] for k in expected}
+    saved = load_checkpoint(tmp_path / "run" / "dagger_last.pt")["model"]
+    assert set(saved) == set(expected)
+    for k, v in saved.items():
+        torch.testing.assert_close(v, expected[k], rtol=1e-5, atol=1e-6)
+    # The average is not the last step's weights, which is what the run saves without ema.
+    assert any(not torch.allclose(saved[k], seen[-1][k]) for k in saved)
+
+
+def test_dagger_ema_is_checked(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, CORPUS)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ConfigError, match=r"dagger\.ema must be in \[0, 1\)"):
+            dataclasses.replace(cfg, dagger=dataclasses.replace(cfg.dagger, ema=bad))
 
 
 def test_dagger_levels_from_replays_leaves_out_the_generated_levels(tmp_path: Path,

@@ -128,6 +128,8 @@ class DaggerConfig:
     steps: int = 600  # optimiser steps per round
     mix: float = 0.5  # share of each batch drawn from the aggregated DAgger labels
     lr: float = 3.0e-4
+    ema: float = 0.0  # > 0: roll out, score and save an exponential moving average of the
+    # weights (this decay per optimiser step) instead of the last step's; 0: the last step's
     max_ticks: int = 1200  # rollout cap per level
     tick_factor: float = 0.0  # > 0: cap each rollout at this x the level's demo as well (the
     # rule evaluation uses), so an episode too slow for that cap fails and gets labels; 0: flat
@@ -211,6 +213,8 @@ class RunConfig:
         if self.dagger.tick_factor < 0 or self.dagger.max_ticks < 1:
             raise ConfigError(f"dagger.tick_factor must be >= 0 and dagger.max_ticks >= 1, got "
                               f"{self.dagger.tick_factor} and {self.dagger.max_ticks}")
+        if not 0.0 <= self.dagger.ema < 1.0:
+            raise ConfigError(f"dagger.ema must be in [0, 1), got {self.dagger.ema}")
         if self.dagger.levels_from not in ("all", "replays"):
             raise ConfigError(f"dagger.levels_from must be all|replays, "
                               f"got {self.dagger.levels_from!r}")

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 from tensordict import TensorDict
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 from torchrl.modules import ProbabilisticActor
 
@@ -226,11 +227,16 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
         raise ValueError("DAgger supports dense modalities only (no graph); "
                          f"architecture {cfg.architecture.name!r} uses the graph")
     keys = [k for k in data.keys if k != "action"]
+    # The policy rolled out, scored and saved: the trained actor itself, or with dagger.ema an
+    # average of its recent weights, which smooths the constant-rate optimiser's last steps.
+    ema = AveragedModel(actor, multi_avg_fn=get_ema_multi_avg_fn(dc.ema), use_buffers=True) \
+        if dc.ema > 0 else None
+    policy = actor if ema is None else ema.module
 
     def val_success() -> float:
         if not val_levels:
             return 0.0
-        res, _ = rollout_levels(actor, val_levels, cfg.observation, greedy=True,
+        res, _ = rollout_levels(policy, val_levels, cfg.observation, greedy=True,
                                 tick_factor=ec.tick_factor, max_ticks=ec.max_ticks)
         return summarise(res, "")["success"]
 
@@ -246,7 +252,7 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
         t0 = time.perf_counter()
         stats = DaggerRound(r + 1)
         levels = _spread(train_levels, dc.levels, r, tc.seed)
-        eps = _student_rollouts(actor, levels, cfg, dc.label_every)
+        eps = _student_rollouts(policy, levels, cfg, dc.label_every)
         stats.train_success = sum(e.won for e in eps) / max(len(eps), 1)
         pairs = label_failures(eps, cfg, stats)
         if pairs:
@@ -254,7 +260,7 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
             aggregate = new if aggregate is None else torch.cat([aggregate, new])
         stats.aggregate = 0 if aggregate is None else aggregate.batch_size[0]
         if aggregate is not None and dc.steps > 0:
-            _retrain(actor, opt, data, aggregate, cfg, r, g)
+            _retrain(actor, opt, data, aggregate, cfg, r, g, ema)
         stats.val_success = val_success()
         # Ties go to the later round: it was trained on every earlier label and more. A few
         # validation levels rarely separate rounds (crossval fold 0: every round tied BC),
@@ -262,10 +268,10 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
         if stats.val_success >= best:
             best = stats.val_success
             stats.best = True
-            save_checkpoint(out / "best.pt", _payload(ckpt, actor, r + 1, [*rounds, stats]))
+            save_checkpoint(out / "best.pt", _payload(ckpt, policy, r + 1, [*rounds, stats]))
         stats.seconds = time.perf_counter() - t0
         rounds.append(stats)
-        save_checkpoint(out / "dagger_last.pt", _payload(ckpt, actor, r + 1, rounds))
+        save_checkpoint(out / "dagger_last.pt", _payload(ckpt, policy, r + 1, rounds))
         atomic_write(out / "dagger.json", lambda fh: fh.write(
             (json.dumps([asdict(s) for s in rounds], indent=1) + "\n").encode()))
         _log(f"dagger round {r + 1}/{dc.rounds}: train-level success {stats.train_success:.3f}"
@@ -277,8 +283,10 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
 
 
 def _retrain(actor: ProbabilisticActor, opt: torch.optim.Optimizer, data: BCDataset,
-             aggregate: TensorDict, cfg: RunConfig, r: int, g: torch.Generator) -> None:
-    """``dagger.steps`` optimiser steps on batches mixing demos and aggregated labels."""
+             aggregate: TensorDict, cfg: RunConfig, r: int, g: torch.Generator,
+             ema: AveragedModel | None = None) -> None:
+    """``dagger.steps`` optimiser steps on batches mixing demos and aggregated labels; ``ema``
+    (when given) averages the weights after every step."""
     dc, tc = cfg.dagger, cfg.train
     n_agg = max(1, round(tc.batch_size * dc.mix)) if dc.mix > 0 else 0
     n_demo = tc.batch_size - n_agg
@@ -307,6 +315,8 @@ def _retrain(actor: ProbabilisticActor, opt: torch.optim.Optimizer, data: BCData
         if tc.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(actor.parameters(), tc.grad_clip)
         opt.step()
+        if ema is not None:
+            ema.update_parameters(actor)
     actor.eval()
 
 
