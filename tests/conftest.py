@@ -10,6 +10,18 @@ import pytest
 SHARED_DATA = (Path(__file__).parents[1] / ".." / "shared" / "data").resolve()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``cuda`` are skipped, with the reason, where torch sees no CUDA device."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if item.get_closest_marker("cuda"):
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def sb3_logs_in_tmp(tmp_path_factory: pytest.TempPathFactory):
     """A plain SB3 ``learn()`` logs to ``$SB3_LOGDIR``, else to a new ``SB3-<date>`` folder in

@@ -149,7 +149,7 @@ def test_greedy_is_masked_argmax(graphs):
     assert torch.equal(a["action"], b["action"])
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.cuda
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_each_preset_on_cuda_matches_cpu_and_backprops_under_bf16(name, graphs, exact_float32):
     """``--device cuda`` runs the CPU model's maths: same weights give the same distribution

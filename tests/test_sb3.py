@@ -173,7 +173,7 @@ def test_maskable_ppo_strict_load_and_learn(export_path, levels):
     env.close()
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.cuda
 def test_cuda_fine_tune_loads_the_same_policy_and_learns(export_path, levels, exact_float32):
     """PPO and MaskablePPO on ``device="cuda"`` take the export strictly and act as on CPU."""
     from sb3_contrib import MaskablePPO
@@ -335,8 +335,7 @@ def test_kl_pull_logs_to_its_folder_and_leaves_no_temp_folder(export_path, level
 
 
 @pytest.mark.parametrize("device", [
-    "cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
-                                                         reason="needs a CUDA device"))])
+    "cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
 def test_fine_tune_from_export_on_a_device(export_path, levels, tmp_path, device):
     """``from_export(device=...)`` (``finetune_ppo.py --device``): PPO, its BC weights and the
     frozen BC policy of the KL pull all sit on that device, and the pull runs there."""

@@ -99,7 +99,7 @@ def test_end_to_end_prepare_train_resume_evaluate(base, tmp_path, capsys):
     assert "val/closed_loop_stuck" in ckpt["history"][-1]
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.cuda
 def test_cuda_run_bf16_then_cpu_evaluate(base, tmp_path, capsys, exact_float32):
     """The GPU recipe end to end: train and resume on CUDA under bf16 autocast, then load the
     checkpoint on a CPU-only side (evaluate, SB3 export) with the same distribution."""
