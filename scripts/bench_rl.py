@@ -21,6 +21,9 @@ Figures (one ``name: value`` line each at the end), all with ``configs/mlp.yaml`
   ``ProbabilisticActor`` under ``ExplorationType.DETERMINISTIC`` in the TorchRL ``LevelsEnv``) on
   ``--eval-levels`` generated levels capped at ``--eval-ticks`` ticks.
 * ``peak_rss_mb``: the process's peak resident memory.
+* ``device`` (and ``gpu``): where PPO's networks ran (``--device``; the env and the evaluation
+  always run on the CPU). On one H200 machine PPO ran no faster on CUDA than on its 16 CPU
+  cores at 64 envs (about 30k env steps/s each; docs/SB3.md): collection, not arithmetic.
 * ``cpu``: the processor and the cores this process may use. The PPO figures follow its
   floating-point rate (``matmul_gflops``): the same code measured 16.7k env steps/s on 2 cores
   of an AMD EPYC (matmul 156-178 GFLOP/s) and 31k on 2 cores of an Intel Xeon (291-324).
