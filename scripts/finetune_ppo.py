@@ -43,6 +43,7 @@ HELDOUT, VAL = "heldout", "val"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from torchrl_bc.sb3.ppo import (
+        FINETUNE_DEVICE,
         FINETUNE_KL,
         FINETUNE_N_ENVS,
         FINETUNE_PPO,
@@ -91,9 +92,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-ticks", type=int, default=5000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
-                   help="where PPO's networks run (default cpu: the faster for the mlp export "
-                        "on a few cores; cuda for large exports such as hgt or cnn)")
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default=FINETUNE_DEVICE,
+                   help="where PPO's networks run (default %(default)s: as fast as a GPU for the "
+                        "mlp export; cuda for large exports such as hgt or cnn)")
     p.add_argument("--out", type=Path, default=Path("runs/finetune"))
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)

@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         positive_int,
     )
     from torchrl_bc.sb3.ppo import (
+        FINETUNE_DEVICE,
         FINETUNE_KL,
         FINETUNE_N_ENVS,
         FINETUNE_PPO,
@@ -150,9 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap-reps", type=positive_int, default=2000)
     p.add_argument("--threads", type=positive_int, default=1,
                    help="torch CPU threads of each PPO run")
-    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
-                   help="where each PPO run's networks run (default cpu: the faster for the "
-                        "mlp export on a few cores; cuda for large exports such as hgt or cnn)")
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default=FINETUNE_DEVICE,
+                   help="where each PPO run's networks run (default %(default)s: as fast as a "
+                        "GPU for the mlp export; cuda for large exports such as hgt or cnn)")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="PPO runs in parallel processes (each (variant, seed) run is "
                         "independent and its result does not depend on this)")

@@ -140,6 +140,7 @@ def test_fine_tune_scripts_share_the_ppo_defaults(tmp_path) -> None:
     """``finetune_ppo.py`` trains PPO as ``train_and_compare.py`` does by default, and its
     default is the comparison's ``DEFAULT_FINETUNE`` variant (warm-up and KL on or off)."""
     from torchrl_bc.sb3.ppo import (
+        FINETUNE_DEVICE,
         FINETUNE_KL,
         FINETUNE_N_ENVS,
         FINETUNE_PPO,
@@ -150,7 +151,7 @@ def test_fine_tune_scripts_share_the_ppo_defaults(tmp_path) -> None:
     compare = script.parse_args(["--replay-data-dir", str(tmp_path)])
     finetune = _script("finetune_ppo").parse_args(["ckpt.pt", "--levels", str(tmp_path)])
     assert compare.n_envs == finetune.n_envs == FINETUNE_N_ENVS
-    assert compare.device == finetune.device == "cpu"
+    assert compare.device == finetune.device == FINETUNE_DEVICE == "cpu"
     names = {"n_steps": "n_steps", "batch_size": "batch_size",
              "n_epochs": "n_epochs", "learning_rate": "lr", "gamma": "gamma",
              "ent_coef": "ent_coef"}

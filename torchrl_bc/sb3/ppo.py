@@ -43,6 +43,9 @@ FINETUNE_KL: dict[str, float | int] = {"kl_coef": 1.0, "kl_updates": 1000}
 #: Fine-tuning's default is ``bc_warm_kl`` (this warm-up and the KL pull): the variant that
 #: forgot least on held-out levels in the 5-seed comparison (docs/SB3.md).
 FINETUNE_WARMUP_STEPS = 20_000
+#: Where PPO's networks run (SB3's ``cpu``, ``cuda``, ``auto``): the small mlp export trains as
+#: fast on a few CPU cores as on a GPU, whose gain needs large exports (docs/SB3.md).
+FINETUNE_DEVICE = "cpu"
 
 
 class BCRegularisedPPO(PPO):
@@ -73,13 +76,12 @@ class BCRegularisedPPO(PPO):
     @classmethod
     def from_export(cls, export: dict[str, Any], env: Any, *, from_bc: bool = True,
                     kl_coef: float = 0.0, kl_updates: int = 0,
-                    log_dir: str | os.PathLike[str] | None = None, device: str = "cpu",
+                    log_dir: str | os.PathLike[str] | None = None, device: str = FINETUNE_DEVICE,
                     **ppo_kwargs: Any) -> BCRegularisedPPO:
         """PPO shaped by ``export`` (its policy kwargs), starting from its BC weights when
         ``from_bc``, with the KL pull toward them when ``kl_coef > 0``; ``ppo_kwargs`` are
-        PPO's own (``seed``, ``n_steps``, ``learning_rate``, ...). ``device`` is where the
-        networks run (SB3's: ``cpu``, ``cuda``, ``auto``): the CPU is the faster for the small
-        mlp export on a few cores, a GPU for the large ones."""
+        PPO's own (``seed``, ``n_steps``, ``learning_rate``, ...); ``device`` is where the
+        networks run (``FINETUNE_DEVICE``)."""
         from torchrl_bc.sb3.load import build_sb3_policy, load_into, make_sb3_policy_kwargs
 
         bc_policy = None
