@@ -51,6 +51,14 @@ def _config(tmp_path: Path, levels: Path):
     return load_config(path)
 
 
+def _three_levels(folder: Path) -> Path:
+    """``folder`` holding copies of the ``LEVELS`` replays of the sample corpus."""
+    folder.mkdir()
+    for name in LEVELS:
+        (folder / f"{name}.replay").write_bytes((CORPUS / f"{name}.replay").read_bytes())
+    return folder
+
+
 def test_planner_plans_from_a_snapshot() -> None:
     rep = read_replay(CORPUS / "corridor-0.replay")
     sim = Simulator(rep.map_data)
@@ -112,11 +120,7 @@ def test_dagger_loop_two_rounds(tmp_path: Path) -> None:
     from torchrl_bc.train import pretrain
     from torchrl_bc.train.checkpoint import load_checkpoint
 
-    levels = tmp_path / "levels"
-    levels.mkdir()
-    for name in LEVELS:
-        (levels / f"{name}.replay").write_bytes((CORPUS / f"{name}.replay").read_bytes())
-    cfg = _config(tmp_path, levels)
+    cfg = _config(tmp_path, _three_levels(tmp_path / "levels"))
     torch.manual_seed(0)
     best = pretrain(cfg, tmp_path / "run", verbose=False)
     rounds = json.loads((tmp_path / "run" / "dagger.json").read_text())
@@ -145,11 +149,7 @@ def test_dagger_ema_rolls_out_and_saves_the_average_of_the_trained_weights(
     from torchrl_bc.train import pretrain
     from torchrl_bc.train.checkpoint import load_checkpoint
 
-    levels = tmp_path / "levels"
-    levels.mkdir()
-    for name in LEVELS:
-        (levels / f"{name}.replay").write_bytes((CORPUS / f"{name}.replay").read_bytes())
-    cfg = _config(tmp_path, levels)
+    cfg = _config(tmp_path, _three_levels(tmp_path / "levels"))
     decay = 0.6
     cfg = dataclasses.replace(cfg, dagger=dataclasses.replace(cfg.dagger, ema=decay))
     seen: list[dict[str, torch.Tensor]] = []  # the trained actor's weights after each step
@@ -193,10 +193,7 @@ def test_dagger_levels_from_replays_leaves_out_the_generated_levels(tmp_path: Pa
     from torchrl_bc.train.dagger import dagger_levels, run_dagger
     from torchrl_bc.train.factories import make_dataset
 
-    mine = tmp_path / "mine"
-    mine.mkdir()
-    for name in LEVELS:
-        (mine / f"{name}.replay").write_bytes((CORPUS / f"{name}.replay").read_bytes())
+    mine = _three_levels(tmp_path / "mine")
     generated = tmp_path / "corpus"  # a make-corpus folder: its manifest names the generator
     generated.mkdir()
     for name in ("gaps-17", "corridor-8"):
