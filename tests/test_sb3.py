@@ -244,7 +244,7 @@ def test_refuses_other_observation_spec(export_path, levels):
     env = make_sb3_env(small, levels)
     model = PPO("MultiInputPolicy", env,
                 policy_kwargs=make_sb3_policy_kwargs(preset("tiny"), small), n_steps=32,
-                device="cpu")
+                batch_size=32, device="cpu")
     with pytest.raises(ExportMismatch, match="observation key 'player_frame'"):
         load_into(model, export)
     env.close()
