@@ -26,7 +26,8 @@ Figures (one ``name: value`` line each at the end), all with ``configs/mlp.yaml`
   cores at 64 envs (about 30k env steps/s each; docs/SB3.md): collection, not arithmetic.
 * ``cpu``: the processor and the cores this process may use. The PPO figures follow its
   floating-point rate (``matmul_gflops``): the same code measured 16.7k env steps/s on 2 cores
-  of an AMD EPYC (matmul 156-178 GFLOP/s) and 31k on 2 cores of an Intel Xeon (291-324).
+  of an AMD EPYC (matmul 156-178 GFLOP/s) and 25-31k, by the day, on 2 cores of an Intel
+  Xeon (273-324).
 
     python scripts/bench_rl.py [--levels DIR] [--n-envs 64] [--ppo-steps 65536] [--ppo-repeats 5]
                                [--dummy-ppo-steps 16384] [--eval-levels 420] [--eval-ticks 1200]
