@@ -220,8 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         log_dir=args.out / "ppo_log", seed=args.seed, n_steps=args.n_steps,
         batch_size=args.batch_size, n_epochs=args.n_epochs, learning_rate=args.lr,
         gamma=args.gamma, ent_coef=args.ent_coef, device=args.device)
-    rollout = model.n_steps * env.num_envs  # PPO.learn runs whole rollouts: it ends past
-    bar = tqdm(total=-(-args.timesteps // rollout) * rollout, unit="step",  # --timesteps
+    # PPO.learn runs whole rollouts, so it ends at --timesteps rounded up to one.
+    rollout = model.n_steps * env.num_envs
+    bar = tqdm(total=-(-args.timesteps // rollout) * rollout, unit="step",
                disable=args.no_progress, dynamic_ncols=True)
 
     def report(row: dict[str, float]) -> None:
