@@ -121,6 +121,7 @@ def test_dagger_loop_two_rounds(tmp_path: Path) -> None:
     from torchrl_bc.train.checkpoint import load_checkpoint
 
     cfg = _config(tmp_path, _three_levels(tmp_path / "levels"))
+    cfg = dataclasses.replace(cfg, dagger=dataclasses.replace(cfg.dagger, keep_rounds=True))
     torch.manual_seed(0)
     best = pretrain(cfg, tmp_path / "run", verbose=False)
     rounds = json.loads((tmp_path / "run" / "dagger.json").read_text())
@@ -140,6 +141,11 @@ def test_dagger_loop_two_rounds(tmp_path: Path) -> None:
     assert load_checkpoint(best)["dagger_round"] == 2
     assert all(torch.equal(load_checkpoint(best)["model"][k], last["model"][k])
                for k in last["model"])
+    # dagger.keep_rounds: each round's policy stays, the last one being dagger_last.pt's.
+    kept = [load_checkpoint(tmp_path / "run" / f"dagger_round{r}.pt") for r in (1, 2)]
+    assert [k["dagger_round"] for k in kept] == [1, 2]
+    assert all(torch.equal(kept[1]["model"][k], last["model"][k]) for k in last["model"])
+    assert any(not torch.equal(kept[0]["model"][k], last["model"][k]) for k in last["model"])
 
 
 def test_dagger_ema_rolls_out_and_saves_the_average_of_the_trained_weights(
@@ -167,6 +173,7 @@ def test_dagger_ema_rolls_out_and_saves_the_average_of_the_trained_weights(
     for step in seen[1:]:
         expected = {k: decay * expected[k] + (1 - decay) * step[k] for k in expected}
     saved = load_checkpoint(tmp_path / "run" / "dagger_last.pt")["model"]
+    assert not list((tmp_path / "run").glob("dagger_round*.pt"))  # keep_rounds is off
     assert set(saved) == set(expected)
     for k, v in saved.items():
         torch.testing.assert_close(v, expected[k], rtol=1e-5, atol=1e-6)

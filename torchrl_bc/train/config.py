@@ -133,6 +133,8 @@ class DaggerConfig:
     max_ticks: int = 1200  # rollout cap per level
     tick_factor: float = 0.0  # > 0: cap each rollout at this x the level's demo as well (the
     # rule evaluation uses), so an episode too slow for that cap fails and gets labels; 0: flat
+    keep_rounds: bool = False  # also save each round's policy as dagger_round<r>.pt, so one
+    # run answers how many rounds to use (evaluate them offline on held-out levels)
     executor: str = "local"  # where planner work runs (DAgger labels, data.generated levels):
     # local | ray (docs/SCALE_OUT.md)
     workers: int = 1  # local planner processes (1: in this process)

@@ -208,8 +208,9 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
                verbose: bool = True) -> list[DaggerRound]:
     """``cfg.dagger.rounds`` rounds starting from ``checkpoint`` (the BC ``best.pt``).
 
-    Writes ``dagger.json`` (per-round costs and success), ``dagger_last.pt`` and a copy of the
-    BC checkpoint as ``bc_best.pt``; overwrites ``best.pt`` whenever held-out success is at
+    Writes ``dagger.json`` (per-round costs and success), ``dagger_last.pt`` (with
+    ``dagger.keep_rounds``, every round's as ``dagger_round<r>.pt`` too) and a copy of the BC
+    checkpoint as ``bc_best.pt``; overwrites ``best.pt`` whenever held-out success is at
     least the best so far (the BC best included; ties go to the later round).
     """
     dc, tc, ec = cfg.dagger, cfg.train, cfg.eval
@@ -271,7 +272,10 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
             save_checkpoint(out / "best.pt", _payload(ckpt, policy, r + 1, [*rounds, stats]))
         stats.seconds = time.perf_counter() - t0
         rounds.append(stats)
-        save_checkpoint(out / "dagger_last.pt", _payload(ckpt, policy, r + 1, rounds))
+        payload = _payload(ckpt, policy, r + 1, rounds)
+        save_checkpoint(out / "dagger_last.pt", payload)
+        if dc.keep_rounds:
+            save_checkpoint(out / f"dagger_round{r + 1}.pt", payload)
         atomic_write(out / "dagger.json", lambda fh: fh.write(
             (json.dumps([asdict(s) for s in rounds], indent=1) + "\n").encode()))
         _log(f"dagger round {r + 1}/{dc.rounds}: train-level success {stats.train_success:.3f}"
