@@ -181,6 +181,25 @@ def test_dagger_ema_rolls_out_and_saves_the_average_of_the_trained_weights(
     assert any(not torch.allclose(saved[k], seen[-1][k]) for k in saved)
 
 
+def test_dagger_average_last_saves_the_mean_of_the_last_rounds(tmp_path: Path) -> None:
+    from torchrl_bc.train import pretrain
+    from torchrl_bc.train.checkpoint import load_checkpoint
+
+    cfg = _config(tmp_path, _three_levels(tmp_path / "levels"))
+    cfg = dataclasses.replace(cfg, dagger=dataclasses.replace(
+        cfg.dagger, rounds=3, average_last=2, keep_rounds=True))
+    torch.manual_seed(0)
+    best = load_checkpoint(pretrain(cfg, tmp_path / "run", verbose=False))["model"]
+    r2, r3 = (load_checkpoint(tmp_path / "run" / f"dagger_round{r}.pt")["model"] for r in (2, 3))
+    moved = [k for k in best if best[k].is_floating_point() and not torch.equal(r2[k], r3[k])]
+    assert moved  # the rounds differ, so the mean is neither of them
+    for k in best:
+        expected = (r2[k] + r3[k]) / 2 if best[k].is_floating_point() else r3[k]
+        torch.testing.assert_close(best[k], expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match=r"dagger\.average_last"):
+        dataclasses.replace(cfg, dagger=dataclasses.replace(cfg.dagger, average_last=4))
+
+
 def test_dagger_ema_is_checked(tmp_path: Path) -> None:
     cfg = _config(tmp_path, CORPUS)
     for bad in (-0.1, 1.0):

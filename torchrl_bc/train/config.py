@@ -133,6 +133,8 @@ class DaggerConfig:
     max_ticks: int = 1200  # rollout cap per level
     tick_factor: float = 0.0  # > 0: cap each rollout at this x the level's demo as well (the
     # rule evaluation uses), so an episode too slow for that cap fails and gets labels; 0: flat
+    average_last: int = 0  # > 0: best.pt is the equal-weight average of the last this many
+    # rounds' policies instead of the round the validation levels chose (1: the last round)
     keep_rounds: bool = False  # also save each round's policy as dagger_round<r>.pt, so one
     # run answers how many rounds to use (evaluate them offline on held-out levels)
     executor: str = "local"  # where planner work runs (DAgger labels, data.generated levels):
@@ -215,6 +217,9 @@ class RunConfig:
         if self.dagger.tick_factor < 0 or self.dagger.max_ticks < 1:
             raise ConfigError(f"dagger.tick_factor must be >= 0 and dagger.max_ticks >= 1, got "
                               f"{self.dagger.tick_factor} and {self.dagger.max_ticks}")
+        if not 0 <= self.dagger.average_last <= self.dagger.rounds:
+            raise ConfigError(f"dagger.average_last must be in [0, dagger.rounds "
+                              f"({self.dagger.rounds})], got {self.dagger.average_last}")
         if not 0.0 <= self.dagger.ema < 1.0:
             raise ConfigError(f"dagger.ema must be in [0, 1), got {self.dagger.ema}")
         if self.dagger.levels_from not in ("all", "replays"):

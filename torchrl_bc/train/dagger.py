@@ -211,7 +211,8 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
     Writes ``dagger.json`` (per-round costs and success), ``dagger_last.pt`` (with
     ``dagger.keep_rounds``, every round's as ``dagger_round<r>.pt`` too) and a copy of the BC
     checkpoint as ``bc_best.pt``; overwrites ``best.pt`` whenever held-out success is at
-    least the best so far (the BC best included; ties go to the later round).
+    least the best so far (the BC best included; ties go to the later round), or with
+    ``dagger.average_last`` once, at the end, with the average of the last rounds.
     """
     dc, tc, ec = cfg.dagger, cfg.train, cfg.eval
     out = Path(out_dir)
@@ -247,6 +248,10 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
          f"(dagger.levels_from: {dc.levels_from})", verbose)
     rounds: list[DaggerRound] = []
     aggregate: TensorDict | None = None
+    # dagger.average_last: an equal-weight average of the last rounds' policies (SWA over
+    # rounds) becomes best.pt. Each round's retraining moves the policy by as much as a seed
+    # does, and 3-5 recorded validation levels choose among rounds by chance.
+    swa: AveragedModel | None = None
     opt = torch.optim.AdamW(actor.parameters(), lr=dc.lr, weight_decay=tc.weight_decay)
     g = torch.Generator().manual_seed(tc.seed * 104729 + 17)
     for r in range(dc.rounds):
@@ -263,10 +268,13 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
         if aggregate is not None and dc.steps > 0:
             _retrain(actor, opt, data, aggregate, cfg, r, g, ema)
         stats.val_success = val_success()
+        if dc.average_last and r >= dc.rounds - dc.average_last:
+            swa = AveragedModel(policy, use_buffers=True) if swa is None else swa
+            swa.update_parameters(policy)  # the first call copies, later ones average in
         # Ties go to the later round: it was trained on every earlier label and more. A few
         # validation levels rarely separate rounds (crossval fold 0: every round tied BC),
         # while the last round won more held-out human levels than BC in every fold.
-        if stats.val_success >= best:
+        if stats.val_success >= best and not dc.average_last:
             best = stats.val_success
             stats.best = True
             save_checkpoint(out / "best.pt", _payload(ckpt, policy, r + 1, [*rounds, stats]))
@@ -283,6 +291,12 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
              f"({stats.solved} solved, {stats.plan_seconds:.0f} s), +{stats.labels} labels "
              f"(aggregate {stats.aggregate}), held-out success {stats.val_success:.3f}"
              f"{' (best)' if stats.best else ''}, {stats.seconds:.0f} s", verbose)
+    if swa is not None:
+        policy = swa.module
+        success = val_success()
+        save_checkpoint(out / "best.pt", _payload(ckpt, policy, dc.rounds, rounds))
+        _log(f"dagger: best.pt is the average of the last {dc.average_last} rounds' policies: "
+             f"held-out success {success:.3f}", verbose)
     return rounds
 
 
