@@ -235,14 +235,14 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
         if dc.ema > 0 else None
     policy = actor if ema is None else ema.module
 
-    def val_success() -> float:
+    def val_success(model: torch.nn.Module) -> float:
         if not val_levels:
             return 0.0
-        res, _ = rollout_levels(policy, val_levels, cfg.observation, greedy=True,
+        res, _ = rollout_levels(model, val_levels, cfg.observation, greedy=True,
                                 tick_factor=ec.tick_factor, max_ticks=ec.max_ticks)
         return summarise(res, "")["success"]
 
-    best = val_success()
+    best = val_success(policy)
     _log(f"dagger: start from {checkpoint}: held-out success {best:.3f} "
          f"({len(val_levels)} levels); rolling out on {len(train_levels)} training levels "
          f"(dagger.levels_from: {dc.levels_from})", verbose)
@@ -251,7 +251,7 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
     # dagger.average_last: an equal-weight average of the last rounds' policies (SWA over
     # rounds) becomes best.pt. Each round's retraining moves the policy by as much as a seed
     # does, and 3-5 recorded validation levels choose among rounds by chance.
-    swa: AveragedModel | None = None
+    swa = AveragedModel(policy, use_buffers=True) if dc.average_last else None
     opt = torch.optim.AdamW(actor.parameters(), lr=dc.lr, weight_decay=tc.weight_decay)
     g = torch.Generator().manual_seed(tc.seed * 104729 + 17)
     for r in range(dc.rounds):
@@ -267,14 +267,13 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
         stats.aggregate = 0 if aggregate is None else aggregate.batch_size[0]
         if aggregate is not None and dc.steps > 0:
             _retrain(actor, opt, data, aggregate, cfg, r, g, ema)
-        stats.val_success = val_success()
-        if dc.average_last and r >= dc.rounds - dc.average_last:
-            swa = AveragedModel(policy, use_buffers=True) if swa is None else swa
+        stats.val_success = val_success(policy)
+        if swa is not None and r >= dc.rounds - dc.average_last:
             swa.update_parameters(policy)  # the first call copies, later ones average in
         # Ties go to the later round: it was trained on every earlier label and more. A few
         # validation levels rarely separate rounds (crossval fold 0: every round tied BC),
         # while the last round won more held-out human levels than BC in every fold.
-        if stats.val_success >= best and not dc.average_last:
+        if swa is None and stats.val_success >= best:
             best = stats.val_success
             stats.best = True
             save_checkpoint(out / "best.pt", _payload(ckpt, policy, r + 1, [*rounds, stats]))
@@ -292,9 +291,8 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
              f"(aggregate {stats.aggregate}), held-out success {stats.val_success:.3f}"
              f"{' (best)' if stats.best else ''}, {stats.seconds:.0f} s", verbose)
     if swa is not None:
-        policy = swa.module
-        success = val_success()
-        save_checkpoint(out / "best.pt", _payload(ckpt, policy, dc.rounds, rounds))
+        success = val_success(swa.module)
+        save_checkpoint(out / "best.pt", _payload(ckpt, swa.module, dc.rounds, rounds))
         _log(f"dagger: best.pt is the average of the last {dc.average_last} rounds' policies: "
              f"held-out success {success:.3f}", verbose)
     return rounds
