@@ -46,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--wandb", default=None, choices=("offline", "disabled", "online"))
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--resume", action="store_true", help="continue from DIR/last.pt")
+    g.add_argument("--resume", action="store_true",
+                   help="continue from DIR/last.pt, then from the last finished DAgger round "
+                        "(DIR/dagger_state.pt)")
     g.add_argument("--overwrite", action="store_true",
                    help="start afresh in a DIR that already holds a run, replacing its "
                         "best.pt/last.pt (without it, or --resume, such a DIR is refused)")

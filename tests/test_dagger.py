@@ -319,3 +319,95 @@ def test_student_rollouts_are_capped_at_tick_factor_times_the_demo() -> None:
     assert not short.won and short.steps == 60
     with pytest.raises(ConfigError, match=r"dagger\.tick_factor must be >= 0"):
         load_config(raw={"architecture": {"preset": "mlp"}, "dagger": {"tick_factor": -1.0}})
+
+
+def _models_equal(a: Path, b: Path) -> bool:
+    from torchrl_bc.train.checkpoint import load_checkpoint
+
+    ma, mb = load_checkpoint(a)["model"], load_checkpoint(b)["model"]
+    return set(ma) == set(mb) and all(torch.equal(ma[k], mb[k]) for k in ma)
+
+
+def _count_rollouts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A one-item list counting the rounds that roll the student out from now on."""
+    from torchrl_bc.train import dagger as D
+
+    count, rollouts = [0], D._student_rollouts
+
+    def counted(*args, **kwargs):
+        count[0] += 1
+        return rollouts(*args, **kwargs)
+
+    monkeypatch.setattr(D, "_student_rollouts", counted)
+    return count
+
+
+def test_dagger_resume_continues_after_the_last_finished_round(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from torchrl_bc.train import dagger as D
+    from torchrl_bc.train import pretrain
+
+    cfg = _config(tmp_path, _three_levels(tmp_path / "levels"))
+    cfg = dataclasses.replace(cfg, dagger=dataclasses.replace(cfg.dagger, rounds=3,
+                                                              average_last=2))
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    pretrain(cfg, whole, verbose=False)
+
+    retrain = D._retrain
+
+    def killed_in_round_three(*args, **kwargs):
+        if args[5] == 2:  # r, the round index
+            raise KeyboardInterrupt
+        return retrain(*args, **kwargs)
+
+    monkeypatch.setattr(D, "_retrain", killed_in_round_three)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(cfg, cut, verbose=False)
+    assert len(json.loads((cut / "dagger.json").read_text())) == 2
+    monkeypatch.setattr(D, "_retrain", retrain)
+    played = _count_rollouts(monkeypatch)
+    pretrain(cfg, cut, resume=True, verbose=False)
+    assert played == [1]  # round 3's student rollouts only
+    # Rounds 1-2 were not rerun: the resumed run wrote round 3 only, and ends where the
+    # uninterrupted one did, the average of rounds 2-3 included.
+    rounds = [json.loads((d / "dagger.json").read_text()) for d in (whole, cut)]
+    strip = [[{k: v for k, v in r.items() if k not in ("seconds", "plan_seconds")} for r in rs]
+             for rs in rounds]
+    assert strip[0] == strip[1] and len(strip[0]) == 3
+    for name in ("bc_best.pt", "dagger_last.pt", "best.pt"):
+        assert _models_equal(whole / name, cut / name), name
+    assert not _models_equal(whole / "best.pt", whole / "dagger_last.pt")
+
+
+def test_dagger_resume_adds_rounds_to_a_finished_run_and_keeps_its_bc_policy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from torchrl_bc.train import pretrain
+    from torchrl_bc.train.checkpoint import CheckpointMismatch
+
+    cfg = _config(tmp_path, _three_levels(tmp_path / "levels"))
+    two = dataclasses.replace(cfg, dagger=dataclasses.replace(cfg.dagger, rounds=2,
+                                                              average_last=1))
+    three = dataclasses.replace(cfg, dagger=dataclasses.replace(cfg.dagger, rounds=3,
+                                                                average_last=1))
+    grown, straight = tmp_path / "grown", tmp_path / "straight"
+    pretrain(two, grown, verbose=False)
+    bc = (grown / "bc_best.pt").read_bytes()
+    # Resuming a finished run reruns nothing: best.pt (a DAgger policy by now) is not taken
+    # for the BC policy, whose copy stays as it was.
+    played = _count_rollouts(monkeypatch)
+    pretrain(two, grown, resume=True, verbose=False)
+    assert played == [0]
+    assert (grown / "bc_best.pt").read_bytes() == bc
+    assert len(json.loads((grown / "dagger.json").read_text())) == 2
+    pretrain(three, grown, resume=True, verbose=False)
+    assert played == [1]
+    pretrain(three, straight, verbose=False)
+    assert (grown / "bc_best.pt").read_bytes() == bc
+    assert len(json.loads((grown / "dagger.json").read_text())) == 3
+    for name in ("dagger_last.pt", "best.pt"):
+        assert _models_equal(grown / name, straight / name), name
+    # A damaged state file is one line naming it, not a traceback from deep inside torch.
+    state = grown / "dagger_state.pt"
+    state.write_bytes(state.read_bytes()[:100])
+    with pytest.raises(CheckpointMismatch, match=r"dagger_state\.pt"):
+        pretrain(three, grown, resume=True, verbose=False)

@@ -47,7 +47,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="training levels each fold's policy is also scored on "
                              "(-1 all, 0 none)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue each fold's run from its last.pt")
+                        help="continue each fold's run from its last.pt and its last finished "
+                             "DAgger round (dagger_state.pt)")
     parser.add_argument("--verbose", "-v", action="store_true", help="the trainer's own log")
 
 

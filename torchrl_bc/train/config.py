@@ -38,9 +38,11 @@ __all__ = [
     "with_values",
 ]
 
-#: Keys that may change between a checkpoint and a resumed run (budget, logging, machinery).
+#: Keys that may change between a checkpoint and a resumed run (budget, logging, machinery;
+#: DAgger rounds may be added to a finished run, and which rounds are kept or averaged changed).
 RESUMABLE_KEYS: tuple[str, ...] = ("train.epochs", "logging.", "eval.gif_every", "train.threads",
-                                   "data.workers", "data.cache_dir")
+                                   "data.workers", "data.cache_dir", "dagger.rounds",
+                                   "dagger.keep_rounds", "dagger.average_last")
 
 
 #: Metrics the loop logs that ``train.early_stop.metric`` may select ``best.pt`` on.

@@ -13,10 +13,15 @@ the later round, which learnt from more labels). ``dagger.levels_from: replays``
 the rollouts and that selection to recorded replays, off generated corpora.
 
 Oracle cost is reported as planner queries and labelled steps per round (``dagger.json``).
+
+Each round ends by writing ``dagger_state.pt`` (weights, optimiser, RNGs, the aggregated labels):
+a resumed run continues after the last finished round and ends bit-identical to an uninterrupted
+one, and ``dagger.rounds`` may be raised on resume to add rounds to a finished run.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 import time
@@ -36,13 +41,24 @@ from torchrl_bc.env.npp_env import NppEnv
 from torchrl_bc.io import atomic_write
 from torchrl_bc.replay.actions import ACTION_TO_INPUT
 from torchrl_bc.sim.level import Level
-from torchrl_bc.train.checkpoint import load_checkpoint, save_checkpoint
-from torchrl_bc.train.config import RunConfig
+from torchrl_bc.train.checkpoint import (
+    CheckpointMismatch,
+    get_rng_state,
+    load_checkpoint,
+    read_torch_file,
+    save_checkpoint,
+    set_rng_state,
+)
+from torchrl_bc.train.config import RESUMABLE_KEYS, RunConfig, config_diff
 from torchrl_bc.train.evaluate import rollout_levels, summarise
 from torchrl_bc.train.factories import make_actor
 from torchrl_bc.train.loss import MaskedBCLoss
 
-__all__ = ["DaggerRound", "dagger_levels", "label_failures", "run_dagger"]
+__all__ = ["STATE_FILE", "DaggerRound", "dagger_levels", "label_failures", "run_dagger"]
+
+#: What a run needs to continue after its last finished round (``--resume``).
+STATE_FILE = "dagger_state.pt"
+_STATE_FORMAT = "torchrl_bc.dagger_state/1"
 
 
 @dataclass
@@ -205,24 +221,37 @@ def dagger_levels(cfg: RunConfig, data: BCDataset, verbose: bool = True
 
 
 def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint: str | Path,
-               verbose: bool = True) -> list[DaggerRound]:
+               verbose: bool = True, resume: bool = False) -> list[DaggerRound]:
     """``cfg.dagger.rounds`` rounds starting from ``checkpoint`` (the BC ``best.pt``).
 
     Writes ``dagger.json`` (per-round costs and success), ``dagger_last.pt`` (with
-    ``dagger.keep_rounds``, every round's as ``dagger_round<r>.pt`` too) and a copy of the BC
-    checkpoint as ``bc_best.pt``; overwrites ``best.pt`` whenever held-out success is at
-    least the best so far (the BC best included; ties go to the later round), or with
-    ``dagger.average_last`` once, at the end, with the average of the last rounds.
+    ``dagger.keep_rounds``, every round's as ``dagger_round<r>.pt`` too), ``dagger_state.pt``
+    and a copy of the BC checkpoint as ``bc_best.pt``; overwrites ``best.pt`` whenever held-out
+    success is at least the best so far (the BC best included; ties go to the later round), or
+    with ``dagger.average_last`` once, at the end, with the average of the last rounds.
+
+    ``resume`` continues from ``dagger_state.pt`` after its last round, starting from
+    ``bc_best.pt`` (``best.pt`` may already hold a round's policy); the caller passes it only
+    when BC itself trained nothing new. Without it any earlier state is discarded.
     """
     dc, tc, ec = cfg.dagger, cfg.train, cfg.eval
     out = Path(out_dir)
     train_levels, val_levels = dagger_levels(cfg, data, verbose)
     if not train_levels:
         return []
+    bc_copy, state_path = out / "bc_best.pt", out / STATE_FILE
+    state = _read_state(state_path, cfg) if resume and state_path.is_file() else None
+    if resume and bc_copy.is_file():
+        checkpoint = bc_copy
+    else:
+        state_path.unlink(missing_ok=True)  # a fresh start: an older run's state is stale
+        # Keep the BC policy: best.pt may be replaced below, and BC vs DAgger is worth comparing.
+        raw = Path(checkpoint).read_bytes()
+        atomic_write(bc_copy, lambda fh: fh.write(raw))
+    if state is not None and not bc_copy.is_file():
+        raise CheckpointMismatch(f"{state_path}: DAgger state without the {bc_copy.name} it "
+                                 f"started from; pass --overwrite to start again")
     ckpt = load_checkpoint(checkpoint)
-    # Keep the BC policy: best.pt may be replaced below, and BC vs DAgger is worth comparing.
-    raw = Path(checkpoint).read_bytes()
-    atomic_write(out / "bc_best.pt", lambda fh: fh.write(raw))
     actor = make_actor(cfg)
     actor.load_state_dict(ckpt["model"])
     if cfg.architecture.uses("graph"):
@@ -242,19 +271,37 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
                                 tick_factor=ec.tick_factor, max_ticks=ec.max_ticks)
         return summarise(res, "")["success"]
 
-    best = val_success(policy)
-    _log(f"dagger: start from {checkpoint}: held-out success {best:.3f} "
-         f"({len(val_levels)} levels); rolling out on {len(train_levels)} training levels "
-         f"(dagger.levels_from: {dc.levels_from})", verbose)
     rounds: list[DaggerRound] = []
     aggregate: TensorDict | None = None
     # dagger.average_last: an equal-weight average of the last rounds' policies (SWA over
     # rounds) becomes best.pt. Each round's retraining moves the policy by as much as a seed
-    # does, and 3-5 recorded validation levels choose among rounds by chance.
-    swa = AveragedModel(policy, use_buffers=True) if dc.average_last else None
+    # does, and 3-5 recorded validation levels choose among rounds by chance. The window holds
+    # those rounds' weights until the end, so that rounds added on resume slide it.
+    window: list[dict[str, torch.Tensor]] = []
     opt = torch.optim.AdamW(actor.parameters(), lr=dc.lr, weight_decay=tc.weight_decay)
     g = torch.Generator().manual_seed(tc.seed * 104729 + 17)
-    for r in range(dc.rounds):
+    if state is None:
+        best = val_success(policy)
+        _log(f"dagger: start from {checkpoint}: held-out success {best:.3f} "
+             f"({len(val_levels)} levels); rolling out on {len(train_levels)} training levels "
+             f"(dagger.levels_from: {dc.levels_from})", verbose)
+    else:
+        rounds = [DaggerRound(**r) for r in state["rounds"]]
+        if len(rounds) > dc.rounds:
+            raise CheckpointMismatch(f"{state_path} holds {len(rounds)} DAgger rounds, more "
+                                     f"than dagger.rounds={dc.rounds}")
+        actor.load_state_dict(state["actor"])
+        opt.load_state_dict(state["optimizer"])
+        g.set_state(state["generator"])
+        set_rng_state(state["rng"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
+        if state["aggregate"] is not None:
+            aggregate = TensorDict(state["aggregate"], batch_size=[rounds[-1].aggregate])
+        window, best = list(state["window"]), float(state["best"])
+        _log(f"dagger: resuming from {state_path} after round {len(rounds)} of {dc.rounds}",
+             verbose)
+    for r in range(len(rounds), dc.rounds):
         t0 = time.perf_counter()
         stats = DaggerRound(r + 1)
         levels = _spread(train_levels, dc.levels, r, tc.seed)
@@ -268,12 +315,12 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
         if aggregate is not None and dc.steps > 0:
             _retrain(actor, opt, data, aggregate, cfg, r, g, ema)
         stats.val_success = val_success(policy)
-        if swa is not None and r >= dc.rounds - dc.average_last:
-            swa.update_parameters(policy)  # the first call copies, later ones average in
+        if dc.average_last:
+            window = [*window, _weights(policy)][-dc.average_last:]
         # Ties go to the later round: it was trained on every earlier label and more. A few
         # validation levels rarely separate rounds (crossval fold 0: every round tied BC),
         # while the last round won more held-out human levels than BC in every fold.
-        if swa is None and stats.val_success >= best:
+        if not dc.average_last and stats.val_success >= best:
             best = stats.val_success
             stats.best = True
             save_checkpoint(out / "best.pt", _payload(ckpt, policy, r + 1, [*rounds, stats]))
@@ -285,17 +332,59 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
             save_checkpoint(out / f"dagger_round{r + 1}.pt", payload)
         atomic_write(out / "dagger.json", lambda fh: fh.write(
             (json.dumps([asdict(s) for s in rounds], indent=1) + "\n").encode()))
+        # Written last: a run killed before this line redoes the round, with the same bytes.
+        save_checkpoint(state_path, {
+            "format": _STATE_FORMAT, "config": cfg.to_dict(), "rounds": _round_dicts(rounds),
+            "actor": _weights(actor), "optimizer": opt.state_dict(),
+            "generator": g.get_state(), "rng": get_rng_state(),
+            "ema": None if ema is None else ema.state_dict(),
+            "aggregate": None if aggregate is None else aggregate.to_dict(),
+            "window": window, "best": best})
         _log(f"dagger round {r + 1}/{dc.rounds}: train-level success {stats.train_success:.3f}"
              f" ({stats.failed}/{stats.rollouts} failed), {stats.queries} planner queries "
              f"({stats.solved} solved, {stats.plan_seconds:.0f} s), +{stats.labels} labels "
              f"(aggregate {stats.aggregate}), held-out success {stats.val_success:.3f}"
              f"{' (best)' if stats.best else ''}, {stats.seconds:.0f} s", verbose)
-    if swa is not None:
+    if dc.average_last:
+        need = min(dc.average_last, dc.rounds)
+        if len(window) < need:
+            raise CheckpointMismatch(f"{state_path} kept the weights of the last {len(window)} "
+                                     f"rounds; dagger.average_last={dc.average_last} needs {need}")
+        swa = AveragedModel(policy, use_buffers=True)
+        member = copy.deepcopy(policy)
+        for weights in window[-need:]:
+            member.load_state_dict(weights)
+            swa.update_parameters(member)  # the first call copies, later ones average in
         success = val_success(swa.module)
         save_checkpoint(out / "best.pt", _payload(ckpt, swa.module, dc.rounds, rounds))
-        _log(f"dagger: best.pt is the average of the last {dc.average_last} rounds' policies: "
+        _log(f"dagger: best.pt is the average of the last {need} rounds' policies: "
              f"held-out success {success:.3f}", verbose)
     return rounds
+
+
+def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def _round_dicts(rounds: list[DaggerRound]) -> list[dict[str, Any]]:
+    """Plain Python values (numpy scalars are not loadable under ``weights_only``)."""
+    return [{k: (float(v) if isinstance(v, float) else v) for k, v in asdict(s).items()}
+            for s in rounds]
+
+
+def _read_state(path: Path, cfg: RunConfig) -> dict[str, Any]:
+    """``dagger_state.pt``, refused (one line) when damaged or made under another config
+    (beyond :data:`~torchrl_bc.train.config.RESUMABLE_KEYS`: more rounds may be asked for)."""
+    state = read_torch_file(path, "DAgger state")
+    keys = ("config", "rounds", "actor", "optimizer", "generator", "rng", "ema", "aggregate",
+            "window", "best")
+    if not isinstance(state, dict) or state.get("format") != _STATE_FORMAT \
+            or any(k not in state for k in keys):
+        raise CheckpointMismatch(f"{path} is not a DAgger state ({_STATE_FORMAT})")
+    diff = config_diff(state["config"], cfg.to_dict(), ignore=RESUMABLE_KEYS)
+    if diff:
+        raise CheckpointMismatch(f"{path} does not match this run: " + "; ".join(diff))
+    return state
 
 
 def _retrain(actor: ProbabilisticActor, opt: torch.optim.Optimizer, data: BCDataset,
@@ -341,7 +430,6 @@ def _payload(ckpt: dict[str, Any], actor: torch.nn.Module, r: int,
     """The BC checkpoint with the DAgger weights: same format, so evaluate/export load it."""
     out = dict(ckpt)
     out["model"] = {k: v.detach().cpu().clone() for k, v in actor.state_dict().items()}
-    out["dagger"] = [{k: (float(v) if isinstance(v, float) else v)
-                      for k, v in asdict(s).items()} for s in rounds]
+    out["dagger"] = _round_dicts(rounds)
     out["dagger_round"] = r
     return out

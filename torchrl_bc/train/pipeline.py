@@ -19,7 +19,7 @@ from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from torchrl_bc.data import EXPERT_KEY, BCDataset
 from torchrl_bc.models import actor_extractor
-from torchrl_bc.train.checkpoint import load_policy
+from torchrl_bc.train.checkpoint import load_checkpoint, load_policy
 from torchrl_bc.train.config import RunConfig, load_config
 from torchrl_bc.train.factories import make_dataset
 from torchrl_bc.train.loop import TrainResult, check_out_dir, train
@@ -70,19 +70,25 @@ def pretrain(config: RunConfig | str | Path | dict, out_dir: str | Path = "runs/
     ``best.pt`` is the epoch best on ``train.early_stop.metric``, or, without validation
     levels, on the training-level equivalent that :func:`~torchrl_bc.train.loop.
     selection_metric` names (a warning says so). An ``out_dir`` holding another run needs
-    ``resume`` or ``overwrite``.
+    ``resume`` or ``overwrite``; ``resume`` continues BC from ``last.pt`` and then DAgger
+    after its last finished round.
     """
     cfg = _as_config(config, overrides)
     out = Path(out_dir)
     check_out_dir(out, resume=resume, overwrite=overwrite)
     cfg = with_generated_levels(cfg, out, verbose=verbose)
     data = make_dataset(cfg, out, verbose=verbose)
+    last = out / "last.pt"
+    bc_epochs = load_checkpoint(last)["epoch"] if resume and last.is_file() else -1
     result: TrainResult = train(cfg, out, device=device, resume=resume, data=data,
                                 verbose=verbose, overwrite=overwrite, progress=progress)
     if cfg.dagger.rounds > 0 and int(os.environ.get("RANK", "0")) == 0:
         from torchrl_bc.train.dagger import run_dagger
 
-        run_dagger(cfg, out, data, result.best, verbose=verbose)
+        # DAgger continues where it stopped only from the BC policy it started from: a resume
+        # that trained more BC epochs starts its rounds again.
+        run_dagger(cfg, out, data, result.best, verbose=verbose,
+                   resume=len(result.history) == bc_epochs)
     validate_checkpoint(result.best, data)
     return result.best
 
