@@ -411,3 +411,24 @@ def test_dagger_resume_adds_rounds_to_a_finished_run_and_keeps_its_bc_policy(
     state.write_bytes(state.read_bytes()[:100])
     with pytest.raises(CheckpointMismatch, match=r"dagger_state\.pt"):
         pretrain(three, grown, resume=True, verbose=False)
+
+
+def test_dagger_labels_do_not_depend_on_the_planner_processes(tmp_path: Path) -> None:
+    """Two planner processes label the same states with the same actions as one, so the run
+    ends with the same weights; ``dagger.workers: 0`` means one process per CPU."""
+    import os
+
+    from torchrl_bc.train import pretrain
+
+    cfg = _config(tmp_path, _three_levels(tmp_path / "levels"))
+    assert dataclasses.replace(cfg.dagger, workers=0).n_workers() == (os.cpu_count() or 1)
+    runs = {}
+    for workers in (1, 2):
+        c = dataclasses.replace(cfg, dagger=dataclasses.replace(cfg.dagger, rounds=1,
+                                                                workers=workers))
+        pretrain(c, tmp_path / f"w{workers}", verbose=False)
+        runs[workers] = json.loads((tmp_path / f"w{workers}" / "dagger.json").read_text())
+    assert runs[1][0]["labels"] > 0
+    assert [(r["queries"], r["solved"], r["labels"]) for r in runs[1]] == \
+        [(r["queries"], r["solved"], r["labels"]) for r in runs[2]]
+    assert _models_equal(tmp_path / "w1" / "dagger_last.pt", tmp_path / "w2" / "dagger_last.pt")

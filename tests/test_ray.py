@@ -270,6 +270,9 @@ def test_dagger_executor_config_is_checked(tmp_path: Path) -> None:
     assert load_config(cfg, ["dagger.executor=ray"]).dagger.executor == "ray"
     with pytest.raises(ConfigError, match=re.escape("dagger.executor must be local or ray")):
         load_config(cfg, ["dagger.executor=spark"])
+    assert load_config(cfg, ["dagger.workers=0"]).dagger.n_workers() >= 1  # one per CPU
+    with pytest.raises(ConfigError, match=re.escape("dagger.workers >= 0")):
+        load_config(cfg, ["dagger.workers=-1"])
     with pytest.raises(ConfigError,
                        match=re.escape("dagger.ray_address needs dagger.executor: ray")):
         load_config(cfg, ["dagger.ray_address=10.0.0.1:6379"])

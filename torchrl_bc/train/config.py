@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 import types
 import typing
@@ -141,8 +142,13 @@ class DaggerConfig:
     # run answers how many rounds to use (evaluate them offline on held-out levels)
     executor: str = "local"  # where planner work runs (DAgger labels, data.generated levels):
     # local | ray (docs/SCALE_OUT.md)
-    workers: int = 1  # local planner processes (1: in this process)
+    workers: int = 1  # local planner processes (1: in this process; 0: one per CPU). Labels
+    # and generated levels come back in task order: the same bytes whatever the count
     ray_address: str = ""  # Ray cluster to join; empty: $RAY_ADDRESS, else a private instance
+
+    def n_workers(self) -> int:
+        """Local planner processes: ``workers``, or one per CPU when it is 0."""
+        return self.workers or os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -213,9 +219,9 @@ class RunConfig:
                               f"got {self.logging.wandb!r}")
         if self.dagger.rounds < 0 or not 0.0 <= self.dagger.mix <= 1.0:
             raise ConfigError("dagger.rounds must be >= 0 and dagger.mix in [0, 1]")
-        if self.dagger.executor not in ("local", "ray") or self.dagger.workers < 1:
+        if self.dagger.executor not in ("local", "ray") or self.dagger.workers < 0:
             raise ConfigError(f"dagger.executor must be local or ray (got "
-                              f"{self.dagger.executor!r}) and dagger.workers >= 1")
+                              f"{self.dagger.executor!r}) and dagger.workers >= 0")
         if self.dagger.tick_factor < 0 or self.dagger.max_ticks < 1:
             raise ConfigError(f"dagger.tick_factor must be >= 0 and dagger.max_ticks >= 1, got "
                               f"{self.dagger.tick_factor} and {self.dagger.max_ticks}")

@@ -156,7 +156,7 @@ def label_failures(episodes: list[_Episode], cfg: RunConfig, stats: DaggerRound
             tasks.append(LabelTask(ep.level.name, ep.level.map_data, snaps, cfg.observation,
                                    dc.horizon, dc.max_expansions, dc.budget_s))
     out: list[tuple[dict[str, np.ndarray], int]] = []
-    for res in label_tasks(tasks, dagger_executor(dc.executor, dc.workers, dc.ray_address)):
+    for res in label_tasks(tasks, dagger_executor(dc.executor, dc.n_workers(), dc.ray_address)):
         out += res.pairs
         stats.queries += res.queries
         stats.solved += res.solved

@@ -113,7 +113,7 @@ def with_generated_levels(cfg: RunConfig, out_dir: Path, verbose: bool = True) -
         if verbose:
             print(f"data: generating and solving {n} levels into {corpus}", file=sys.stderr)
         dc = cfg.dagger
-        make_corpus(corpus, n, seed=seed, progress=verbose, workers=dc.workers,
+        make_corpus(corpus, n, seed=seed, progress=verbose, workers=dc.n_workers(),
                     executor=dc.executor, ray_address=dc.ray_address or None)
     replays = (*tuple(cfg.data.replays), str(corpus))
     return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, replays=replays))
