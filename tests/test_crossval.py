@@ -123,6 +123,8 @@ def test_crossval_two_folds_level_disjoint(corpus: Path, tmp_path: Path, capsys,
     assert {Path(s["file"]).name for s in summary["skipped"]} == {"broken.replay",
                                                                     "loser.replay"}
     assert summary["checkpoint"] == "best"
+    assert summary["dagger_oracle"] is None  # tiny.yaml runs no DAgger round
+    assert all(r["heldout_won_bc"] is None for r in rows)
     assert sorted({r["fold"] for r in rows}) == [0, 1]
     assert all(isinstance(r["heldout_won"], bool) for r in rows)
     assert sum(r["heldout_won"] for r in rows) == summary["heldout"]["wins"]
@@ -167,3 +169,53 @@ def test_crossval_two_folds_level_disjoint(corpus: Path, tmp_path: Path, capsys,
             if files == {out / f"fold-{k}" / "replays"}:
                 used = {e["level_hash"] for e in man["episodes"]}
         assert used and not used & held, f"fold {k} trained on a held-out level"
+
+
+def test_crossval_reports_dagger_oracle_cost_per_point_gained(corpus: Path,
+                                                              tmp_path: Path, capsys) -> None:
+    """With DAgger rounds, each fold's BC policy plays the held-out levels too, and the
+    planner queries and labels spent are set against the held-out points they bought."""
+    import yaml
+
+    cfg = tmp_path / "dagger.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "base": str(REPO / "configs" / "base.yaml"),
+        "architecture": {"preset": "mlp", "modalities": ["game_state", "objective"],
+                         "state_hidden": [16], "state_dim": 16, "objective_hidden": [8],
+                         "objective_dim": 8, "features_dim": 16, "head_hidden": [16],
+                         "value_hidden": [16]},
+        "observation": {"frame_skip": 1, "state_zero": ["elapsed"],
+                        "modalities": ["game_state", "objective", "action_mask"]},
+        "data": {"val_fraction": 0.34, "mirror": False, "workers": 1,
+                 "cache_dir": str(tmp_path / "bc_data")},
+        "train": {"epochs": 1, "batch_size": 16, "max_steps_per_epoch": 2, "warmup": 0,
+                  "threads": 1},
+        "eval": {"train_levels": 0, "val_levels": 1, "sampled": False},
+        "dagger": {"rounds": 1, "levels": 4, "label_every": 40, "queries_per_level": 2,
+                   "horizon": 8, "max_expansions": 400, "steps": 2, "max_ticks": 150},
+        "logging": {"wandb": "disabled", "plots": False},
+    }))
+    out = tmp_path / "cv"
+    code = cli_main(["crossval", "--config", str(cfg), "--data", str(corpus), "--folds", "2",
+                     "--out", str(out), "--device", "cpu", "--random-episodes", "1"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    summary = json.loads((out / "summary.json").read_text())
+    rows = json.loads((out / "per_level.json").read_text())
+    oracle = summary["dagger_oracle"]
+    logs = [json.loads((out / f"fold-{k}" / "run" / "dagger.json").read_text()) for k in (0, 1)]
+    assert oracle["queries"] == sum(r["queries"] for log in logs for r in log) > 0
+    assert oracle["labels"] == sum(log[-1]["aggregate"] for log in logs)
+    assert [f["dagger"]["rounds"] for f in summary["per_fold"]] == [1, 1]
+    assert all(isinstance(r["heldout_won_bc"], bool) for r in rows)
+    bc_wins = sum(r["heldout_won_bc"] for r in rows)
+    assert oracle["heldout_bc"]["wins"] == bc_wins
+    assert oracle["points_gained"] == pytest.approx(
+        100 * (summary["heldout"]["wins"] - bc_wins) / len(rows))
+    if oracle["points_gained"] > 0:
+        assert oracle["labels_per_point"] == pytest.approx(
+            oracle["labels"] / oracle["points_gained"])
+    else:
+        assert oracle["labels_per_point"] is None
+    assert "DAgger's oracle:" in captured.out
+    assert captured.out.strip().splitlines()[-1].startswith("heldout_success_rate: ")

@@ -238,7 +238,7 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
                       "cap": lv.as_level().cap(tick_factor, max_ticks),
                       "heldout_won": None, "heldout_died": None, "heldout_stuck": None,
                       "heldout_death_cause": None, "heldout_ticks": None,
-                      "heldout_won_flat_cap": None,
+                      "heldout_won_flat_cap": None, "heldout_won_bc": None,
                       "train_wins": 0, "train_evals": 0}
         for lv in scan.levels}
     per_fold: list[dict[str, Any]] = []
@@ -275,6 +275,8 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
                                      heldout_stuck=r.outcome == "stuck", heldout_ticks=r.ticks,
                                      heldout_death_cause=r.death_cause,
                                      heldout_won_flat_cap=f.won)
+        oracle = _dagger_oracle(cfg, fold_dir / "run", ckpt, test, test_levels, rows, dev,
+                                tick_factor, max_ticks)
         scored = trained
         if 0 <= train_levels < len(trained):
             step = len(trained) / max(train_levels, 1)
@@ -291,7 +293,8 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
         secs = time.perf_counter() - t0
         per_fold.append({"fold": k, "heldout_levels": len(test), "heldout_wins": held_wins,
                          "train_levels_scored": len(scored), "train_wins": tr_wins,
-                         "checkpoint": str(ckpt), "seconds": round(secs, 1)})
+                         "checkpoint": str(ckpt), "dagger": oracle,
+                         "seconds": round(secs, 1)})
         elapsed = time.perf_counter() - t_start
         eta = elapsed / (k + 1) * (folds - k - 1)
         say(f"fold {k + 1}/{folds} done in {_fmt_s(secs)}: held-out {held_wins}/{len(test)}, "
@@ -307,6 +310,44 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
                        max_ticks, random_episodes, time.perf_counter() - t_start)
     _write(out, table, summary)
     return CrossvalResult(summary, table)
+
+
+def _dagger_oracle(cfg: RunConfig, run: Path, ckpt: Path, test: list[HumanLevel],
+                   test_levels: list[Level], rows: dict[str, dict[str, Any]],
+                   dev: Any, tick_factor: float, max_ticks: int
+                   ) -> dict[str, Any] | None:
+    """What the fold's DAgger rounds cost (planner queries, labelled steps) and what they bought:
+    its BC policy (``bc_best.pt``) plays the held-out levels too. None without DAgger rounds."""
+    bc, log = run / "bc_best.pt", run / "dagger.json"
+    if cfg.dagger.rounds == 0 or not (bc.is_file() and log.is_file()) or ckpt == bc:
+        return None
+    from torchrl_bc.train.checkpoint import load_policy
+    from torchrl_bc.train.evaluate import rollout_levels
+
+    rounds = json.loads(log.read_text())
+    actor, run_cfg, _ = load_policy(bc, dev)
+    res, _ = rollout_levels(actor, test_levels, run_cfg.observation, greedy=True,
+                            tick_factor=tick_factor, max_ticks=max_ticks)
+    for lv, r in zip(test, res, strict=True):
+        rows[lv.map_hash]["heldout_won_bc"] = r.won
+    return {"rounds": len(rounds), "queries": sum(int(r["queries"]) for r in rounds),
+            "labels": int(rounds[-1]["aggregate"]) if rounds else 0,
+            "heldout_wins_bc": sum(r.won for r in res)}
+
+
+def _oracle_summary(per_fold: list[dict[str, Any]], held: dict[str, Any]
+                    ) -> dict[str, Any] | None:
+    """Oracle labels spent per held-out point gained over BC, over all folds (each fold's
+    DAgger is scored against its own BC policy on the same held-out levels)."""
+    costs = [f["dagger"] for f in per_fold]
+    if not costs or any(c is None for c in costs):
+        return None
+    bc = _rate(sum(c["heldout_wins_bc"] for c in costs), held["n"])
+    points = 100.0 * (held["wins"] - bc["wins"]) / held["n"] if held["n"] else 0.0
+    queries, labels = sum(c["queries"] for c in costs), sum(c["labels"] for c in costs)
+    return {"queries": queries, "labels": labels, "heldout_bc": bc, "points_gained": points,
+            "labels_per_point": labels / points if points > 0 else None,
+            "queries_per_point": queries / points if points > 0 else None}
 
 
 def _rate(wins: int, n: int) -> dict[str, Any]:
@@ -330,6 +371,7 @@ def _summary(table: list[dict[str, Any]], per_fold: list[dict[str, Any]], scan: 
         "heldout_deaths_by_cause": dict(causes.most_common()),
         "heldout_flat_cap": _rate(sum(bool(r["heldout_won_flat_cap"]) for r in table),
                                   len(table)),
+        "dagger_oracle": _oracle_summary(per_fold, held),
         "training_level_success": trained, "random_sticky_success": rnd,
         "levels": len(table), "groups": len({r["group"] for r in table}), "folds": folds,
         "fold_seed": fold_seed, "checkpoint": effective, "checkpoint_requested": select,
@@ -343,7 +385,8 @@ def _summary(table: list[dict[str, Any]], per_fold: list[dict[str, Any]], scan: 
 
 
 CSV_FIELDS = ("name", "fold", "heldout_won", "heldout_died", "heldout_stuck",
-              "heldout_death_cause", "heldout_ticks", "heldout_won_flat_cap", "cap",
+              "heldout_death_cause", "heldout_ticks", "heldout_won_flat_cap", "heldout_won_bc",
+              "cap",
               "demo_ticks", "train_wins", "train_evals",
               "random_wins", "random_episodes", "files", "map_hash", "group")
 
@@ -383,7 +426,20 @@ def report_lines(summary: dict[str, Any]) -> list[str]:
             f"{c} {k}" for c, k in summary["heldout_deaths_by_cause"].items()) or "none"),
         line(f"held-out success with a flat {summary['max_ticks']}-tick cap (slow wins count)",
              summary["heldout_flat_cap"]),
+        *_oracle_lines(summary.get("dagger_oracle"), line),
         line("held-out success", held),
         f"heldout_success_rate: {held['rate']:.4f}",
     ]
 
+
+
+def _oracle_lines(oracle: dict[str, Any] | None, line: Callable[[str, dict], str]) -> list[str]:
+    if oracle is None:
+        return []
+    per = (f"{oracle['labels_per_point']:.0f} labels ({oracle['queries_per_point']:.0f} queries) "
+           f"per point gained" if oracle["labels_per_point"] is not None else "no point gained")
+    return [line("held-out success of the folds' BC policies (before DAgger)",
+                 oracle["heldout_bc"]),
+            f"DAgger's oracle: {oracle['queries']} planner queries, {oracle['labels']} labelled "
+            f"steps over all folds, {oracle['points_gained']:+.1f} held-out points over BC: "
+            f"{per}"]
