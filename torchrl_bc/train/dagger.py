@@ -241,6 +241,9 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
         return []
     bc_copy, state_path = out / "bc_best.pt", out / STATE_FILE
     state = _read_state(state_path, cfg) if resume and state_path.is_file() else None
+    if state is not None and not bc_copy.is_file():
+        raise CheckpointMismatch(f"{state_path}: DAgger state without the {bc_copy.name} it "
+                                 f"started from; pass --overwrite to start again")
     if resume and bc_copy.is_file():
         checkpoint = bc_copy
     else:
@@ -248,9 +251,6 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
         # Keep the BC policy: best.pt may be replaced below, and BC vs DAgger is worth comparing.
         raw = Path(checkpoint).read_bytes()
         atomic_write(bc_copy, lambda fh: fh.write(raw))
-    if state is not None and not bc_copy.is_file():
-        raise CheckpointMismatch(f"{state_path}: DAgger state without the {bc_copy.name} it "
-                                 f"started from; pass --overwrite to start again")
     ckpt = load_checkpoint(checkpoint)
     actor = make_actor(cfg)
     actor.load_state_dict(ckpt["model"])
@@ -429,7 +429,7 @@ def _payload(ckpt: dict[str, Any], actor: torch.nn.Module, r: int,
              rounds: list[DaggerRound]) -> dict[str, Any]:
     """The BC checkpoint with the DAgger weights: same format, so evaluate/export load it."""
     out = dict(ckpt)
-    out["model"] = {k: v.detach().cpu().clone() for k, v in actor.state_dict().items()}
+    out["model"] = _weights(actor)
     out["dagger"] = _round_dicts(rounds)
     out["dagger_round"] = r
     return out
