@@ -99,7 +99,8 @@ BEFORE: dict[str, dict] = {
             "sampled": False},
         "dagger": {"rounds": 10, "average_last": 5, "levels_from": "replays", "levels": 64,
             "label_every": 30, "queries_per_level": 6, "horizon": 30, "max_expansions": 3000,
-            "steps": 600, "mix": 0.5, "lr": 0.0003, "max_ticks": 1200, "tick_factor": 2.0},
+            "steps": 600, "mix": 0.5, "lr": 0.0003, "max_ticks": 1200, "tick_factor": 2.0,
+            "workers": 0},
         "logging": {"wandb": "offline", "project": "torchrl-bc"},
     },
     "tiny": {
