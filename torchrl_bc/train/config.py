@@ -39,11 +39,13 @@ __all__ = [
     "with_values",
 ]
 
-#: Keys that may change between a checkpoint and a resumed run (budget, logging, machinery;
-#: DAgger rounds may be added to a finished run, and which rounds are kept or averaged changed).
+#: Keys that may change between a checkpoint and a resumed run (budget, logging, machinery,
+#: where the planner runs; DAgger rounds may be added to a finished run, and which rounds are
+#: kept or averaged changed).
 RESUMABLE_KEYS: tuple[str, ...] = ("train.epochs", "logging.", "eval.gif_every", "train.threads",
                                    "data.workers", "data.cache_dir", "dagger.rounds",
-                                   "dagger.keep_rounds", "dagger.average_last")
+                                   "dagger.keep_rounds", "dagger.average_last",
+                                   "dagger.workers", "dagger.executor", "dagger.ray_address")
 
 
 #: Metrics the loop logs that ``train.early_stop.metric`` may select ``best.pt`` on.
