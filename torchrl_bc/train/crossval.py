@@ -432,8 +432,8 @@ def report_lines(summary: dict[str, Any]) -> list[str]:
     ]
 
 
-
 def _oracle_lines(oracle: dict[str, Any] | None, line: Callable[[str, dict], str]) -> list[str]:
+    """The report's lines on BC's held-out rate and DAgger's oracle cost (none without it)."""
     if oracle is None:
         return []
     per = (f"{oracle['labels_per_point']:.0f} labels ({oracle['queries_per_point']:.0f} queries) "
