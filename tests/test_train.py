@@ -142,8 +142,9 @@ def test_same_seed_same_losses_and_exact_resume(base, tmp_path):
     cfg = _cfg(base, "train.epochs=2", "eval.val_levels=1", "eval.train_levels=0")
     a = train(cfg, tmp_path / "a", device="cpu", verbose=False)
     b = train(cfg, tmp_path / "b", device="cpu", verbose=False, stop_after_epochs=1)
-    assert len(b.history) == 1
+    assert len(b.history) == 1 and b.start_epoch == 0
     b = train(cfg, tmp_path / "b", device="cpu", resume=True, verbose=False)
+    assert b.start_epoch == 1 and a.start_epoch == 0
     assert _losses(a.history) == _losses(b.history)  # bit-identical floats
     wa = load_checkpoint(tmp_path / "a" / "last.pt")["model"]
     wb = load_checkpoint(tmp_path / "b" / "last.pt")["model"]

@@ -73,6 +73,7 @@ class TrainResult:
     stopped_early: bool = False
     seconds: float = 0.0
     metric: str = ""  # what best.pt was selected on (see selection_metric)
+    start_epoch: int = 0  # epochs ``last.pt`` held when this call began (a resume's start)
 
 
 def configure_threads(threads: int, world: int = 1) -> int:
@@ -320,7 +321,7 @@ def _train(cfg: RunConfig, out: Path, info: D.DistInfo, *, resume: bool, data: B
               file=sys.stderr, flush=True)
     return TrainResult(out, best_path, last_path, history,
                        None if best is None else sign * best[0], stopped,
-                       time.perf_counter() - t_start, metric)
+                       time.perf_counter() - t_start, metric, start)
 
 
 def make_update(loss_fn: torch.nn.Module, optim: torch.optim.Optimizer,

@@ -19,7 +19,7 @@ from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from torchrl_bc.data import EXPERT_KEY, BCDataset
 from torchrl_bc.models import actor_extractor
-from torchrl_bc.train.checkpoint import load_checkpoint, load_policy
+from torchrl_bc.train.checkpoint import load_policy
 from torchrl_bc.train.config import RunConfig, load_config
 from torchrl_bc.train.factories import make_dataset
 from torchrl_bc.train.loop import TrainResult, check_out_dir, train
@@ -78,8 +78,6 @@ def pretrain(config: RunConfig | str | Path | dict, out_dir: str | Path = "runs/
     check_out_dir(out, resume=resume, overwrite=overwrite)
     cfg = with_generated_levels(cfg, out, verbose=verbose)
     data = make_dataset(cfg, out, verbose=verbose)
-    last = out / "last.pt"
-    bc_epochs = load_checkpoint(last)["epoch"] if resume and last.is_file() else -1
     result: TrainResult = train(cfg, out, device=device, resume=resume, data=data,
                                 verbose=verbose, overwrite=overwrite, progress=progress)
     if cfg.dagger.rounds > 0 and int(os.environ.get("RANK", "0")) == 0:
@@ -88,7 +86,7 @@ def pretrain(config: RunConfig | str | Path | dict, out_dir: str | Path = "runs/
         # DAgger continues where it stopped only from the BC policy it started from: a resume
         # that trained more BC epochs starts its rounds again.
         run_dagger(cfg, out, data, result.best, verbose=verbose,
-                   resume=len(result.history) == bc_epochs)
+                   resume=resume and 0 < result.start_epoch == len(result.history))
     validate_checkpoint(result.best, data)
     return result.best
 
