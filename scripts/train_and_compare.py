@@ -602,10 +602,10 @@ def markdown(args: argparse.Namespace, split: dict[str, Any], sizes: dict[str, i
 
 
 def write_outputs(args: argparse.Namespace, results: dict[str, Any]) -> None:
-    from torchrl_bc.io import atomic_write
+    from torchrl_bc.io import atomic_write_bytes
 
     def text(name: str, s: str) -> None:
-        atomic_write(args.out / name, lambda fh: fh.write(s.encode()))
+        atomic_write_bytes(args.out / name, s.encode())
 
     text("results.json", json.dumps(results, indent=1))
     text("results.md", markdown(args, results["split"], results["levels"], results["summary"]))

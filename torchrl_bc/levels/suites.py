@@ -127,7 +127,7 @@ def _read_cache(path: Path, plan: list[tuple[int, str, str]]) -> list[GeneratedL
 
 
 def _write_cache(path: Path, levels: list[GeneratedLevel]) -> None:
-    from torchrl_bc.io import atomic_write
+    from torchrl_bc.io import atomic_write_bytes
 
     maps = [np.frombuffer(lv.map_data, np.uint8) for lv in levels]
     sols = [lv.solution.astype(np.uint8) for lv in levels]
@@ -138,7 +138,7 @@ def _write_cache(path: Path, levels: list[GeneratedLevel]) -> None:
              attempts=np.array([lv.attempt for lv in levels], np.int64),
              difficulty=np.array([lv.difficulty for lv in levels], np.float64))
     try:
-        atomic_write(path, lambda fh: fh.write(buf.getvalue()))
+        atomic_write_bytes(path, buf.getvalue())
     except OSError:  # a read-only home only costs the regeneration next time
         pass
 

@@ -38,7 +38,7 @@ from torchrl.modules import ProbabilisticActor
 
 from torchrl_bc.data import EXPERT_KEY, BCDataset
 from torchrl_bc.env.npp_env import NppEnv
-from torchrl_bc.io import atomic_write
+from torchrl_bc.io import atomic_write_bytes
 from torchrl_bc.replay.actions import ACTION_TO_INPUT
 from torchrl_bc.sim.level import Level
 from torchrl_bc.train.checkpoint import (
@@ -249,8 +249,7 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
     else:
         state_path.unlink(missing_ok=True)  # a fresh start: an older run's state is stale
         # Keep the BC policy: best.pt may be replaced below, and BC vs DAgger is worth comparing.
-        raw = Path(checkpoint).read_bytes()
-        atomic_write(bc_copy, lambda fh: fh.write(raw))
+        atomic_write_bytes(bc_copy, Path(checkpoint).read_bytes())
     ckpt = load_checkpoint(checkpoint)
     actor = make_actor(cfg)
     actor.load_state_dict(ckpt["model"])
@@ -330,8 +329,8 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
         save_checkpoint(out / "dagger_last.pt", payload)
         if dc.keep_rounds:
             save_checkpoint(out / f"dagger_round{r + 1}.pt", payload)
-        atomic_write(out / "dagger.json", lambda fh: fh.write(
-            (json.dumps([asdict(s) for s in rounds], indent=1) + "\n").encode()))
+        atomic_write_bytes(out / "dagger.json",
+                           (json.dumps([asdict(s) for s in rounds], indent=1) + "\n").encode())
         # Written last: a run killed before this line redoes the round, with the same bytes.
         save_checkpoint(state_path, {
             "format": _STATE_FORMAT, "config": cfg.to_dict(), "rounds": _round_dicts(rounds),
