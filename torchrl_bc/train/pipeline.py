@@ -84,9 +84,10 @@ def pretrain(config: RunConfig | str | Path | dict, out_dir: str | Path = "runs/
         from torchrl_bc.train.dagger import run_dagger
 
         # DAgger continues where it stopped only from the BC policy it started from: a resume
-        # that trained more BC epochs starts its rounds again.
+        # that trained more BC epochs starts its rounds again (start_epoch is 0 unless BC
+        # resumed from last.pt).
         run_dagger(cfg, out, data, result.best, verbose=verbose,
-                   resume=resume and 0 < result.start_epoch == len(result.history))
+                   resume=0 < result.start_epoch == len(result.history))
     validate_checkpoint(result.best, data)
     return result.best
 
