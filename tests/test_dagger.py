@@ -261,6 +261,27 @@ def test_dagger_levels_from_replays_leaves_out_the_generated_levels(tmp_path: Pa
     assert not (out / "dagger.json").exists()
 
 
+def test_timeout_queries_spread_over_a_timed_out_rollout_and_not_a_death() -> None:
+    """``latest`` queries a failed rollout's last snapshots; ``spread`` queries a timed-out
+    one evenly from its latest snapshot back towards its start; a death keeps the latest."""
+    from torchrl_bc.train.dagger import query_snapshots
+
+    snaps = [(30 * k, None, 0, None) for k in range(40)]  # steps 0, 30, ..., 1170
+    timeout = _Episode(Level("x", b""), steps=1200, snaps=snaps)
+    death = dataclasses.replace(timeout, died=True)
+
+    def steps(ep: _Episode, spread: bool) -> list[int]:
+        return [s for s, *_ in query_snapshots(ep, 6, spread)]
+
+    assert steps(timeout, False) == steps(death, True) == [1170, 1140, 1110, 1080, 1050, 1020]
+    assert steps(timeout, True) == [1170, 990, 780, 570, 390, 180]
+    short = dataclasses.replace(timeout, snaps=snaps[:4])
+    assert steps(short, True) == [90, 60, 30, 0]  # fewer snapshots than queries: all of them
+    with pytest.raises(ConfigError, match=r"dagger\.timeout_queries must be latest\|spread"):
+        load_config(raw={"architecture": {"preset": "mlp"},
+                         "dagger": {"timeout_queries": "even"}})
+
+
 def test_dagger_levels_from_is_checked(tmp_path: Path) -> None:
     from torchrl_bc.configfile import ConfigError
 
@@ -315,8 +336,8 @@ def test_student_rollouts_are_capped_at_tick_factor_times_the_demo() -> None:
     capped = replace(flat, dagger=replace(flat.dagger, tick_factor=1.5))
     (long,) = _student_rollouts(actor, [level], flat, every=25)
     (short,) = _student_rollouts(actor, [level], capped, every=25)
-    assert not long.won and long.steps == 150
-    assert not short.won and short.steps == 60
+    assert not long.won and long.steps == 150 and not long.died
+    assert not short.won and short.steps == 60 and not short.died
     with pytest.raises(ConfigError, match=r"dagger\.tick_factor must be >= 0"):
         load_config(raw={"architecture": {"preset": "mlp"}, "dagger": {"tick_factor": -1.0}})
 

@@ -126,6 +126,9 @@ class DaggerConfig:
     # only, never on make-corpus folders (data.generated, the shipped corpus)
     label_every: int = 30  # query the planner every this many steps of a failed rollout
     queries_per_level: int = 8  # planner queries per failed rollout at most
+    timeout_queries: str = "latest"  # latest | spread: which snapshots of a rollout that ran
+    # out of time are queried (a death always queries the latest, nearest the mistake); spread
+    # takes them evenly over the whole rollout, latest first
     horizon: int = 30  # steps of each expert plan labelled (recovery from the student's state)
     max_expansions: int = 4000  # planner budget per query (machine-independent)
     budget_s: float | None = None  # optional wall-clock cap per query; null (the default)
@@ -235,6 +238,9 @@ class RunConfig:
         if self.dagger.levels_from not in ("all", "replays"):
             raise ConfigError(f"dagger.levels_from must be all|replays, "
                               f"got {self.dagger.levels_from!r}")
+        if self.dagger.timeout_queries not in ("latest", "spread"):
+            raise ConfigError(f"dagger.timeout_queries must be latest|spread, "
+                              f"got {self.dagger.timeout_queries!r}")
         if self.dagger.ray_address and self.dagger.executor != "ray":
             raise ConfigError("dagger.ray_address needs dagger.executor: ray")
         if self.data.generated < 0:

@@ -54,7 +54,8 @@ from torchrl_bc.train.evaluate import rollout_levels, summarise
 from torchrl_bc.train.factories import make_actor
 from torchrl_bc.train.loss import MaskedBCLoss
 
-__all__ = ["STATE_FILE", "DaggerRound", "dagger_levels", "label_failures", "run_dagger"]
+__all__ = ["STATE_FILE", "DaggerRound", "dagger_levels", "label_failures", "query_snapshots",
+           "run_dagger"]
 
 #: What a run needs to continue after its last finished round (``--resume``).
 STATE_FILE = "dagger_state.pt"
@@ -83,6 +84,7 @@ class DaggerRound:
 class _Episode:
     level: Level
     won: bool = False
+    died: bool = False
     steps: int = 0
     # (step, snapshot, input held, the observation builder's episode memory at that state)
     snaps: list[tuple[int, Any, int, Any]] = field(default_factory=list)
@@ -126,21 +128,32 @@ def _student_rollouts(actor: ProbabilisticActor, levels: list[Level], cfg: RunCo
             eps[i].steps += 1
             if term or trunc:
                 eps[i].won = bool(info["won"])
+                eps[i].died = bool(info["died"])
             else:
                 still.append(i)
         active = still
     return eps
 
 
+def query_snapshots(ep: _Episode, n: int, spread: bool) -> list[tuple[int, Any, int, Any]]:
+    """The snapshots of a failed episode to query, latest first: the last ``n``, or with
+    ``spread`` on an episode that ran out of time (not a death), ``n`` evenly spaced over its
+    whole length, ending at the latest. A death's mistake lies near its end; a timeout's may
+    lie anywhere, and the last ``n`` snapshots of a long one cover only its tail."""
+    snaps = ep.snaps[::-1]
+    if not spread or ep.died or len(snaps) <= n:
+        return snaps[:n]
+    return [snaps[j * len(snaps) // n] for j in range(n)]
+
+
 def label_failures(episodes: list[_Episode], cfg: RunConfig, stats: DaggerRound
                    ) -> list[tuple[dict[str, np.ndarray], int]]:
     """Planner labels at the snapshots of failed episodes: (observation, expert action) pairs.
 
-    Queries are spread over each failed episode (at most ``queries_per_level``, the latest
-    states first: they are nearest to the mistake); see
-    :func:`~torchrl_bc.levels.labels.label_episode`. Episodes are labelled on
-    ``dagger.executor`` (``local`` with ``dagger.workers`` processes, or ``ray``), with the same
-    labels in the same order either way.
+    Each failed episode gets at most ``queries_per_level`` queries, chosen by
+    :func:`query_snapshots`; see :func:`~torchrl_bc.levels.labels.label_episode`. Episodes are
+    labelled on ``dagger.executor`` (``local`` with ``dagger.workers`` processes, or ``ray``),
+    with the same labels in the same order either way.
     """
     from torchrl_bc.levels.labels import LabelTask, dagger_executor, label_tasks
 
@@ -151,7 +164,7 @@ def label_failures(episodes: list[_Episode], cfg: RunConfig, stats: DaggerRound
         if ep.won:
             continue
         stats.failed += 1
-        snaps = ep.snaps[::-1][:dc.queries_per_level]
+        snaps = query_snapshots(ep, dc.queries_per_level, dc.timeout_queries == "spread")
         if snaps:
             tasks.append(LabelTask(ep.level.name, ep.level.map_data, snaps, cfg.observation,
                                    dc.horizon, dc.max_expansions, dc.budget_s))
