@@ -420,6 +420,15 @@ def test_dagger_resume_adds_rounds_to_a_finished_run_and_keeps_its_bc_policy(
     assert played == [0]
     assert (grown / "bc_best.pt").read_bytes() == bc
     assert len(json.loads((grown / "dagger.json").read_text())) == 2
+    # A state written before a config key existed resumes as that key's default (the old
+    # behaviour); a changed value is refused, naming the key.
+    state = torch.load(grown / "dagger_state.pt", weights_only=True)
+    del state["config"]["dagger"]["timeout_queries"]
+    torch.save(state, grown / "dagger_state.pt")
+    spread = dataclasses.replace(three, dagger=dataclasses.replace(three.dagger,
+                                                                   timeout_queries="spread"))
+    with pytest.raises(CheckpointMismatch, match=r"dagger\.timeout_queries: 'latest'"):
+        pretrain(spread, grown, resume=True, verbose=False)
     # Where the planner runs may change on resume too: the labels are the same bytes.
     three = dataclasses.replace(three, dagger=dataclasses.replace(three.dagger, workers=2))
     pretrain(three, grown, resume=True, verbose=False)

@@ -19,7 +19,8 @@ from torchrl_bc.io import atomic_write
 from torchrl_bc.obs import ObservationConfig
 from torchrl_bc.train.config import RESUMABLE_KEYS, ConfigError, RunConfig, config_diff
 
-__all__ = ["FORMAT", "CheckpointMismatch", "check_compatible", "get_rng_state", "load_checkpoint",
+__all__ = ["FORMAT", "CheckpointMismatch", "check_compatible", "config_with_defaults",
+           "get_rng_state", "load_checkpoint",
            "load_policy", "read_torch_file", "save_checkpoint", "set_rng_state", "versions"]
 
 FORMAT = "torchrl_bc.bc_checkpoint/1"
@@ -139,7 +140,7 @@ def check_compatible(ckpt: dict[str, Any], cfg: RunConfig | None = None,
                      config_diff(ckpt["obs_signature"], now_obs.signature())]
     if cfg is not None:
         current = cfg.to_dict()
-        saved = _with_defaults(ckpt["config"])
+        saved = config_with_defaults(ckpt["config"])
         if resume:
             problems += config_diff(saved, current, ignore=RESUMABLE_KEYS)
         else:
@@ -152,7 +153,7 @@ def check_compatible(ckpt: dict[str, Any], cfg: RunConfig | None = None,
         raise CheckpointMismatch("checkpoint does not match this run: " + "; ".join(problems))
 
 
-def _with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
+def config_with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
     """The saved config with keys added since it was written filled in with their defaults
     (new keys default to the old behaviour), so only real differences are reported."""
     try:

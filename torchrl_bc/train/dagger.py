@@ -43,6 +43,7 @@ from torchrl_bc.replay.actions import ACTION_TO_INPUT
 from torchrl_bc.sim.level import Level
 from torchrl_bc.train.checkpoint import (
     CheckpointMismatch,
+    config_with_defaults,
     get_rng_state,
     load_checkpoint,
     read_torch_file,
@@ -393,7 +394,8 @@ def _read_state(path: Path, cfg: RunConfig) -> dict[str, Any]:
     if not isinstance(state, dict) or state.get("format") != _STATE_FORMAT \
             or any(k not in state for k in keys):
         raise CheckpointMismatch(f"{path} is not a DAgger state ({_STATE_FORMAT})")
-    diff = config_diff(state["config"], cfg.to_dict(), ignore=RESUMABLE_KEYS)
+    diff = config_diff(config_with_defaults(state["config"]), cfg.to_dict(),
+                       ignore=RESUMABLE_KEYS)
     if diff:
         raise CheckpointMismatch(f"{path} does not match this run: " + "; ".join(diff))
     return state
