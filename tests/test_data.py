@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -75,6 +76,9 @@ def test_rerun_touch_and_frame_skip(tmp_path: Path) -> None:
     out = tmp_path / "ds"
     first = _build(src, out)
     assert len(first.simulated) == 3 and first.store_written
+    # The store directory is as readable as the folder it sits in (both made as mkdir makes).
+    (store,) = [p for p in out.iterdir() if p.name.startswith("store-")]
+    assert stat.S_IMODE(store.stat().st_mode) == stat.S_IMODE(out.stat().st_mode)
     again = _build(src, out)
     assert again.simulated == [] and not again.store_written
     assert again.manifest["manifest_hash"] == first.manifest["manifest_hash"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from torchrl_bc.io import atomic_write, atomic_write_bytes
+from torchrl_bc.io import atomic_write, atomic_write_bytes, make_temp_dir
 
 
 def _mode(path: Path) -> int:
@@ -42,3 +42,11 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp(tmp_path: Path) -> None:
         atomic_write(path, boom)
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+def test_a_temp_dir_gets_the_mode_mkdir_gives(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    made = make_temp_dir(".tmp-", tmp_path)
+    assert made.parent == tmp_path and made.name.startswith(".tmp-") and not any(made.iterdir())
+    assert _mode(made) == _mode(plain)

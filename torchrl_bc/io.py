@@ -72,6 +72,15 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
     return path
 
 
+def make_temp_dir(prefix: str, parent: str | os.PathLike[str]) -> Path:
+    """A new empty directory in ``parent``, to be filled and renamed into place, with the mode
+    ``mkdir`` would give (0o777 less the umask; ``mkdtemp`` alone gives 0o700, which other
+    users of a shared data folder cannot enter)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    path.chmod(0o777 & ~_UMASK)
+    return path
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], payload: bytes) -> None:
     """Write ``payload`` to ``path`` so readers see either the old file or the whole new one."""
     atomic_write(path, lambda fh: fh.write(payload))

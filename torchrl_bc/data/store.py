@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ import torch
 from tensordict import TensorDict
 
 from torchrl_bc.data.cache import STORE_VERSION, EpisodeCache, obs_signature_hash
+from torchrl_bc.io import make_temp_dir
 from torchrl_bc.obs.config import ObservationConfig
 
 __all__ = ["STORE_VERSION", "write_store"]
@@ -95,7 +95,7 @@ def write_store(path: Path, episodes: list[dict[str, Any]], cache: EpisodeCache,
     parts: dict[str, Any] = {"steps": _template(first, max_ent).expand(n), "episodes": tables}
     if levels_td is not None:
         parts["levels"] = levels_td
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-store-", dir=tmp_parent))
+    tmp = make_temp_dir(".tmp-store-", tmp_parent)
     try:
         store = TensorDict(parts, []).memmap_like(prefix=tmp)
         store["episodes"].update_(tables)
