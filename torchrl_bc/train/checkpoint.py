@@ -20,8 +20,8 @@ from torchrl_bc.obs import ObservationConfig
 from torchrl_bc.train.config import RESUMABLE_KEYS, ConfigError, RunConfig, config_diff
 
 __all__ = ["FORMAT", "CheckpointMismatch", "check_compatible", "config_with_defaults",
-           "get_rng_state", "load_checkpoint",
-           "load_policy", "read_torch_file", "save_checkpoint", "set_rng_state", "versions"]
+           "get_rng_state", "load_checkpoint", "load_policy", "read_torch_file",
+           "save_checkpoint", "set_rng_state", "versions"]
 
 FORMAT = "torchrl_bc.bc_checkpoint/1"
 
