@@ -19,9 +19,9 @@ from torchrl_bc.io import atomic_write
 from torchrl_bc.obs import ObservationConfig
 from torchrl_bc.train.config import RESUMABLE_KEYS, ConfigError, RunConfig, config_diff
 
-__all__ = ["FORMAT", "CheckpointMismatch", "check_compatible", "config_with_defaults",
-           "get_rng_state", "load_checkpoint", "load_policy", "read_torch_file",
-           "save_checkpoint", "set_rng_state", "versions"]
+__all__ = ["FORMAT", "CheckpointMismatch", "check_compatible", "get_rng_state", "load_checkpoint",
+           "load_policy", "read_torch_file", "resume_diff", "save_checkpoint", "set_rng_state",
+           "versions"]
 
 FORMAT = "torchrl_bc.bc_checkpoint/1"
 
@@ -139,11 +139,10 @@ def check_compatible(ckpt: dict[str, Any], cfg: RunConfig | None = None,
         problems += [f"observation signature {d}" for d in
                      config_diff(ckpt["obs_signature"], now_obs.signature())]
     if cfg is not None:
-        current = cfg.to_dict()
-        saved = config_with_defaults(ckpt["config"])
         if resume:
-            problems += config_diff(saved, current, ignore=RESUMABLE_KEYS)
+            problems += resume_diff(ckpt["config"], cfg)
         else:
+            saved, current = _with_defaults(ckpt["config"]), cfg.to_dict()
             problems += config_diff({k: saved[k] for k in ("architecture", "observation")},
                                     {k: current[k] for k in ("architecture", "observation")})
     if resume and manifest_hash is not None and ckpt.get("manifest_hash") != manifest_hash:
@@ -153,7 +152,14 @@ def check_compatible(ckpt: dict[str, Any], cfg: RunConfig | None = None,
         raise CheckpointMismatch("checkpoint does not match this run: " + "; ".join(problems))
 
 
-def config_with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
+def resume_diff(saved: dict[str, Any], cfg: RunConfig) -> list[str]:
+    """What a resume of a run saved with config ``saved`` as ``cfg`` would change, beyond
+    :data:`~torchrl_bc.train.config.RESUMABLE_KEYS`: one ``key: saved vs now`` line each.
+    The one rule for checkpoints and DAgger states alike."""
+    return config_diff(_with_defaults(saved), cfg.to_dict(), ignore=RESUMABLE_KEYS)
+
+
+def _with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
     """The saved config with keys added since it was written filled in with their defaults
     (new keys default to the old behaviour), so only real differences are reported."""
     try:

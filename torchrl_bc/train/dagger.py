@@ -43,14 +43,14 @@ from torchrl_bc.replay.actions import ACTION_TO_INPUT
 from torchrl_bc.sim.level import Level
 from torchrl_bc.train.checkpoint import (
     CheckpointMismatch,
-    config_with_defaults,
     get_rng_state,
     load_checkpoint,
     read_torch_file,
+    resume_diff,
     save_checkpoint,
     set_rng_state,
 )
-from torchrl_bc.train.config import RESUMABLE_KEYS, RunConfig, config_diff
+from torchrl_bc.train.config import RunConfig
 from torchrl_bc.train.evaluate import rollout_levels, summarise
 from torchrl_bc.train.factories import make_actor
 from torchrl_bc.train.loss import MaskedBCLoss
@@ -394,8 +394,7 @@ def _read_state(path: Path, cfg: RunConfig) -> dict[str, Any]:
     if not isinstance(state, dict) or state.get("format") != _STATE_FORMAT \
             or any(k not in state for k in keys):
         raise CheckpointMismatch(f"{path} is not a DAgger state ({_STATE_FORMAT})")
-    diff = config_diff(config_with_defaults(state["config"]), cfg.to_dict(),
-                       ignore=RESUMABLE_KEYS)
+    diff = resume_diff(state["config"], cfg)
     if diff:
         raise CheckpointMismatch(f"{path} does not match this run: " + "; ".join(diff))
     return state
