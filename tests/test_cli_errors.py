@@ -174,6 +174,10 @@ def test_evaluate_path_misuse(fake_ckpt, tmp_path, levels, capsys) -> None:
         cli(["evaluate", str(fake_ckpt), "--levels", str(levels), "--episodes", "0"])
     _usage_error(capsys, exc, "--episodes", ">= 1")
     with pytest.raises(SystemExit) as exc:
+        cli(["evaluate", str(fake_ckpt), "--levels", str(levels), "--save-replays",
+             str(fake_ckpt)])
+    _usage_error(capsys, exc, "--save-replays", "is a file, not a directory")
+    with pytest.raises(SystemExit) as exc:
         cli(["evaluate", str(fake_ckpt), "--levels", "suite:nope"])
     _usage_error(capsys, exc, "suite:nope", "no such suite")
 

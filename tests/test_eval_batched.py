@@ -243,3 +243,39 @@ def test_rollouts_name_what_killed_the_ninja():
     assert (got[0].outcome, got[0].death_cause) == ("died", "mine")
     assert got[1].won and got[1].death_cause == ""
     assert got == _reference_rollouts(actor, levels, cfg, True, None, 2.0, 300)
+
+
+@pytest.mark.parametrize("frame_skip", [1, 4])
+def test_kept_inputs_replay_each_episode_exactly(frame_skip, tmp_path):
+    """``keep_inputs`` gives one input byte per tick played, and the saved replays, simulated
+    from the map alone, end as the episodes did: the same win, death and tick count."""
+    from torchrl_bc.replay.format import read_replay
+    from torchrl_bc.sim import Simulator
+    from torchrl_bc.train.evaluate import save_episode_replays
+
+    cfg = ObservationConfig(modalities=("game_state", "action_mask"), frame_skip=frame_skip)
+    arch = ArchitectureConfig.from_dict({"preset": "mlp", "state_hidden": [32],
+                                         "state_dim": 16, "features_dim": 16,
+                                         "head_hidden": [16]})
+    actor = _actor(arch, cfg)
+    mined = build_map(floor_row(14), spawn=(20, 58),
+                      records=[(1, 60, 58, 0, 0), (3, 90, 58, 0, 0), (4, 40, 58, 0, 0)])
+    levels = [*_levels(), Level("mined", mined, 0)]  # a mine on the way to the switch
+    got, _ = rollout_levels(actor, levels, cfg, tick_factor=1.3, max_ticks=301, batch=4,
+                            keep_inputs=True)
+    plain, _ = rollout_levels(actor, levels, cfg, tick_factor=1.3, max_ticks=301)
+    assert got == plain and plain[0].inputs is None  # keeping them changes nothing else
+    assert {"won", "died", "stuck"} <= {r.outcome for r in got}
+    paths = save_episode_replays(tmp_path / "eps", levels, got)
+    assert (paths[0].name, paths[-1].name) == ("easy.replay", "mined.replay")
+    for r, lv, path in zip(got, levels, paths, strict=True):
+        assert r.inputs.shape == (r.ticks,) and r.inputs.dtype == np.uint8
+        rep = read_replay(path)
+        assert rep.map_data == lv.map_data and rep.success == r.won
+        assert np.array_equal(rep.inputs, r.inputs)
+        trace = Simulator(rep.map_data).run_inputs(rep.inputs)
+        assert (trace.win_frame == r.ticks) == r.won
+        assert (trace.death_frame > 0) == r.died
+        assert trace.ticks == r.ticks
+    again = save_episode_replays(tmp_path / "eps2", levels[:1] * 2, got[:1] * 2)
+    assert [p.name for p in again] == ["easy.replay", "easy-2.replay"]

@@ -78,10 +78,13 @@ def test_end_to_end_prepare_train_resume_evaluate(base, tmp_path, capsys):
     assert _losses(res.history)[:2] == _losses(ckpt["history"])
 
     capsys.readouterr()
+    eps = tmp_path / "episodes"
     rc = cli_main(["evaluate", str(out / "best.pt"), "--levels", str(base[0].split("'")[1]),
-                   "--tick-factor", "1.0"])
+                   "--tick-factor", "1.0", "--save-replays", str(eps)])
     lines = capsys.readouterr().out.strip().splitlines()
     assert rc == 0
+    assert f"replays: 6 episodes written to {eps}" in lines
+    assert len(list(eps.glob("*.replay"))) == 6
     assert lines[-1].startswith("success_rate: ")
     assert 0.0 <= float(lines[-1].split()[-1]) <= 1.0
     assert "levels: 6" in "\n".join(lines)

@@ -108,6 +108,15 @@ def output_file(text: str) -> Path:
     return path
 
 
+def output_dir(text: str) -> Path:
+    """argparse type: a folder to write into, made if missing (refused before any work when
+    the path is a file)."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a directory")
+    return path
+
+
 def positive_float(text: str) -> float:
     """argparse type: a finite number > 0 (NaN, inf, 0 and negatives are misuse)."""
     try:

@@ -8,6 +8,7 @@ from torchrl_bc.commands import (
     existing_file,
     fail,
     levels_spec,
+    output_dir,
     positive_float,
     positive_int,
 )
@@ -26,8 +27,9 @@ levels whose only demos do not win (e.g. a replay that lost a header byte), are 
 listed with their reason; the success rate's denominator is the levels evaluated. Losses
 are split into died, stuck (timed out without moving 6 px in the last 300 ticks, or in the
 last half of the cap when that is shorter: a greedy policy at a fixed point) and other
-timeouts, and deaths by what killed the ninja (mine, impact, drone, ...). Ends with
-`success_rate: X`."""
+timeouts, and deaths by what killed the ninja (mine, impact, drone, ...). --save-replays DIR
+writes each episode's inputs as DIR/<level>.replay (its header says whether it won), to watch
+with `torchrl-bc render`. Ends with `success_rate: X`."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +46,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--seed", type=int, default=0, help="seed for --sampled")
     parser.add_argument("--verbose", "-v", action="store_true", help="one line per level")
+    parser.add_argument("--save-replays", metavar="DIR", type=output_dir, default=None,
+                        help="write each episode as DIR/<level>.replay (render to watch it)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         STUCK_TICKS,
         family_success,
         rollout_levels,
+        save_episode_replays,
         scan_levels,
         summarise,
     )
@@ -76,8 +81,14 @@ def run(args: argparse.Namespace) -> int:
     for _ in range(args.episodes):
         res, _ = rollout_levels(actor, levels, cfg.observation, greedy=not args.sampled,
                                 generator=gen, tick_factor=args.tick_factor,
-                                max_ticks=args.max_ticks)
+                                max_ticks=args.max_ticks,
+                                keep_inputs=args.save_replays is not None)
         results.extend(res)
+    if args.save_replays is not None:
+        try:
+            written = save_episode_replays(args.save_replays, levels, results)
+        except OSError as exc:
+            return fail(PROG, f"--save-replays {args.save_replays}: {exc}")
     if args.verbose:
         for r in results:
             cause = f" ({r.death_cause})" if r.died else ""
@@ -101,5 +112,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"length_ratio: {stats['length_ratio']:.3f}")
     print(f"wins: {sum(r.won for r in results)} of {len(results)} episodes on "
           f"{len(levels)} levels")
+    if args.save_replays is not None:
+        print(f"replays: {len(written)} episodes written to {args.save_replays}")
     print(f"success_rate: {stats['success']:.4f}")
     return 0

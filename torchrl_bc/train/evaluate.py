@@ -11,6 +11,7 @@ bad policy costs at most that.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,11 +28,12 @@ from torchrl_bc.env.torchrl_env import LevelsEnv
 from torchrl_bc.models import level_graphs_on
 from torchrl_bc.models.policy import without_log_prob
 from torchrl_bc.obs import ObservationConfig
+from torchrl_bc.replay.actions import actions_to_inputs
 from torchrl_bc.sim.level import Level, map_hash
 
 __all__ = ["MOVE_PX", "STUCK_TICKS", "LevelScan", "Rollout", "SkipReason", "SkippedFile",
-           "StillTracker", "discover_levels", "family_success", "rollout_levels", "scan_levels",
-           "summarise"]
+           "StillTracker", "discover_levels", "family_success", "rollout_levels",
+           "save_episode_replays", "scan_levels", "summarise"]
 
 
 #: A timed-out episode is ``stuck`` when its ninja stayed within ``MOVE_PX`` of one point for
@@ -51,6 +53,9 @@ class Rollout:
     cap: int
     still_ticks: int | None = None  # at the end: ticks since the ninja last moved MOVE_PX
     death_cause: str = ""  # what killed it when it died (layout.DEATH_CAUSES), else ""
+    #: the input byte of every tick played (``rollout_levels(keep_inputs=True)``), so the
+    #: episode can be saved as a replay and watched; None when not kept
+    inputs: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def outcome(self) -> str:
@@ -89,9 +94,12 @@ def rollout_levels(actor: ProbabilisticActor, levels: Sequence[Level],
                    generator: torch.Generator | None = None, tick_factor: float = 2.0,
                    max_ticks: int = 5000, batch: int = 512,
                    restore_graphs: Sequence | None = None, record: int | None = None,
-                   record_scale: int = 2) -> tuple[list[Rollout], list[np.ndarray]]:
+                   record_scale: int = 2, keep_inputs: bool = False
+                   ) -> tuple[list[Rollout], list[np.ndarray]]:
     """One episode per level, ``batch`` levels at a time in one :class:`LevelsEnv`; returns the
     rollouts and, if ``record`` is a level index, the RGB frames of that level's episode.
+    ``keep_inputs`` keeps each episode's per-tick input bytes (:attr:`Rollout.inputs`: one
+    byte a tick, at most the cap per level).
 
     ``batch`` bounds the levels held at once (memory); each step costs one actor call and one
     env step whatever the number of levels playing, so larger chunks amortise that fixed cost
@@ -120,7 +128,8 @@ def rollout_levels(actor: ProbabilisticActor, levels: Sequence[Level],
                 rec = None if record is None or not start <= record < start + len(chunk) \
                     else record - start
                 res, fr = _rollout_chunk(actor, chunk, obs_config, tick_factor, max_ticks,
-                                         restore_graphs, rec, record_scale, device)
+                                         restore_graphs, rec, record_scale, device,
+                                         keep_inputs)
                 results.extend(res)
                 frames.extend(fr)
     finally:
@@ -131,7 +140,8 @@ def rollout_levels(actor: ProbabilisticActor, levels: Sequence[Level],
 def _rollout_chunk(actor: ProbabilisticActor, levels: list[Level],
                    obs_config: ObservationConfig, tick_factor: float, max_ticks: int,
                    restore_graphs: Sequence | None, record: int | None, record_scale: int,
-                   device: torch.device) -> tuple[list[Rollout], list[np.ndarray]]:
+                   device: torch.device, keep_inputs: bool = False
+                   ) -> tuple[list[Rollout], list[np.ndarray]]:
     """Every level of the chunk in one :class:`LevelsEnv`, stepped with ``env.step`` /
     ``step_mdp``, the actor acting on the levels still playing only.
 
@@ -148,6 +158,7 @@ def _rollout_chunk(actor: ProbabilisticActor, levels: list[Level],
     if record is not None:
         frames.append(env.slots.render(record, record_scale))
     action = np.zeros(env.n, np.int64)
+    played: list[list[np.ndarray]] = [[] for _ in levels]  # per level: (ticks,) input runs
     keys = list(actor.in_keys)
     with level_graphs_on(actor, env.static_graphs, restore_graphs):
         while True:
@@ -160,15 +171,48 @@ def _rollout_chunk(actor: ProbabilisticActor, levels: list[Level],
                 obs = obs[torch.from_numpy(rows).to(device)]
             action[rows] = actor(obs).get("action").cpu().numpy()
             td.set("action", torch.from_numpy(action.copy()).to(device))
+            before = env.slots.frames if keep_inputs else None
             # step_mdp(td) would carry nothing more: every key the next step needs is in "next"
             td = env.step(td).get("next")
+            if before is not None:
+                ran, codes = env.slots.frames - before, actions_to_inputs(action)
+                for i in rows[ran[rows] > 0].tolist():
+                    played[i].append(np.full(int(ran[i]), codes[i], np.uint8))
             still.update(env.slots)
             if record is not None and playing[record]:
                 frames.append(env.slots.render(record, record_scale))
     stalled, causes = still.still(env.slots), env.slots.death_causes
-    results = [Rollout(lv.name, *out, lv.demo_ticks, caps[i], int(stalled[i]), causes[i])
+    results = [Rollout(lv.name, *out, lv.demo_ticks, caps[i], int(stalled[i]), causes[i],
+                       np.concatenate(played[i] or [np.zeros(0, np.uint8)]) if keep_inputs
+                       else None)
                for i, (lv, out) in enumerate(zip(levels, env.outcomes(), strict=True))]
     return results, frames
+
+
+def save_episode_replays(out_dir: str | Path, levels: Sequence[Level],
+                         rollouts: Sequence[Rollout]) -> list[Path]:
+    """Write each rollout (kept with ``keep_inputs``) as ``out_dir/<level>.replay``, its map
+    and the inputs played, flagged won or not, so ``torchrl-bc render`` shows what the policy
+    did. Names are made filename-safe; a name seen before (another episode of the level, or
+    two levels with one name) gets ``-2``, ``-3``, ... Each file is written atomically."""
+    from torchrl_bc.replay.format import write_replay
+
+    maps = {lv.name: lv.map_data for lv in levels}
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    paths = []
+    for r in rollouts:
+        if r.inputs is None:
+            raise ValueError(f"rollout {r.name!r} kept no inputs (keep_inputs=False)")
+        stem = re.sub(r"[^A-Za-z0-9._-]", "_", r.name).lstrip(".") or "level"
+        name, k = stem, 1
+        while name in used:
+            k += 1
+            name = f"{stem}-{k}"
+        used.add(name)
+        paths.append(write_replay(out / f"{name}.replay", maps[r.name], r.inputs, r.won))
+    return paths
 
 
 def summarise(rollouts: Sequence[Rollout], prefix: str) -> dict[str, float]:
