@@ -152,6 +152,12 @@ def test_crossval_two_folds_level_disjoint(corpus: Path, tmp_path: Path, capsys,
     for k in (0, 1):
         held = {r["map_hash"] for r in rows if r["fold"] == k}
         held_groups = {r["group"] for r in rows if r["fold"] == k}
+        # each held-out episode is saved as a replay of that level, flagged as it ended
+        episodes = {read_replay(f) for f in (out / f"fold-{k}" / "heldout").iterdir()}
+        assert {hashlib.sha256(e.map_data).hexdigest(): e.success for e in episodes} == \
+            {r["map_hash"]: r["heldout_won"] for r in rows if r["fold"] == k}
+        assert all(e.n_ticks == r["heldout_ticks"] for e in episodes for r in rows
+                   if r["map_hash"] == hashlib.sha256(e.map_data).hexdigest())
         # what the fold's dataset actually holds (manifest of the prepared store)
         run = out / f"fold-{k}" / "run"
         assert (run / "best.pt").is_file()

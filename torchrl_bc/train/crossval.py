@@ -202,14 +202,15 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
              ) -> CrossvalResult:
     """Train ``folds`` policies on level-disjoint folds and score every winnable level with
     the policy it was held out from; writes ``per_level.json``, ``per_level.csv`` and
-    ``summary.json`` under ``out`` (one ``fold-K/`` run directory per fold).
+    ``summary.json`` under ``out`` (one ``fold-K/`` run directory per fold, and each held-out
+    episode as ``fold-K/heldout/<level>.replay``).
 
     ``train_levels`` caps the training levels each fold's policy is also scored on
     (-1 = all, 0 = none); ``verbose`` passes the trainer's own log through."""
     from torchrl_bc.levels.random_play import random_wins
     from torchrl_bc.train.checkpoint import load_policy
     from torchrl_bc.train.distributed import resolve_device
-    from torchrl_bc.train.evaluate import rollout_levels
+    from torchrl_bc.train.evaluate import rollout_levels, save_episode_replays
     from torchrl_bc.train.pipeline import pretrain
 
     say = progress or (lambda _msg: None)
@@ -263,7 +264,8 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
         actor, run_cfg, _ = load_policy(ckpt, dev)
         test_levels = [lv.as_level() for lv in test]
         res, _ = rollout_levels(actor, test_levels, run_cfg.observation, greedy=True,
-                                tick_factor=tick_factor, max_ticks=max_ticks)
+                                tick_factor=tick_factor, max_ticks=max_ticks, keep_inputs=True)
+        save_episode_replays(fold_dir / "heldout", test_levels, res)  # to render the losses
         # The same greedy policy with a flat max_ticks cap (observations do not depend on the
         # cap, so it only lets episodes run on): the wins the demo-relative cap cut short.
         flat = res
