@@ -5,6 +5,7 @@ Torch-free, so ``torchrl-bc prepare`` reads it without importing the models.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -31,6 +32,8 @@ class DataConfig:
     workers: int = 0  # simulation processes when preparing; 0 = min(4, CPUs)
     generated: int = 0  # procedural levels solved by the planner and added (0 = none)
     generated_seed: int = 0  # first generator seed of those levels
+    generated_families: tuple[str, ...] = ()  # the families those levels cycle over; empty =
+    # the generator's corpus default (torchrl_bc.levels.generator.FAMILIES)
 
     def cache_root(self, out_dir: str | os.PathLike[str]) -> Path:
         """Where a run writing to ``out_dir`` keeps prepared datasets, the episode cache and its
@@ -42,7 +45,11 @@ class DataConfig:
         uses (None when ``generated`` is 0), made once and shared through the cache."""
         if self.generated <= 0:
             return None
-        return self.cache_root(out_dir) / f"generated-{self.generated}-{self.generated_seed}"
+        name = f"generated-{self.generated}-{self.generated_seed}"
+        if self.generated_families:  # the default's name stays what it always was
+            tag = hashlib.sha256(",".join(self.generated_families).encode()).hexdigest()[:8]
+            name += f"-f{tag}"
+        return self.cache_root(out_dir) / name
 
     def n_workers(self) -> int:
         """Simulation processes: ``workers``, or min(4, CPUs) when it is 0."""

@@ -21,7 +21,14 @@ from torchrl_bc.replay.format import encode_replay, read_replay
 from torchrl_bc.resources import SAMPLE_CORPUS  # shipped package data; re-exported here
 from torchrl_bc.sim import SIM_VERSION, Simulator
 
-from .generator import DIFFICULTY, FAMILIES, GENERATOR_VERSION, generate_level, pick_family
+from .generator import (
+    CORPUS_FAMILIES,
+    DIFFICULTY,
+    FAMILIES,
+    GENERATOR_VERSION,
+    generate_level,
+    pick_family,
+)
 from .suites import HELD_OUT_SEED_START
 
 MANIFEST = "manifest.json"
@@ -48,18 +55,26 @@ def split_of(seed: int, val_fraction: float) -> str:
     return "val" if h / 2**64 < val_fraction else "train"
 
 
-def band_of(seed: int) -> str:
-    """Bands cycle over blocks of len(FAMILIES) seeds: simple, medium, simple, hard, ..."""
-    return ("simple", "medium", "simple", "hard", "medium")[(seed // len(FAMILIES)) % 5]
+def band_of(seed: int, families: tuple[str, ...] = FAMILIES) -> str:
+    """Bands cycle over blocks of len(families) seeds: simple, medium, simple, hard, ..."""
+    return ("simple", "medium", "simple", "hard", "medium")[(seed // len(families)) % 5]
 
 
-def _solve_seed(task: tuple[int, str, float]) -> tuple[dict[str, Any], bytes]:
+def check_families(families: tuple[str, ...]) -> None:
+    """A corpus cycles over at least one family, each once, all from ``CORPUS_FAMILIES``."""
+    bad = sorted(set(families) - set(CORPUS_FAMILIES))
+    if bad or not families or len(set(families)) != len(families):
+        raise ValueError(f"corpus families must be distinct names from {list(CORPUS_FAMILIES)} "
+                         f"(suite-only families stay out of training), got {list(families)}")
+
+
+def _solve_seed(task: tuple[int, str, float, tuple[str, ...]]) -> tuple[dict[str, Any], bytes]:
     """Worker side: generate and solve one seed; the entry's fields and the replay's bytes.
 
     Pure function of ``task``, so the driver's files are the same bytes wherever it ran.
     """
-    s, style, val_fraction = task
-    level = generate_level(s, band=band_of(s), style=style)
+    s, style, val_fraction, families = task
+    level = generate_level(s, pick_family(s, families), band=band_of(s, families), style=style)
     payload = encode_replay(level.map_data, level.solution, True)
     return {"level_id": level.level_id, "family": level.family, "seed": s,
             "difficulty": round(level.difficulty, 4), "attempt": level.attempt,
@@ -70,9 +85,10 @@ def _solve_seed(task: tuple[int, str, float]) -> tuple[dict[str, Any], bytes]:
 
 def make_corpus(out: str | Path, n_levels: int, seed: int = 0, val_fraction: float = 0.15,
                 style: str = "human", progress: bool = True, *, workers: int = 1,
-                executor: str | Executor = "local",
-                ray_address: str | None = None) -> list[CorpusEntry]:
-    """Generate and solve ``n_levels`` levels from seeds ``seed, seed+1, ...``.
+                executor: str | Executor = "local", ray_address: str | None = None,
+                families: tuple[str, ...] = FAMILIES) -> list[CorpusEntry]:
+    """Generate and solve ``n_levels`` levels from seeds ``seed, seed+1, ...``, seed ``s`` of
+    family ``families[s % len(families)]`` (any of ``CORPUS_FAMILIES``; default ``FAMILIES``).
 
     Levels are solved by ``executor`` (``local`` processes or ``ray`` tasks, see
     :mod:`torchrl_bc.executors`); this process writes each replay atomically as it arrives and
@@ -87,12 +103,14 @@ def make_corpus(out: str | Path, n_levels: int, seed: int = 0, val_fraction: flo
     if seed + n_levels > HELD_OUT_SEED_START:
         raise ValueError(f"corpus seeds must stay below {HELD_OUT_SEED_START} (held out for "
                          "evaluation suites)")
+    families = tuple(families)
+    check_families(families)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(executor, str):
         executor = make_executor(executor, workers=workers, address=ray_address,
                                  preload=["torchrl_bc.levels.corpus", "torchrl_bc.levels.planner"])
-    tasks = [(s, style, val_fraction) for s in range(seed, seed + n_levels)]
+    tasks = [(s, style, val_fraction, families) for s in range(seed, seed + n_levels)]
     found: dict[int, CorpusEntry] = {}
     unsolved: list[dict[str, Any]] = []
     lost: list[int] = []
@@ -100,13 +118,14 @@ def make_corpus(out: str | Path, n_levels: int, seed: int = 0, val_fraction: flo
                                          progress=progress):
         s = tasks[i][0]
         if isinstance(error, WorkerLost):
-            report(f"make-corpus: seed {s} ({pick_family(s)}-{s}) not made: {error}")
+            report(f"make-corpus: seed {s} ({pick_family(s, families)}-{s}) not made: {error}")
             lost.append(s)
             continue
         if error is not None:
             reason = f"{type(error).__name__}: {error}".splitlines()[0]
-            report(f"make-corpus: seed {s} ({pick_family(s)}-{s}) left out: {reason}")
-            unsolved.append({"seed": s, "level_id": f"{pick_family(s)}-{s}", "reason": reason})
+            level_id = f"{pick_family(s, families)}-{s}"
+            report(f"make-corpus: seed {s} ({level_id}) left out: {reason}")
+            unsolved.append({"seed": s, "level_id": level_id, "reason": reason})
             continue
         fields, payload = result
         atomic_write_bytes(out / fields["file"], payload)
@@ -120,7 +139,7 @@ def make_corpus(out: str | Path, n_levels: int, seed: int = 0, val_fraction: flo
         "manifest_version": MANIFEST_VERSION,
         "generator_version": GENERATOR_VERSION,
         "sim_version": SIM_VERSION,
-        "families": list(FAMILIES),
+        "families": list(families),
         "bands": {k: list(v) for k, v in DIFFICULTY.items()},
         "seed": seed,
         "n_levels": n_levels,

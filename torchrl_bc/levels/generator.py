@@ -31,6 +31,9 @@ FAMILIES: tuple[str, ...] = (
 SUITE_FAMILIES: tuple[str, ...] = (
     "drones", "thwumps", "switches", "maze", "long_chambers", "precise_jumps", "tiny_room",
 )
+#: Families a training corpus may cycle over instead of ``FAMILIES`` (``make_corpus(families=)``,
+#: ``data.generated_families``): ``FAMILIES`` and those added later for training, never a suite's.
+CORPUS_FAMILIES: tuple[str, ...] = (*FAMILIES, "platforms")
 
 # Ramp tile ids (surface rising/falling to the right); found by rasterising the tile shapes.
 UP45, DOWN45 = 8, 9
@@ -541,6 +544,38 @@ def precise_jumps(c: Canvas, rng: np.random.Generator, d: float) -> None:
 
 
 
+def platforms(c: Canvas, rng: np.random.Generator, d: float) -> None:
+    """One big room over a floor lined with mines, crossed by jumping between one-tile floating
+    platforms (the spawn, the switch and the door each on its own, harder: stepping stones
+    between, and the door back past the switch), as in the human "medium" sets. Standing on
+    one tile there is no run-up, and walking off the edge drops into the mines."""
+    top, floor = _ri(rng, 1, 4), HEIGHT - 1 - _ri(rng, 0, 2)  # floor: the row of mines
+    c.carve(0, top, WIDTH - 1, floor)
+    for x in range(WIDTH):
+        c.mine(x, floor, 0, 1)
+    stops = 3 + _ri(rng, 0, _span(d, 0, 2))
+    x, y = _ri(rng, 1, 10), _ri(rng, top + 5, floor - 5)
+    spots = []
+    for _ in range(stops):
+        if x > WIDTH - 2:
+            break
+        c.carve(x, y, x, y, tile=1)
+        spots.append((x, y - 1))  # the ninja and the objects stand on the platform
+        x += _ri(rng, 5, _span(d, 8, 12))
+        y = int(np.clip(y + _ri(rng, -2, 2), top + 4, floor - 4))
+    if len(spots) < 3:  # a room too narrow for the jumps drawn: start over from the left
+        spots = spots[:1]
+        for i in (1, 2):
+            x = spots[0][0] + 5 * i
+            c.carve(x, spots[0][1] + 1, x, spots[0][1] + 1, tile=1)
+            spots.append((x, spots[0][1]))
+    c.spawn(*spots[0])
+    switch, door = spots[-1], spots[-2]
+    if rng.random() >= 0.5 * d:  # easier: the switch on the way, the door at the far end
+        switch, door = door, switch
+    c.exit(door, switch)
+
+
 def tiny_room(c: Canvas, rng: np.random.Generator, d: float) -> None:
     """A closet of a level, as in the "very simple" human sets: spawn, switch and door within a
     few tiles of each other in a small room (wider and taller with difficulty)."""
@@ -562,6 +597,7 @@ FAMILY_BUILDERS: dict[str, Callable[[Canvas, np.random.Generator, float], None]]
     "switch_first": switch_first, "locked_doors": locked_doors, "multi_chamber": multi_chamber,
     "drones": drones, "thwumps": thwumps, "switches": switches, "maze": maze,
     "long_chambers": long_chambers, "precise_jumps": precise_jumps, "tiny_room": tiny_room,
+    "platforms": platforms,
 }
 
 

@@ -245,6 +245,13 @@ class RunConfig:
             raise ConfigError("dagger.ray_address needs dagger.executor: ray")
         if self.data.generated < 0:
             raise ConfigError(f"data.generated must be >= 0, got {self.data.generated}")
+        if self.data.generated_families:
+            from torchrl_bc.levels.corpus import check_families
+
+            try:
+                check_families(self.data.generated_families)
+            except ValueError as exc:
+                raise ConfigError(f"data.generated_families: {exc}") from None
         if self.train.early_stop.mode not in ("auto", "max", "min"):
             raise ConfigError("train.early_stop.mode must be auto|max|min")
 

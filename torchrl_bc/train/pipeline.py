@@ -103,17 +103,23 @@ def with_generated_levels(cfg: RunConfig, out_dir: Path, verbose: bool = True) -
     if n <= 0:
         return cfg
     from torchrl_bc.levels.corpus import MANIFEST, load_manifest, make_corpus
+    from torchrl_bc.levels.generator import FAMILIES
 
     seed = cfg.data.generated_seed
+    families = cfg.data.generated_families or FAMILIES
     corpus = cfg.data.generated_dir(out_dir)
     assert corpus is not None  # n > 0
-    done = (corpus / MANIFEST).is_file() and load_manifest(corpus).get("n_levels") == n
+    done = (corpus / MANIFEST).is_file() and \
+        {k: load_manifest(corpus).get(k) for k in ("n_levels", "families")} == \
+        {"n_levels": n, "families": list(families)}
     if not done:
         if verbose:
-            print(f"data: generating and solving {n} levels into {corpus}", file=sys.stderr)
+            print(f"data: generating and solving {n} levels ({', '.join(families)}) into "
+                  f"{corpus}", file=sys.stderr)
         dc = cfg.dagger
         make_corpus(corpus, n, seed=seed, progress=verbose, workers=dc.n_workers(),
-                    executor=dc.executor, ray_address=dc.ray_address or None)
+                    executor=dc.executor, ray_address=dc.ray_address or None,
+                    families=families)
     replays = (*tuple(cfg.data.replays), str(corpus))
     return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, replays=replays))
 
