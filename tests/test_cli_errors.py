@@ -308,6 +308,10 @@ def test_config_errors_name_the_key(tmp_path) -> None:
         load_config(TINY, ["train.early_stop.metric=train/closed_loop_success",
                            "eval.train_levels=0"])
     assert load_config(TINY, ["train.early_stop.metric=val/recall/JUMP"]) is not None
+    with pytest.raises(ConfigError, match=r"data\.generated_families: .*'maze'"):
+        load_config(TINY, ["data.generated_families=[corridor, maze]"])  # a suite family
+    assert load_config(TINY, ["data.generated_families=[platforms]"]).data.generated_families \
+        == ("platforms",)
     with pytest.raises(ConfigError, match=r"override 'train\.lr' is not key=value"):
         load_config(TINY, ["train.lr"])
     # every message is one line

@@ -52,6 +52,18 @@ def test_make_corpus_is_reproducible(tmp_path) -> None:
         assert (tmp_path / "a" / e.file).read_bytes() == (tmp_path / "b" / e.file).read_bytes()
 
 
+def test_make_corpus_cycles_over_the_families_it_is_given(tmp_path) -> None:
+    made = make_corpus(tmp_path / "c", 3, seed=0, progress=False,
+                       families=("platforms", "corridor"))
+    assert [(e.family, e.seed) for e in made] == [("platforms", 0), ("corridor", 1),
+                                                  ("platforms", 2)]
+    assert load_manifest(tmp_path / "c")["families"] == ["platforms", "corridor"]
+    assert all(check_replay_wins(tmp_path / "c" / e.file)[0] for e in made)
+    for bad in (("maze",), (), ("corridor", "corridor")):  # a suite's, none, twice
+        with pytest.raises(ValueError, match="corpus families"):
+            make_corpus(tmp_path / "d", 1, seed=0, progress=False, families=bad)
+
+
 def test_make_corpus_refuses_held_out_seeds(tmp_path) -> None:
     with pytest.raises(ValueError, match="held out"):
         make_corpus(tmp_path, 1, seed=1_000_000, progress=False)
@@ -84,3 +96,12 @@ def test_training_generates_its_levels_where_the_config_says(tmp_path, monkeypat
         [e.replay_hash for e in reference]
     with_generated_levels(cfg, tmp_path / "run", verbose=False)  # cached: not made again
     assert len(seen) == 1
+    # other families: a folder of their own, made once, the default's left as it was
+    other = with_values(cfg, {"data.generated_families": ("corridor", "platforms")})
+    out = with_generated_levels(other, tmp_path / "run", verbose=False)
+    made2 = Path(out.data.replays[-1])
+    assert made2.parent == made.parent and made2.name.startswith("generated-2-0-f")
+    assert [e["family"] for e in load_manifest(made2)["levels"]] == ["corridor", "platforms"]
+    assert seen[-1]["families"] == ("corridor", "platforms") and len(seen) == 2
+    with_generated_levels(other, tmp_path / "run", verbose=False)
+    assert len(seen) == 2

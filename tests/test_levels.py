@@ -5,13 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from torchrl_bc.levels.generator import FAMILIES, build_candidate, generate_level
+from torchrl_bc.levels.generator import (
+    CORPUS_FAMILIES,
+    FAMILIES,
+    SUITE_FAMILIES,
+    build_candidate,
+    generate_level,
+)
 from torchrl_bc.levels.mapwriter import LevelMap, tile_center
 from torchrl_bc.levels.suites import SUITES, load_suite
 from torchrl_bc.sim import Simulator, parse_map
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", CORPUS_FAMILIES)
 def test_candidate_parses_and_round_trips(family: str) -> None:
     data = build_candidate(3, family, 0.5)
     m = parse_map(data, family)
@@ -25,7 +31,7 @@ def test_candidate_parses_and_round_trips(family: str) -> None:
     assert not sim.done
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", CORPUS_FAMILIES)
 def test_generator_is_deterministic_by_seed(family: str) -> None:
     a = [build_candidate(s, family, 0.6) for s in range(4)]
     b = [build_candidate(s, family, 0.6) for s in range(4)]
@@ -42,6 +48,33 @@ def test_locked_door_records_parse_with_their_switch() -> None:
     doors = [e for e in parse_map(data).entities if e.type == 6]
     assert doors and all(e.switch_x and e.switch_y for e in doors)
     assert LevelMap.from_map(lm.to_bytes()).to_bytes() == lm.to_bytes()
+
+
+def test_corpus_families_keep_the_default_cycle_and_no_suite_family() -> None:
+    assert CORPUS_FAMILIES[:len(FAMILIES)] == FAMILIES
+    assert not set(CORPUS_FAMILIES) & set(SUITE_FAMILIES)
+
+
+def test_platforms_are_one_tile_islands_over_mines_and_solvable() -> None:
+    """The spawn, switch and door each stand on a lone solid tile above a floor of mines, and
+    the planner wins the level by jumping between them."""
+    from torchrl_bc.sim import entities as E
+
+    for seed, band in ((1, "simple"), (2, "hard")):
+        lv = generate_level(seed, "platforms", band=band)
+        lm = LevelMap.from_map(lv.map_data)
+        m = parse_map(lv.map_data)
+        mines = [e for e in m.entities if e.type in E.MINES]
+        assert len(mines) >= 40
+        floor_y = max(e.y for e in mines)
+        for x, y in [lm.spawn, *[(a, b) for a, b, *_ in lm.exits],
+                     *[(c, d) for *_, c, d in lm.exits]]:
+            tx, ty = x // 4 - 1, y // 4 - 1  # units (6 px) -> playable tile
+            assert lm.tiles[tx, ty + 1] != 0 and lm.tiles[tx - 1, ty + 1] == 0 \
+                and lm.tiles[tx + 1, ty + 1] == 0, "not on a one-tile platform"
+            assert y < floor_y - 12, "not above the mines"
+        trace = Simulator(lv.map_data).run_inputs(lv.solution)
+        assert trace.win_frame == lv.solution.size
 
 
 def test_generate_level_is_solved_and_reproducible() -> None:
@@ -62,7 +95,7 @@ def test_suites_are_held_out_and_cover_families() -> None:
                                               load_suite("simple", verify=False)]
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", CORPUS_FAMILIES)
 def test_every_difficulty_builds(family: str) -> None:
     for d in (0.0, 0.5, 1.0):
         for seed in range(15):
