@@ -329,3 +329,11 @@ def test_cli_entry_point_has_no_traceback(truncated, levels) -> None:
                           cwd=REPO, timeout=300)
     assert proc.returncode == 1
     _one_line_error(proc.stderr, "unreadable")
+
+
+def test_make_corpus_families_are_checked_before_any_work(tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli(["make-corpus", "--levels", "1", "--out", str(tmp_path / "c"),
+             "--families", "corridor,maze"])
+    _usage_error(capsys, exc, "--families", "'maze'", "suite-only families stay out")
+    assert not (tmp_path / "c").exists()
