@@ -17,12 +17,15 @@ Simulate REPLAY with its own inputs and draw the whole level every --every ticks
 (tiles grey, entities coloured by class, the ninja black), using the same drawing code as the
 observations. --png FILE saves one frame (--png-tick picks which; default the middle) for a quick
 look. --obs adds the agent's view: the player frame and the global view side by side under the
-level, so what the policy sees can be checked by eye."""
+level, so what the policy sees can be checked by eye. --trail FILE.png draws the ninja's whole
+path over the level's first frame (magenta, a ring every second), and --against DEMO adds another
+replay of the same level in green: where a policy's episode (`evaluate --save-replays`) left the
+human's path shows at a glance. Give --out, --trail or both."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("replay", type=Path, metavar="REPLAY", help="replay file")
-    parser.add_argument("--out", required=True, type=Path, help="output .gif or .mp4")
+    parser.add_argument("--out", type=Path, default=None, help="output .gif or .mp4")
     parser.add_argument("--every", type=int, default=2, help="draw every N ticks (default 2)")
     parser.add_argument("--scale", type=int, default=2, choices=(1, 2, 3, 4, 6),
                         help="world pixels per image pixel (default 2: 528x300)")
@@ -30,6 +33,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--png", type=Path, default=None, help="also save one frame as PNG")
     parser.add_argument("--png-tick", type=int, default=None, help="tick of the PNG frame")
     parser.add_argument("--obs", action="store_true", help="append the agent's observations")
+    parser.add_argument("--trail", type=Path, default=None, metavar="PNG",
+                        help="draw the ninja's path over the level as a PNG")
+    parser.add_argument("--against", type=Path, default=None, metavar="REPLAY",
+                        help="with --trail: also draw this replay of the same level (green)")
 
 
 def _with_obs(level: np.ndarray, obs: dict[str, np.ndarray]) -> np.ndarray:
@@ -79,14 +86,75 @@ def render_replay(path: Path, every: int = 2, scale: int = 2,
     return frames, ticks
 
 
+#: Trail colours: the replay's path, and the --against replay's.
+TRAIL_RGB, AGAINST_RGB = (220, 0, 200), (0, 150, 0)
+
+
+def _draw_path(img: np.ndarray, pos: np.ndarray, scale: int, rgb: tuple[int, int, int]
+               ) -> None:
+    """Draw a path of world positions [T, 2] (one per tick) into ``img`` in place: a dot every
+    half image pixel along each tick's segment, and a 3 px ring every 60 ticks (a second)."""
+    h, w = img.shape[:2]
+    p = np.asarray(pos, np.float64) / scale
+    if len(p) > 1:
+        steps = max(1, int(np.ceil(np.abs(np.diff(p, axis=0)).max() * 2)))
+        t = np.linspace(0.0, 1.0, steps, endpoint=False)[None, :, None]
+        p = (p[:-1, None] + t * np.diff(p, axis=0)[:, None]).reshape(-1, 2)
+    xy = np.rint(p).astype(np.int64)
+    ok = (xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)
+    img[xy[ok, 1], xy[ok, 0]] = rgb
+    ang = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+    for x, y in np.asarray(pos, np.float64)[::60] / scale:
+        rx, ry = np.rint(x + 3 * np.cos(ang)).astype(int), np.rint(y + 3 * np.sin(ang)).astype(int)
+        keep = (rx >= 0) & (rx < w) & (ry >= 0) & (ry < h)
+        img[ry[keep], rx[keep]] = rgb
+
+
+def trail_image(path: Path, scale: int = 2, against: Path | None = None) -> np.ndarray:
+    """The level's first frame with the ninja's path of ``path`` (and of ``against``, which must
+    be a replay of the same level) drawn over it."""
+    from torchrl_bc.obs import ObservationBuilder, ObservationConfig
+    from torchrl_bc.sim import Simulator
+
+    replay = read_replay(path)
+    builder = ObservationBuilder(ObservationConfig(modalities=("global_view",)))
+    img = builder.render_rgb(Simulator(replay.map_data, source=str(path)), scale=scale).copy()
+    if against is not None:
+        other = read_replay(against)
+        if other.map_data != replay.map_data:
+            raise ValueError(f"{against}: not a replay of the same level as {path}")
+        trace = Simulator(other.map_data, source=str(against)).run_inputs(other.inputs)
+        _draw_path(img, trace.pos, scale, AGAINST_RGB)
+    trace = Simulator(replay.map_data, source=str(path)).run_inputs(replay.inputs)
+    _draw_path(img, trace.pos, scale, TRAIL_RGB)
+    return img
+
+
 def run(args: argparse.Namespace) -> int:
     import imageio.v2 as imageio
 
     if args.every < 1:
         print("error: --every must be >= 1", file=sys.stderr)
         return 2
+    if args.out is None and args.trail is None:
+        print("error: give --out (a video), --trail (a PNG of the path) or both",
+              file=sys.stderr)
+        return 2
+    if args.against is not None and args.trail is None:
+        print("error: --against draws into --trail; give --trail too", file=sys.stderr)
+        return 2
     from torchrl_bc.sim import MapFormatError
 
+    if args.trail is not None:
+        try:
+            imageio.imwrite(args.trail, trail_image(args.replay, args.scale, args.against))
+        except (ReplayFormatError, ValueError, OSError) as exc:  # MapFormatError: a ValueError
+            print(f"error: {text(str(exc))}", file=sys.stderr)
+            return 1
+        print(f"wrote {args.trail} (the path of {args.replay.name}"
+              + (f", and of {args.against.name} in green)" if args.against else ")"))
+        if args.out is None:
+            return 0
     try:
         frames, ticks = render_replay(args.replay, args.every, args.scale, args.obs)
     except (ReplayFormatError, MapFormatError) as exc:  # both messages name the file
