@@ -85,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
                       val_replay_fraction=args.val_replay_fraction,
                       split_seed=data.split_seed, cache_dir=args.cache,
                       progress=not args.quiet, prune=args.prune, verbose=not args.quiet,
-                      trim_idle=data.trim_idle_start, force=args.force, verify=args.verify,
+                      trim_idle=data.trim_idle_start, release_jumps=data.release_jumps,
+                      force=args.force, verify=args.verify,
                       executor=args.executor, ray_address=args.ray_address)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"prepare: {exc}", file=sys.stderr)

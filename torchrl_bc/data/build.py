@@ -88,6 +88,7 @@ class _Job:
     cache_dir: str
     trim_idle: bool = False
     replay_hash: str = ""  # what the parent read; a file changed since must not be cached
+    release_jumps: bool = False
 
 
 def find_replays(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -167,6 +168,11 @@ def run_job(job: _Job) -> list[dict[str, Any]]:
 
         replay, cut = trim_idle_start(replay)
         base["idle_ticks_cut"] = cut
+    if job.release_jumps:  # after trimming: the demo as it is then played from tick 0
+        from torchrl_bc.replay.jumps import release_stale_jumps
+
+        replay, released = release_stale_jumps(replay)
+        base["jump_ticks_released"] = released
     metas = []
     todo = [(job.key, replay, False)]
     if cache.has(job.key):  # only the mirror is missing (mirroring was turned on later)
@@ -189,8 +195,9 @@ def run_job(job: _Job) -> list[dict[str, Any]]:
             metas.append(meta | {"key": key})
             break
         meta, arrays = _episode_entry(ep, rid, job.path, base["replay_hash"], sig)
-        if "idle_ticks_cut" in base:
-            meta["idle_ticks_cut"] = base["idle_ticks_cut"]
+        for k in ("idle_ticks_cut", "jump_ticks_released"):
+            if k in base:
+                meta[k] = base[k]
         if arrays is not None:
             _store_graph(cache, ep, sig)
         cache.put(key, meta, arrays)
@@ -315,13 +322,15 @@ def build_dataset(replay_dirs: Sequence[str | os.PathLike[str]], obs_config: Obs
                   val_fraction: float = 0.15, val_replay_fraction: float = 0.0,
                   split_seed: int = 0, cache_dir: str | os.PathLike[str] | None = None,
                   progress: bool = True, prune: bool = False,
-                  verbose: bool = True, trim_idle: bool = False,
+                  verbose: bool = True, trim_idle: bool = False, release_jumps: bool = False,
                   force: bool = False, verify: bool = False, executor: str = "local",
                   ray_address: str | None = None) -> BuildResult:
     """Build (or bring up to date) the dataset in ``out_dir``; see the module docstring.
 
     ``trim_idle`` cuts each demo's idle opening where it can still win (see
     :mod:`torchrl_bc.replay.trim`), so states are those of a player acting from tick 0.
+    ``release_jumps`` releases jump wherever holding it changes nothing
+    (:mod:`torchrl_bc.replay.jumps`), so each jump's label starts where the jump does.
 
     ``cache_dir`` defaults to ``out_dir/cache``; point several datasets at one cache to share
     simulated episodes. ``prune`` deletes cache entries this build does not use. ``force``
@@ -358,8 +367,9 @@ def build_dataset(replay_dirs: Sequence[str | os.PathLike[str]], obs_config: Obs
 
     keys: dict[str, tuple[str, str | None]] = {}
     for _f, rid, h in replays:
-        key = episode_key(h, obs_config, trim_idle=trim_idle)
-        mkey = episode_key(h, obs_config, mirrored=True, trim_idle=trim_idle) if mirror else None
+        key = episode_key(h, obs_config, trim_idle=trim_idle, release_jumps=release_jumps)
+        mkey = episode_key(h, obs_config, mirrored=True, trim_idle=trim_idle,
+                           release_jumps=release_jumps) if mirror else None
         keys[rid] = (key, mkey)
     failed: dict[str, str] = {}
     simulated: list[str] = []
@@ -374,7 +384,7 @@ def build_dataset(replay_dirs: Sequence[str | os.PathLike[str]], obs_config: Obs
             mmeta = _meta_or_none(cache, mkey) if mkey is not None else None
             if meta is None or (mkey is not None and mmeta is None and meta["status"] == "ok"):
                 jobs.append(_Job(str(f), rid, key, mkey, obs_config, str(cache.root), trim_idle,
-                                 h))
+                                 h, release_jumps))
         if jobs:
             failed.update(_run_jobs(jobs, workers, progress, executor, ray_address))
         simulated.extend(j.replay_id for j in jobs if j.replay_id not in simulated)
@@ -447,6 +457,7 @@ def build_dataset(replay_dirs: Sequence[str | os.PathLike[str]], obs_config: Obs
         store=store_name, episodes=episodes, splits=splits, skipped=skipped,
         files=len(files), mirror_rejected=mirror_rejected, config=obs_config,
         data={"replays": [str(p) for p in replay_dirs], "mirror": mirror, "trim_idle": trim_idle,
+              **({"release_jumps": True} if release_jumps else {}),
               "val_fraction": val_fraction, "val_replay_fraction": val_replay_fraction,
               "split_seed": split_seed, "cache_dir": str(cache.root)})
     manifest["store_files"] = index

@@ -73,8 +73,10 @@ def obs_signature_hash(config: ObservationConfig) -> str:
 
 
 def episode_key(replay_hash: str, config: ObservationConfig, *, mirrored: bool = False,
-                reward: RewardConfig | None = None, trim_idle: bool = False) -> str:
-    """Cache key of one (possibly mirrored, possibly idle-trimmed) replay under ``config``."""
+                reward: RewardConfig | None = None, trim_idle: bool = False,
+                release_jumps: bool = False) -> str:
+    """Cache key of one (possibly mirrored, idle-trimmed, jump-released) replay under
+    ``config``."""
     from torchrl_bc.sim import SIM_VERSION
 
     content = {"replay": replay_hash, "obs": config.signature(), "sim": SIM_VERSION,
@@ -82,6 +84,8 @@ def episode_key(replay_hash: str, config: ObservationConfig, *, mirrored: bool =
                "data": DATA_VERSION}
     if trim_idle:  # only when on, so keys of untrimmed episodes stay what they were
         content["trim_idle"] = True
+    if release_jumps:  # likewise
+        content["release_jumps"] = True
     return _sha(content)
 
 

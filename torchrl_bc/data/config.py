@@ -27,6 +27,8 @@ class DataConfig:
     min_agreement: int = 0  # drop steps whose label held for fewer ticks than this
     skip_idle_start: bool = True  # drop each demo's leading NOOP steps (see BCDataset.select)
     trim_idle_start: bool = False  # re-simulate demos without their idle opening (replay.trim)
+    release_jumps: bool = False  # release jump wherever holding it changes nothing, in demos
+    # and DAgger's planner labels, so a jump's label starts where the jump does (replay.jumps)
     split_seed: int = 0
     cache_dir: str = ""  # prepared datasets + episode cache; "" = <out>/../.bc_data
     workers: int = 0  # simulation processes when preparing; 0 = min(4, CPUs)

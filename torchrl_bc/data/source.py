@@ -79,9 +79,10 @@ def check_prepared(path: str | Path, obs: ObservationConfig, data: DataConfig) -
         if built.get(key) != wanted.get(key):
             raise _mismatch(path, f"observation.{key}", built.get(key), wanted.get(key))
     # a manifest written before idle trimming existed describes untrimmed demos
-    have = {"trim_idle": False} | (config.get("data") or {})
+    have = {"trim_idle": False, "release_jumps": False} | (config.get("data") or {})
     for field, stored, value in (("data.mirror", "mirror", data.mirror),
                                  ("data.trim_idle_start", "trim_idle", data.trim_idle_start),
+                                 ("data.release_jumps", "release_jumps", data.release_jumps),
                                  ("data.val_fraction", "val_fraction", data.val_fraction),
                                  ("data.split_seed", "split_seed", data.split_seed)):
         if have.get(stored) != value:
@@ -99,6 +100,8 @@ def dataset_dir(root: Path, replay_dirs: Sequence[str | Path], obs: ObservationC
                           "split_seed": data.split_seed}
     if data.trim_idle_start:  # absent when off: older folders keep their names
         kw["trim_idle"] = True
+    if data.release_jumps:
+        kw["release_jumps"] = True
     key = json.dumps([sorted(str(Path(d).resolve()) for d in replay_dirs), obs.signature(), kw],
                      sort_keys=True)
     return root / f"ds-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
@@ -135,6 +138,6 @@ def open_dataset(sources: Sequence[str | Path], obs: ObservationConfig, data: Da
             build_dataset(sources, obs, path, workers=data.n_workers(), mirror=data.mirror,
                           val_fraction=data.val_fraction, split_seed=data.split_seed,
                           cache_dir=Path(root) / "episodes", progress=verbose, verbose=verbose,
-                          trim_idle=data.trim_idle_start)
+                          trim_idle=data.trim_idle_start, release_jumps=data.release_jumps)
     return BCDataset(path, min_agreement=data.min_agreement,
                      skip_idle_start=data.skip_idle_start)

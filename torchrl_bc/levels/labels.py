@@ -25,6 +25,7 @@ from torchrl_bc.executors import Executor, make_executor, report
 from torchrl_bc.obs import ObservationBuilder
 from torchrl_bc.obs.config import ObservationConfig
 from torchrl_bc.replay.actions import INPUT_TO_ACTION
+from torchrl_bc.replay.jumps import release_from
 from torchrl_bc.sim import Simulator
 
 __all__ = ["LabelResult", "LabelTask", "dagger_executor", "label_episode", "label_tasks"]
@@ -44,6 +45,8 @@ class LabelTask:
     horizon: int
     max_expansions: int
     budget_s: float | None  # None: no wall-clock cap
+    release_jumps: bool = False  # label the plan with jump released wherever holding it
+    # changes nothing (torchrl_bc.replay.jumps), as data.release_jumps does to demos
 
 
 @dataclass
@@ -80,8 +83,10 @@ def label_episode(task: LabelTask) -> LabelResult:
             continue
         res.solved += 1
         sim.restore(snap)
-        builder.memory = memory  # the student's, so its state is labelled as it saw it
         inputs = plan.inputs
+        if task.release_jumps:  # the same trajectory; sim is back at the snapshot after it
+            inputs = release_from(sim, inputs)
+        builder.memory = memory  # the student's, so its state is labelled as it saw it
         for step in range(task.horizon + 1):
             a = step * k
             if a >= len(inputs):

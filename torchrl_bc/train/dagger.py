@@ -168,7 +168,8 @@ def label_failures(episodes: list[_Episode], cfg: RunConfig, stats: DaggerRound
         snaps = query_snapshots(ep, dc.queries_per_level, dc.timeout_queries == "spread")
         if snaps:
             tasks.append(LabelTask(ep.level.name, ep.level.map_data, snaps, cfg.observation,
-                                   dc.horizon, dc.max_expansions, dc.budget_s))
+                                   dc.horizon, dc.max_expansions, dc.budget_s,
+                                   cfg.data.release_jumps))
     out: list[tuple[dict[str, np.ndarray], int]] = []
     for res in label_tasks(tasks, dagger_executor(dc.executor, dc.n_workers(), dc.ray_address)):
         out += res.pairs
