@@ -175,8 +175,9 @@ def build_manifest(*, store: str, episodes: list[dict[str, Any]], splits: list[s
                      "source_level": ep["source_level"], "mirrored": ep["mirrored"],
                      "success": ep["success"], "steps": ep["n_steps"], "ticks": ep["n_ticks"],
                      "actions": counts, "split": split})
-        if "idle_ticks_cut" in ep:
-            rows[-1]["idle_ticks_cut"] = ep["idle_ticks_cut"]
+        for k in ("idle_ticks_cut", "jump_ticks_released"):
+            if k in ep:
+                rows[-1][k] = ep[k]
         totals.update(counts)
         levels.setdefault(ep["source_level"], split)
     split_counts = {s: {"episodes": sum(1 for x in splits if x == s),
