@@ -556,19 +556,13 @@ def platforms(c: Canvas, rng: np.random.Generator, d: float) -> None:
     stops = 3 + _ri(rng, 0, _span(d, 0, 2))
     x, y = _ri(rng, 1, 10), _ri(rng, top + 5, floor - 5)
     spots = []
-    for _ in range(stops):
+    for _ in range(stops):  # three stops always fit: x <= 10 + 2 * 12 before the third
         if x > WIDTH - 2:
             break
         c.carve(x, y, x, y, tile=1)
         spots.append((x, y - 1))  # the ninja and the objects stand on the platform
         x += _ri(rng, 5, _span(d, 8, 12))
         y = int(np.clip(y + _ri(rng, -2, 2), top + 4, floor - 4))
-    if len(spots) < 3:  # a room too narrow for the jumps drawn: start over from the left
-        spots = spots[:1]
-        for i in (1, 2):
-            x = spots[0][0] + 5 * i
-            c.carve(x, spots[0][1] + 1, x, spots[0][1] + 1, tile=1)
-            spots.append((x, spots[0][1]))
     c.spawn(*spots[0])
     switch, door = spots[-1], spots[-2]
     if rng.random() >= 0.5 * d:  # easier: the switch on the way, the door at the far end
