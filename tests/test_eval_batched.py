@@ -266,7 +266,7 @@ def test_kept_inputs_replay_each_episode_exactly(frame_skip, tmp_path):
     plain, _ = rollout_levels(actor, levels, cfg, tick_factor=1.3, max_ticks=301)
     assert got == plain and plain[0].inputs is None  # keeping them changes nothing else
     assert {"won", "died", "stuck"} <= {r.outcome for r in got}
-    paths = save_episode_replays(tmp_path / "eps", levels, got)
+    paths = save_episode_replays(tmp_path / "eps", list(zip(levels, got, strict=True)))
     assert (paths[0].name, paths[-1].name) == ("easy.replay", "mined.replay")
     for r, lv, path in zip(got, levels, paths, strict=True):
         assert r.inputs.shape == (r.ticks,) and r.inputs.dtype == np.uint8
@@ -277,5 +277,8 @@ def test_kept_inputs_replay_each_episode_exactly(frame_skip, tmp_path):
         assert (trace.win_frame == r.ticks) == r.won
         assert (trace.death_frame > 0) == r.died
         assert trace.ticks == r.ticks
-    again = save_episode_replays(tmp_path / "eps2", levels[:1] * 2, got[:1] * 2)
+    # two levels of one name: each file holds its own level's map
+    other = Level("easy", levels[1].map_data, 0)
+    again = save_episode_replays(tmp_path / "eps2", [(levels[0], got[0]), (other, got[0])])
     assert [p.name for p in again] == ["easy.replay", "easy-2.replay"]
+    assert [read_replay(p).map_data for p in again] == [levels[0].map_data, other.map_data]

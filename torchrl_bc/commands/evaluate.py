@@ -86,7 +86,9 @@ def run(args: argparse.Namespace) -> int:
         results.extend(res)
     if args.save_replays is not None:
         try:
-            written = save_episode_replays(args.save_replays, levels, results)
+            written = save_episode_replays(args.save_replays,
+                                           list(zip(levels * args.episodes, results,
+                                                    strict=True)))
         except OSError as exc:
             return fail(PROG, f"--save-replays {args.save_replays}: {exc}")
     if args.verbose:

@@ -265,7 +265,7 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
         test_levels = [lv.as_level() for lv in test]
         res, _ = rollout_levels(actor, test_levels, run_cfg.observation, greedy=True,
                                 tick_factor=tick_factor, max_ticks=max_ticks, keep_inputs=True)
-        save_episode_replays(fold_dir / "heldout", test_levels, res)  # to render the losses
+        save_episode_replays(fold_dir / "heldout", list(zip(test_levels, res, strict=True)))
         # The same greedy policy with a flat max_ticks cap (observations do not depend on the
         # cap, so it only lets episodes run on): the wins the demo-relative cap cut short.
         flat = res

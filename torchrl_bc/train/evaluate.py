@@ -189,20 +189,22 @@ def _rollout_chunk(actor: ProbabilisticActor, levels: list[Level],
     return results, frames
 
 
-def save_episode_replays(out_dir: str | Path, levels: Sequence[Level],
-                         rollouts: Sequence[Rollout]) -> list[Path]:
-    """Write each rollout (kept with ``keep_inputs``) as ``out_dir/<level>.replay``, its map
-    and the inputs played, flagged won or not, so ``torchrl-bc render`` shows what the policy
-    did. Names are made filename-safe; a name seen before (another episode of the level, or
-    two levels with one name) gets ``-2``, ``-3``, ... Each file is written atomically."""
+def save_episode_replays(out_dir: str | Path,
+                         episodes: Sequence[tuple[Level, Rollout]]) -> list[Path]:
+    """Write each (level, rollout kept with ``keep_inputs``) as ``out_dir/<level>.replay``:
+    the level's map and the inputs played, flagged won or not, so ``torchrl-bc render`` shows
+    what the policy did. Names are made filename-safe; a name seen before (another episode of
+    the level, or two levels with one name) gets ``-2``, ``-3``, ... Each file is written
+    atomically."""
     from torchrl_bc.replay.format import write_replay
 
-    maps = {lv.name: lv.map_data for lv in levels}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
     paths = []
-    for r in rollouts:
+    for lv, r in episodes:
+        if r.name != lv.name:
+            raise ValueError(f"rollout {r.name!r} paired with level {lv.name!r}")
         if r.inputs is None:
             raise ValueError(f"rollout {r.name!r} kept no inputs (keep_inputs=False)")
         stem = re.sub(r"[^A-Za-z0-9._-]", "_", r.name).lstrip(".") or "level"
@@ -211,7 +213,7 @@ def save_episode_replays(out_dir: str | Path, levels: Sequence[Level],
             k += 1
             name = f"{stem}-{k}"
         used.add(name)
-        paths.append(write_replay(out / f"{name}.replay", maps[r.name], r.inputs, r.won))
+        paths.append(write_replay(out / f"{name}.replay", lv.map_data, r.inputs, r.won))
     return paths
 
 
