@@ -287,7 +287,8 @@ def test_train_bc_opens_a_prepared_folder(base, corpus, tmp_path, capsys):
     capsys.readouterr()
     for extra, field in (("observation.frame_skip=2", "observation.frame_skip"),
                          ("data.val_fraction=0.15", "data.val_fraction"),
-                         ("data.mirror=true", "data.mirror")):
+                         ("data.mirror=true", "data.mirror"),
+                         ("data.release_jumps=true", "data.release_jumps")):
         assert script.main([*args, extra, "--out", str(tmp_path / field)]) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and str(ds) in err[0] and field in err[0], err
