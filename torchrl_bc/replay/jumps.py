@@ -9,8 +9,9 @@ picks; it keeps holding, never jumps, and walks off the platform it should have 
 :func:`release_stale_jumps` clears the jump bit wherever the demo stays exactly the same
 without it: for every run of ticks with jump held, the longest tail of the run that can be let
 go without changing a single tick of the ninja's trajectory (position, velocity and state, to
-the bit) or its outcome. Jumps then read "no jump ... jump": the press is where the jump starts.
-Only tails are cleared: a hold that ends earlier would make the next tick's press a fresh one.
+the bit, as :func:`~torchrl_bc.replay.trace.compare_trace` checks goldens) or its outcome.
+Jumps then read "no jump ... jump": the press is where the jump starts. Only tails are
+cleared: a hold that ends earlier would make the next tick's press a fresh one.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from torchrl_bc.replay.format import Replay
+from torchrl_bc.replay.trace import compare_trace
+from torchrl_bc.sim.trace import Trace
 
 __all__ = ["JUMP_BIT", "release_from", "release_stale_jumps"]
 
@@ -43,12 +46,16 @@ def release_from(sim, inputs: np.ndarray) -> np.ndarray:
     inputs = np.asarray(inputs, np.uint8)
     start = sim.snapshot()
     ref = sim.run_inputs(inputs)
-    n = ref.pos.shape[0]  # ticks simulated (the trace stops at a win or a death)
+    n = ref.ticks  # ticks simulated (the trace stops at a win or a death)
 
-    def same(trace, a: int) -> bool:
-        return (trace.pos.shape[0] == n - a and np.array_equal(trace.pos, ref.pos[a:])
-                and np.array_equal(trace.vel, ref.vel[a:])
-                and np.array_equal(trace.state, ref.state[a:]))
+    def same(trace: Trace, a: int) -> bool:
+        """Whether ``trace``, played from tick ``a``, is the reference's tail, bit for bit."""
+        def after(frame: int) -> int:
+            return frame - a if frame > 0 else frame
+
+        tail = Trace(ref.pos[a:], ref.vel[a:], ref.state[a:], after(ref.win_frame),
+                     after(ref.death_frame))
+        return compare_trace(trace, tail, entities=False).exact
 
     out = inputs.copy()
     sim.restore(start)
