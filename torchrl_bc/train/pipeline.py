@@ -109,9 +109,8 @@ def with_generated_levels(cfg: RunConfig, out_dir: Path, verbose: bool = True) -
     families = cfg.data.generated_families or FAMILIES
     corpus = cfg.data.generated_dir(out_dir)
     assert corpus is not None  # n > 0
-    done = (corpus / MANIFEST).is_file() and \
-        {k: load_manifest(corpus).get(k) for k in ("n_levels", "families")} == \
-        {"n_levels": n, "families": list(families)}
+    made = load_manifest(corpus) if (corpus / MANIFEST).is_file() else {}
+    done = (made.get("n_levels"), made.get("families")) == (n, list(families))
     if not done:
         if verbose:
             print(f"data: generating and solving {n} levels ({', '.join(families)}) into "
