@@ -129,6 +129,9 @@ class DaggerConfig:
     timeout_queries: str = "latest"  # latest | spread: which snapshots of a rollout that ran
     # out of time are queried (a death always queries the latest, nearest the mistake); spread
     # takes them evenly over the whole rollout, latest first
+    rollout: str = "greedy"  # greedy | sampled: the student's rollouts take its most likely
+    # action, or draw each from its distribution (seeded per round), which strays where the
+    # policy is unsure and so meets, and gets labels at, the mistakes one step off its path
     horizon: int = 30  # steps of each expert plan labelled (recovery from the student's state)
     max_expansions: int = 4000  # planner budget per query (machine-independent)
     budget_s: float | None = None  # optional wall-clock cap per query; null (the default)
@@ -241,6 +244,9 @@ class RunConfig:
         if self.dagger.timeout_queries not in ("latest", "spread"):
             raise ConfigError(f"dagger.timeout_queries must be latest|spread, "
                               f"got {self.dagger.timeout_queries!r}")
+        if self.dagger.rollout not in ("greedy", "sampled"):
+            raise ConfigError(f"dagger.rollout must be greedy|sampled, "
+                              f"got {self.dagger.rollout!r}")
         if self.dagger.ray_address and self.dagger.executor != "ray":
             raise ConfigError("dagger.ray_address needs dagger.executor: ray")
         if self.data.generated < 0:

@@ -98,29 +98,44 @@ def _collate(obs: list[dict[str, np.ndarray]], keys: list[str]) -> TensorDict:
 
 @torch.no_grad()
 def _student_rollouts(actor: ProbabilisticActor, levels: list[Level], cfg: RunConfig,
-                      every: int) -> list[_Episode]:
-    """Greedy episodes in lockstep (one batched forward per step), keeping a snapshot of the
+                      every: int, seed: int = 0) -> list[_Episode]:
+    """Episodes in lockstep (one batched forward per step), keeping a snapshot of the
     simulator every ``every`` steps together with the input byte held before it and the
     observation builder's episode memory (``progress``), which the relabelling resumes. Each
     episode is capped at ``dagger.max_ticks``, and at ``dagger.tick_factor`` x the level's demo
-    when that is set: a win slower than the metric allows is a failure to label."""
+    when that is set: a win slower than the metric allows is a failure to label.
+
+    Actions are the policy's most likely ones, or with ``dagger.rollout: sampled`` drawn from
+    its distribution by a private generator seeded with ``seed`` (the global one is left as
+    it was, so the rest of the run draws the same numbers either way)."""
     obs_cfg = cfg.observation
     dc = cfg.dagger
     envs = [NppEnv(lv.map_data, obs_cfg, max_ticks=lv.cap(dc.tick_factor, dc.max_ticks))
             for lv in levels]
     eps = [_Episode(lv) for lv in levels]
     obs = [env.reset()[0] for env in envs]
+    actor.eval()
+    sampled = cfg.dagger.rollout == "sampled"
+    explore = ExplorationType.RANDOM if sampled else ExplorationType.DETERMINISTIC
+    with torch.random.fork_rng(devices=[], enabled=sampled):
+        if sampled:
+            torch.manual_seed(seed)
+        _lockstep(actor, envs, eps, obs, every, explore)
+    return eps
+
+
+def _lockstep(actor: ProbabilisticActor, envs: list[NppEnv], eps: list[_Episode],
+              obs: list[dict[str, np.ndarray]], every: int, explore: ExplorationType) -> None:
     last = [0] * len(envs)
     keys = list(actor.in_keys)
     active = list(range(len(envs)))
-    actor.eval()
     while active:
         for i in active:
             if eps[i].steps % every == 0:
                 eps[i].snaps.append((eps[i].steps, envs[i].sim.snapshot(), last[i],
                                      envs[i].builder.memory))
         batch = _collate([obs[i] for i in active], keys)
-        with set_exploration_type(ExplorationType.DETERMINISTIC):
+        with set_exploration_type(explore):
             actions = actor(batch).get("action").tolist()
         still = []
         for i, a in zip(active, actions, strict=True):
@@ -133,7 +148,6 @@ def _student_rollouts(actor: ProbabilisticActor, levels: list[Level], cfg: RunCo
             else:
                 still.append(i)
         active = still
-    return eps
 
 
 def query_snapshots(ep: _Episode, n: int, spread: bool) -> list[tuple[int, Any, int, Any]]:
@@ -319,7 +333,7 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
         t0 = time.perf_counter()
         stats = DaggerRound(r + 1)
         levels = _spread(train_levels, dc.levels, r, tc.seed)
-        eps = _student_rollouts(policy, levels, cfg, dc.label_every)
+        eps = _student_rollouts(policy, levels, cfg, dc.label_every, seed=tc.seed * 7919 + r)
         stats.train_success = sum(e.won for e in eps) / max(len(eps), 1)
         pairs = label_failures(eps, cfg, stats)
         if pairs:
