@@ -342,6 +342,43 @@ def test_student_rollouts_are_capped_at_tick_factor_times_the_demo() -> None:
         load_config(raw={"architecture": {"preset": "mlp"}, "dagger": {"tick_factor": -1.0}})
 
 
+def test_sampled_rollouts_draw_from_the_policy_reproducibly_and_leave_the_global_rng() -> None:
+    """``dagger.rollout: sampled`` draws each action from the student's distribution: the same
+    seed plays the same episode, another seed another one, greedy ignores the seed, and the
+    global generator the rest of the run draws from is left as it was."""
+    from dataclasses import replace
+
+    from torchrl_bc.models import ArchitectureConfig, ObsSpec, build_actor
+    from torchrl_bc.obs import ObservationConfig
+    from torchrl_bc.train.config import DaggerConfig, RunConfig
+    from torchrl_bc.train.dagger import _student_rollouts
+
+    obs = ObservationConfig(modalities=("game_state", "action_mask"), frame_skip=1)
+    arch = ArchitectureConfig.from_dict({"preset": "mlp", "state_hidden": [16], "state_dim": 16,
+                                         "features_dim": 16, "head_hidden": [16]})
+    torch.manual_seed(0)
+    actor = build_actor(arch, ObsSpec.from_observation_config(obs))  # near-uniform: strays
+    rep = read_replay(CORPUS / "gaps-1.replay")
+    level = Level("gaps-1", rep.map_data)
+    greedy = RunConfig(architecture=arch, observation=obs, dagger=DaggerConfig(max_ticks=120))
+    sampled = replace(greedy, dagger=replace(greedy.dagger, rollout="sampled"))
+
+    def inputs(cfg: RunConfig, seed: int) -> list[int]:
+        (ep,) = _student_rollouts(actor, [level], cfg, every=1, seed=seed)
+        return [held for _, _, held, _ in ep.snaps]
+
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a, b, c = inputs(sampled, 1), inputs(sampled, 1), inputs(sampled, 2)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert a == b and a != c and len(set(a)) >= 4
+    g1, g2 = inputs(greedy, 1), inputs(greedy, 2)
+    assert g1 == g2 and g1 != a  # greedy ignores the seed
+    assert torch.equal(torch.get_rng_state(), before)
+    with pytest.raises(ConfigError, match=r"dagger\.rollout must be greedy\|sampled"):
+        load_config(raw={"architecture": {"preset": "mlp"}, "dagger": {"rollout": "noisy"}})
+
+
 def _models_equal(a: Path, b: Path) -> bool:
     from torchrl_bc.train.checkpoint import load_checkpoint
 
