@@ -74,7 +74,8 @@ class DaggerRound:
     solved: int = 0  # calls that returned a plan
     labels: int = 0  # labelled steps added this round
     aggregate: int = 0  # labelled steps after aggregation
-    train_success: float = 0.0  # of the rolled-out training levels, before retraining
+    train_success: float = 0.0  # of the rolled-out training levels, before retraining (with
+    # dagger.rollout: sampled, of the sampled episodes)
     val_success: float = 0.0  # held-out levels, after retraining
     best: bool = False
     seconds: float = 0.0
