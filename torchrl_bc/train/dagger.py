@@ -107,8 +107,8 @@ def _student_rollouts(actor: ProbabilisticActor, levels: list[Level], cfg: RunCo
     when that is set: a win slower than the metric allows is a failure to label.
 
     Actions are the policy's most likely ones, or with ``dagger.rollout: sampled`` drawn from
-    its distribution by a private generator seeded with ``seed`` (the global one is left as
-    it was, so the rest of the run draws the same numbers either way)."""
+    its distribution by torch's generator, forked and seeded with ``seed``: its state is put
+    back afterwards, so the rest of the run draws the same numbers either way."""
     obs_cfg = cfg.observation
     dc = cfg.dagger
     envs = [NppEnv(lv.map_data, obs_cfg, max_ticks=lv.cap(dc.tick_factor, dc.max_ticks))
@@ -127,6 +127,7 @@ def _student_rollouts(actor: ProbabilisticActor, levels: list[Level], cfg: RunCo
 
 def _lockstep(actor: ProbabilisticActor, envs: list[NppEnv], eps: list[_Episode],
               obs: list[dict[str, np.ndarray]], every: int, explore: ExplorationType) -> None:
+    """Step every episode until it ends, one batched forward per step (in place)."""
     last = [0] * len(envs)
     keys = list(actor.in_keys)
     active = list(range(len(envs)))
