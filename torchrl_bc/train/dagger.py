@@ -33,7 +33,6 @@ import numpy as np
 import torch
 from tensordict import TensorDict
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from torchrl.envs.utils import ExplorationType, set_exploration_type
 from torchrl.modules import ProbabilisticActor
 
 from torchrl_bc.data import EXPERT_KEY, BCDataset
@@ -51,7 +50,7 @@ from torchrl_bc.train.checkpoint import (
     set_rng_state,
 )
 from torchrl_bc.train.config import RunConfig
-from torchrl_bc.train.evaluate import rollout_levels, summarise
+from torchrl_bc.train.evaluate import acting, rollout_levels, summarise
 from torchrl_bc.train.factories import make_actor
 from torchrl_bc.train.loss import MaskedBCLoss
 
@@ -107,49 +106,39 @@ def _student_rollouts(actor: ProbabilisticActor, levels: list[Level], cfg: RunCo
     when that is set: a win slower than the metric allows is a failure to label.
 
     Actions are the policy's most likely ones, or with ``dagger.rollout: sampled`` drawn from
-    its distribution by torch's generator, forked and seeded with ``seed``: its state is put
-    back afterwards, so the rest of the run draws the same numbers either way."""
+    its distribution by torch's generator, forked and seeded with ``seed``
+    (:func:`~torchrl_bc.train.evaluate.acting`): its state is put back afterwards, so the rest
+    of the run draws the same numbers either way."""
     obs_cfg = cfg.observation
     dc = cfg.dagger
     envs = [NppEnv(lv.map_data, obs_cfg, max_ticks=lv.cap(dc.tick_factor, dc.max_ticks))
             for lv in levels]
     eps = [_Episode(lv) for lv in levels]
     obs = [env.reset()[0] for env in envs]
-    actor.eval()
-    sampled = cfg.dagger.rollout == "sampled"
-    explore = ExplorationType.RANDOM if sampled else ExplorationType.DETERMINISTIC
-    with torch.random.fork_rng(devices=[], enabled=sampled):
-        if sampled:
-            torch.manual_seed(seed)
-        _lockstep(actor, envs, eps, obs, every, explore)
-    return eps
-
-
-def _lockstep(actor: ProbabilisticActor, envs: list[NppEnv], eps: list[_Episode],
-              obs: list[dict[str, np.ndarray]], every: int, explore: ExplorationType) -> None:
-    """Step every episode until it ends, one batched forward per step (in place)."""
     last = [0] * len(envs)
     keys = list(actor.in_keys)
     active = list(range(len(envs)))
-    while active:
-        for i in active:
-            if eps[i].steps % every == 0:
-                eps[i].snaps.append((eps[i].steps, envs[i].sim.snapshot(), last[i],
-                                     envs[i].builder.memory))
-        batch = _collate([obs[i] for i in active], keys)
-        with set_exploration_type(explore):
+    actor.eval()
+    with acting(seed if dc.rollout == "sampled" else None):
+        while active:
+            for i in active:
+                if eps[i].steps % every == 0:
+                    eps[i].snaps.append((eps[i].steps, envs[i].sim.snapshot(), last[i],
+                                         envs[i].builder.memory))
+            batch = _collate([obs[i] for i in active], keys)
             actions = actor(batch).get("action").tolist()
-        still = []
-        for i, a in zip(active, actions, strict=True):
-            obs[i], _, term, trunc, info = envs[i].step(int(a))
-            last[i] = int(ACTION_TO_INPUT[a])
-            eps[i].steps += 1
-            if term or trunc:
-                eps[i].won = bool(info["won"])
-                eps[i].died = bool(info["died"])
-            else:
-                still.append(i)
-        active = still
+            still = []
+            for i, a in zip(active, actions, strict=True):
+                obs[i], _, term, trunc, info = envs[i].step(int(a))
+                last[i] = int(ACTION_TO_INPUT[a])
+                eps[i].steps += 1
+                if term or trunc:
+                    eps[i].won = bool(info["won"])
+                    eps[i].died = bool(info["died"])
+                else:
+                    still.append(i)
+            active = still
+    return eps
 
 
 def query_snapshots(ep: _Episode, n: int, spread: bool) -> list[tuple[int, Any, int, Any]]:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -32,7 +33,7 @@ from torchrl_bc.replay.actions import actions_to_inputs
 from torchrl_bc.sim.level import Level, map_hash
 
 __all__ = ["MOVE_PX", "STUCK_TICKS", "LevelScan", "Rollout", "SkipReason", "SkippedFile",
-           "StillTracker", "discover_levels", "family_success", "rollout_levels",
+           "StillTracker", "acting", "discover_levels", "family_success", "rollout_levels",
            "save_episode_replays", "scan_levels", "summarise"]
 
 
@@ -89,6 +90,19 @@ class StillTracker:
 
 
 @torch.no_grad()
+@contextmanager
+def acting(seed: int | None, devices: Sequence[torch.device] = ()) -> Iterator[None]:
+    """How a policy acts inside the block: greedy (the distribution's mode,
+    ``ExplorationType.DETERMINISTIC``) when ``seed`` is None, else sampled (``RANDOM``) under
+    torch's RNG forked and seeded with ``seed``, and restored afterwards, so a sampled run is
+    reproducible and leaves the caller's RNG untouched."""
+    mode = ExplorationType.DETERMINISTIC if seed is None else ExplorationType.RANDOM
+    with torch.random.fork_rng(devices=list(devices)), set_exploration_type(mode):
+        if seed is not None:
+            torch.manual_seed(seed)
+        yield
+
+
 def rollout_levels(actor: ProbabilisticActor, levels: Sequence[Level],
                    obs_config: ObservationConfig, *, greedy: bool = True,
                    generator: torch.Generator | None = None, tick_factor: float = 2.0,
@@ -106,23 +120,19 @@ def rollout_levels(actor: ProbabilisticActor, levels: Sequence[Level],
     (greedy outcomes do not depend on it, tests/test_eval_batched.py; sampled draws follow the
     chunks, so a sampled run is reproducible for the same ``batch``).
 
-    Greedy is the distribution's mode (``ExplorationType.DETERMINISTIC``), sampled draws from
-    it (``RANDOM``) under torch's RNG seeded from ``generator``, restored afterwards, so a
-    seeded evaluation is reproducible and leaves the caller's RNG untouched.
+    Greedy is the distribution's mode, sampled draws from it under torch's RNG seeded from
+    ``generator`` (:func:`acting`), so a seeded evaluation is reproducible and leaves the
+    caller's RNG untouched.
     """
     device = next(actor.parameters()).device
     was_training = actor.training
     actor.eval()
     results: list[Rollout] = []
     frames: list[np.ndarray] = []
-    mode = ExplorationType.DETERMINISTIC if greedy else ExplorationType.RANDOM
     seed = None if greedy else int(torch.randint(2 ** 62, (1,), generator=generator))
     devices = [device] if device.type == "cuda" else []
     try:
-        with torch.random.fork_rng(devices=devices), set_exploration_type(mode), \
-                without_log_prob(actor):
-            if seed is not None:
-                torch.manual_seed(seed)
+        with acting(seed, devices), without_log_prob(actor):
             for start in range(0, len(levels), batch):
                 chunk = list(levels[start:start + batch])
                 rec = None if record is None or not start <= record < start + len(chunk) \
