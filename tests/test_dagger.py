@@ -377,6 +377,8 @@ def test_sampled_rollouts_draw_from_the_policy_reproducibly_and_leave_the_global
     assert torch.equal(torch.get_rng_state(), before)
     with pytest.raises(ConfigError, match=r"dagger\.rollout must be greedy\|sampled"):
         load_config(raw={"architecture": {"preset": "mlp"}, "dagger": {"rollout": "noisy"}})
+    with pytest.raises(ConfigError, match=r"dagger\.mix must be in \[0, 1\], got 1\.5"):
+        load_config(raw={"architecture": {"preset": "mlp"}, "dagger": {"mix": 1.5}})
 
 
 def _models_equal(a: Path, b: Path) -> bool:

@@ -222,32 +222,30 @@ class RunConfig:
                               f"got {self.data.levels_per_batch}")
         if not 0.0 <= self.train.label_smoothing < 1.0:
             raise ConfigError("train.label_smoothing must be in [0, 1)")
-        if self.logging.wandb not in ("offline", "online", "disabled"):
-            raise ConfigError(f"logging.wandb must be offline|online|disabled, "
-                              f"got {self.logging.wandb!r}")
-        if self.dagger.rounds < 0 or not 0.0 <= self.dagger.mix <= 1.0:
-            raise ConfigError("dagger.rounds must be >= 0 and dagger.mix in [0, 1]")
-        if self.dagger.executor not in ("local", "ray") or self.dagger.workers < 0:
-            raise ConfigError(f"dagger.executor must be local or ray (got "
-                              f"{self.dagger.executor!r}) and dagger.workers >= 0")
-        if self.dagger.tick_factor < 0 or self.dagger.max_ticks < 1:
+        dc = self.dagger
+        for key, value, options in (
+                ("logging.wandb", self.logging.wandb, ("offline", "online", "disabled")),
+                ("dagger.executor", dc.executor, ("local", "ray")),
+                ("dagger.levels_from", dc.levels_from, ("all", "replays")),
+                ("dagger.timeout_queries", dc.timeout_queries, ("latest", "spread")),
+                ("dagger.rollout", dc.rollout, ("greedy", "sampled")),
+                ("train.early_stop.mode", tc.early_stop.mode, ("auto", "max", "min"))):
+            if value not in options:
+                raise ConfigError(f"{key} must be {'|'.join(options)}, got {value!r}")
+        if dc.rounds < 0 or dc.workers < 0:
+            raise ConfigError(f"dagger.rounds and dagger.workers must be >= 0, got "
+                              f"{dc.rounds} and {dc.workers}")
+        if not 0.0 <= dc.mix <= 1.0:
+            raise ConfigError(f"dagger.mix must be in [0, 1], got {dc.mix}")
+        if dc.tick_factor < 0 or dc.max_ticks < 1:
             raise ConfigError(f"dagger.tick_factor must be >= 0 and dagger.max_ticks >= 1, got "
-                              f"{self.dagger.tick_factor} and {self.dagger.max_ticks}")
-        if not 0 <= self.dagger.average_last <= self.dagger.rounds:
+                              f"{dc.tick_factor} and {dc.max_ticks}")
+        if not 0 <= dc.average_last <= dc.rounds:
             raise ConfigError(f"dagger.average_last must be in [0, dagger.rounds "
-                              f"({self.dagger.rounds})], got {self.dagger.average_last}")
-        if not 0.0 <= self.dagger.ema < 1.0:
-            raise ConfigError(f"dagger.ema must be in [0, 1), got {self.dagger.ema}")
-        if self.dagger.levels_from not in ("all", "replays"):
-            raise ConfigError(f"dagger.levels_from must be all|replays, "
-                              f"got {self.dagger.levels_from!r}")
-        if self.dagger.timeout_queries not in ("latest", "spread"):
-            raise ConfigError(f"dagger.timeout_queries must be latest|spread, "
-                              f"got {self.dagger.timeout_queries!r}")
-        if self.dagger.rollout not in ("greedy", "sampled"):
-            raise ConfigError(f"dagger.rollout must be greedy|sampled, "
-                              f"got {self.dagger.rollout!r}")
-        if self.dagger.ray_address and self.dagger.executor != "ray":
+                              f"({dc.rounds})], got {dc.average_last}")
+        if not 0.0 <= dc.ema < 1.0:
+            raise ConfigError(f"dagger.ema must be in [0, 1), got {dc.ema}")
+        if dc.ray_address and dc.executor != "ray":
             raise ConfigError("dagger.ray_address needs dagger.executor: ray")
         if self.data.generated < 0:
             raise ConfigError(f"data.generated must be >= 0, got {self.data.generated}")
@@ -258,8 +256,6 @@ class RunConfig:
                 check_families(self.data.generated_families)
             except ValueError as exc:
                 raise ConfigError(f"data.generated_families: {exc}") from None
-        if self.train.early_stop.mode not in ("auto", "max", "min"):
-            raise ConfigError("train.early_stop.mode must be auto|max|min")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only: safe for YAML, JSON and ``torch.load(weights_only=True)``."""
