@@ -129,9 +129,13 @@ def test_state_only_evaluator_equals_per_env(greedy):
                                          "head_hidden": [32], "state_fourier": 4})
     actor = _actor(arch, cfg)
     levels = _levels()
+    grad_on: list[bool] = []
+    hook = actor.register_forward_pre_hook(lambda *_: grad_on.append(torch.is_grad_enabled()))
     got, frames = rollout_levels(actor, levels, cfg, greedy=greedy,
                                  generator=torch.Generator().manual_seed(3), tick_factor=1.5,
                                  max_ticks=400, batch=4, record=5, record_scale=3)
+    hook.remove()
+    assert grad_on and not any(grad_on)  # the policy acts without building autograd graphs
     want = _reference_rollouts(actor, levels, cfg, greedy, torch.Generator().manual_seed(3), 1.5,
                                400, batch=4)
     assert got == want

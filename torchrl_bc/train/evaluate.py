@@ -89,20 +89,21 @@ class StillTracker:
         return slots.frames.astype(np.int64) - self.since
 
 
-@torch.no_grad()
 @contextmanager
 def acting(seed: int | None, devices: Sequence[torch.device] = ()) -> Iterator[None]:
     """How a policy acts inside the block: greedy (the distribution's mode,
     ``ExplorationType.DETERMINISTIC``) when ``seed`` is None, else sampled (``RANDOM``) under
     torch's RNG forked and seeded with ``seed``, and restored afterwards, so a sampled run is
-    reproducible and leaves the caller's RNG untouched."""
+    reproducible and leaves the caller's RNG untouched. Acting builds no autograd graph."""
     mode = ExplorationType.DETERMINISTIC if seed is None else ExplorationType.RANDOM
-    with torch.random.fork_rng(devices=list(devices)), set_exploration_type(mode):
+    with torch.no_grad(), torch.random.fork_rng(devices=list(devices)), \
+            set_exploration_type(mode):
         if seed is not None:
             torch.manual_seed(seed)
         yield
 
 
+@torch.no_grad()
 def rollout_levels(actor: ProbabilisticActor, levels: Sequence[Level],
                    obs_config: ObservationConfig, *, greedy: bool = True,
                    generator: torch.Generator | None = None, tick_factor: float = 2.0,
