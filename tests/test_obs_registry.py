@@ -151,14 +151,16 @@ def test_builtin_spaces_are_unchanged() -> None:
         "local_view": spaces.Box(0, 255, (2, 10, 10), np.uint8),
         "objective": spaces.Box(-np.inf, np.inf, (8,), np.float32),
         "surroundings": spaces.Box(-np.inf, np.inf, (25,), np.float32),
+        "hazards": spaces.Box(-np.inf, np.inf, (9,), np.float32),
         "progress": spaces.Box(-np.inf, np.inf, (3,), np.float32),
     }
     assert got == want
     assert M.encoded_modalities() == ("player_frame", "global_view", "game_state", "graph",
                                       "local_view", "objective", "surroundings",
-                                      "progress")
+                                      "hazards", "progress")
     assert ObsSpec.from_observation_config(cfg) == ObsSpec(
-        local_view_shape=(2, 10, 10), extra_shapes=(("surroundings", (25,)), ("progress", (3,))))
+        local_view_shape=(2, 10, 10),
+        extra_shapes=(("surroundings", (25,)), ("hazards", (9,)), ("progress", (3,))))
 
 
 def test_registry_rejects_duplicates_and_unknown_names() -> None:

@@ -1,4 +1,5 @@
-"""surroundings: hand-checked rays and hazards, and the replay executor equal to the env."""
+"""surroundings and hazards: hand-checked rays and hazards, and the replay executor equal to the
+env."""
 
 from __future__ import annotations
 
@@ -7,8 +8,17 @@ import pytest
 from mapkit import build_map, floor_row
 from replaykit import executor_and_env
 
+from torchrl_bc.models import ObsSpec
+from torchrl_bc.models.config import ArchitectureConfig
+from torchrl_bc.models.extractor import MultimodalExtractor
 from torchrl_bc.obs import ObservationBuilder, ObservationConfig
-from torchrl_bc.obs.surroundings import HAZARD_REACH, N_RAYS, N_SURROUNDINGS, RAY_REACH
+from torchrl_bc.obs.surroundings import (
+    HAZARD_REACH,
+    N_HAZARD_VALUES,
+    N_RAYS,
+    N_SURROUNDINGS,
+    RAY_REACH,
+)
 from torchrl_bc.resources import SAMPLE_CORPUS
 from torchrl_bc.sim import Simulator
 
@@ -66,6 +76,33 @@ def test_executor_matches_env(name: str) -> None:
         assert obs["surroundings"].tobytes() == ep.obs["surroundings"][t].tobytes(), t
         seen.add(obs["surroundings"].tobytes())
     assert ep.won and len(seen) > ep.n_steps // 4  # it changes as the ninja moves
+
+
+def test_hazards_are_the_surroundings_without_rays() -> None:
+    """``hazards`` is surroundings' hazard part alone, step for step, in the executor and the
+    env alike, and it sees the corpus level's mines."""
+    both = ObservationConfig(modalities=("game_state", "surroundings", "hazards", "action_mask"),
+                             frame_skip=1)
+    ep, env_obs = executor_and_env(SAMPLE_CORPUS / "mines-4.replay", both)
+    assert ep.obs["hazards"].shape == (ep.n_steps, N_HAZARD_VALUES)
+    for t, obs in enumerate(env_obs):
+        assert obs["hazards"].tobytes() == ep.obs["hazards"][t].tobytes(), t
+        assert obs["hazards"].tobytes() == obs["surroundings"][N_RAYS:].tobytes(), t
+    assert ep.obs["hazards"][:, 2].any()  # a mine within reach at some step
+
+
+def test_hazards_encoder_reads_sin_cos_octaves() -> None:
+    """A mine 10 px nearer calls for another action: the hazards encoder gets game_state's
+    sin/cos octaves (``architecture.state_fourier``), the objective's encoder does not."""
+    cfg = ArchitectureConfig(modalities=("game_state", "objective", "hazards"),
+                             state_fourier=4)
+    spec = ObsSpec.from_observation_config(ObservationConfig(
+        modalities=("game_state", "objective", "hazards", "action_mask")))
+    ext = MultimodalExtractor(cfg, spec)
+    first = {name: next(m for m in enc.modules() if hasattr(m, "in_features")).in_features
+             for name, enc in ext.encoders.items()}
+    assert first["hazards"] == N_HAZARD_VALUES * (1 + 2 * 4)
+    assert first["objective"] == 8
 
 
 def test_closed_locked_doors_stop_rays_and_open_ones_do_not() -> None:

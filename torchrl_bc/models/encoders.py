@@ -152,6 +152,9 @@ ENCODERS: dict[str, EncoderFactory] = {
     "local_view": lambda c, shape: GridCNN(shape, c.local_channels, c.local_dim, c.activation),
     "objective": lambda c, shape: StateMLP(shape[0], c.objective_hidden, c.objective_dim,
                                            c.activation, c.dropout),
+    # offsets to mines a few px apart call for different actions: sin/cos octaves, as game_state
+    "hazards": lambda c, shape: StateMLP(shape[0], c.objective_hidden, c.objective_dim,
+                                         c.activation, c.dropout, c.state_fourier),
 }
 
 

@@ -334,6 +334,12 @@ class ObservationBuilder:
         return np.concatenate([ray_distances(level.solid, nx, ny, doors),
                                hazard_offsets(sim.ei, sim.ef, nx, ny)])
 
+    def hazards(self) -> np.ndarray:
+        """float32 [N_HAZARD_VALUES]: the nearest hazards' offsets alone, without the rays
+        (:func:`~torchrl_bc.obs.surroundings.hazard_offsets`)."""
+        nx, ny = self._ninja_xy()
+        return hazard_offsets(self._sim.ei, self._sim.ef, nx, ny)
+
     def player_frame(self) -> np.ndarray:
         cfg = self.config
         s, size = cfg.crop_scale, cfg.player_frame_size

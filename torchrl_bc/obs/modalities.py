@@ -25,7 +25,7 @@ from gymnasium import spaces
 from torchrl_bc.obs.game_state import N_GAME_STATE
 from torchrl_bc.obs.progress import N_PROGRESS
 from torchrl_bc.obs.raster import LEVEL_H, LEVEL_W
-from torchrl_bc.obs.surroundings import N_SURROUNDINGS
+from torchrl_bc.obs.surroundings import N_HAZARD_VALUES, N_SURROUNDINGS
 from torchrl_bc.sim.actions import N_ACTIONS
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LOCAL_CHANNELS",
+    "N_HAZARD_VALUES",
     "N_OBJECTIVE",
     "N_PROGRESS",
     "N_SURROUNDINGS",
@@ -218,6 +219,12 @@ register(Modality(
     "surroundings", default=False, version=2,
     spaces=lambda c, _: {"surroundings": _vector(N_SURROUNDINGS)},
     observe=lambda b: {"surroundings": b.surroundings()}))
+register(Modality(
+    # surroundings' hazard offsets alone: where the nearest mines and drones are, without the
+    # rays (whose readings differ most between generated and human levels)
+    "hazards", default=False,
+    spaces=lambda c, _: {"hazards": _vector(N_HAZARD_VALUES)},
+    observe=lambda b: {"hazards": b.hazards()}))
 register(Modality(
     # Episode memory: the builder updates it once per observed tick (obs/progress.py).
     "progress", default=False, level_fields=True,

@@ -21,8 +21,8 @@ from torchrl_bc.obs.raster import level_coverage
 from torchrl_bc.sim import entities as E
 from torchrl_bc.sim import layout as SL
 
-__all__ = ["HAZARD_REACH", "N_HAZARDS", "N_RAYS", "N_SURROUNDINGS", "RAY_REACH", "SOLID_SCALE",
-           "blocking_doors", "hazard_offsets", "ray_distances", "solid_mask"]
+__all__ = ["HAZARD_REACH", "N_HAZARDS", "N_HAZARD_VALUES", "N_RAYS", "N_SURROUNDINGS", "RAY_REACH",
+           "SOLID_SCALE", "blocking_doors", "hazard_offsets", "ray_distances", "solid_mask"]
 
 #: Rays, evenly spaced from +x (right) turning towards +y (down), and how far they look (px).
 N_RAYS, RAY_REACH = 16, 96.0
@@ -30,8 +30,10 @@ N_RAYS, RAY_REACH = 16, 96.0
 _RAY_SAMPLES = 32
 #: Nearest hazards reported, and the radius (px) beyond which a hazard is not reported.
 N_HAZARDS, HAZARD_REACH = 3, 192.0
-#: Length of the ``surroundings`` vector: ray fractions, then (dx, dy, present) per hazard.
-N_SURROUNDINGS = N_RAYS + 3 * N_HAZARDS
+#: Length of the ``hazards`` vector, (dx, dy, present) per hazard, and of ``surroundings``:
+#: the ray fractions, then those.
+N_HAZARD_VALUES = 3 * N_HAZARDS
+N_SURROUNDINGS = N_RAYS + N_HAZARD_VALUES
 #: World px per cell of the solid mask the rays read.
 SOLID_SCALE = 2
 
@@ -99,7 +101,7 @@ def ray_distances(solid: np.ndarray, x: float, y: float,
 def hazard_offsets(ei: np.ndarray, ef: np.ndarray, x: float, y: float) -> np.ndarray:
     """float32 [3 * N_HAZARDS]: (dx, dy) / HAZARD_REACH and 1 for each of the nearest deadly
     entities within HAZARD_REACH, nearest first; zeros where there are fewer."""
-    out = np.zeros(3 * N_HAZARDS, np.float32)
+    out = np.zeros(N_HAZARD_VALUES, np.float32)
     kind = ei[:, SL.EI_KIND]
     deadly = np.isin(kind, _HAZARD_KINDS) & (ei[:, SL.EI_ACTIVE] != 0)
     mines = np.isin(kind, E.MINES) & (ef[:, SL.F_STATE] != _MINE_SAFE_STATE)
