@@ -111,7 +111,7 @@ def test_levels_switch_to_larger_ones(levels):
     assert new.slots.ei.shape[1] >= max(t.n_ent for t in new.slots._templates.values())
 
 
-def _mlp_export(tmp_path: Path) -> dict:
+def _mlp_export(tmp_path: Path, overrides: tuple[str, ...] = ()) -> dict:
     """An untrained mlp-config BC checkpoint, exported (the layout is what matters here)."""
     from torchrl_bc.models import ObsSpec
     from torchrl_bc.train import load_config
@@ -120,7 +120,7 @@ def _mlp_export(tmp_path: Path) -> dict:
 
     run = load_config(ROOT / "configs" / "mlp.yaml", [
         "architecture={preset: mlp, state_hidden: [32], state_dim: 16, features_dim: 16, "
-        "head_hidden: [16]}"])
+        "head_hidden: [16]}", *overrides])
     actor = make_actor(run)
     save_checkpoint(tmp_path / "mlp.pt", {
         "format": FORMAT, "model": actor.state_dict(), "epoch": 0, "config": run.to_dict(),
@@ -167,21 +167,30 @@ def test_seeding_and_errors(levels):
     assert a.env_is_wrapped(__import__("stable_baselines3").common.monitor.Monitor) == [True] * 4
 
 
-def test_evaluate_sb3_matches_bc_evaluator(levels, tmp_path):
+# the generalist's vector inputs plus hazards: encoders with and without sin/cos octaves
+_VECTOR_INPUTS = ("observation.modalities=[game_state, objective, hazards, action_mask]",
+                  "architecture.modalities=[game_state, objective, hazards]",
+                  "architecture.state_fourier=2")
+
+
+@pytest.mark.parametrize("overrides", [(), _VECTOR_INPUTS], ids=["mlp", "vector_inputs"])
+def test_evaluate_sb3_matches_bc_evaluator(levels, tmp_path, overrides):
     """The exported policy, played by ``evaluate_sb3``, does what the BC evaluator does."""
     from torchrl_bc.sb3.load import build_sb3_policy
     from torchrl_bc.sb3.vec_env import evaluate_sb3
     from torchrl_bc.train.checkpoint import load_policy
     from torchrl_bc.train.evaluate import rollout_levels
 
-    export = _mlp_export(tmp_path)
+    export = _mlp_export(tmp_path, overrides)
     policy = build_sb3_policy(export)
     policy.load_state_dict(export["policy_state_dict"], strict=True)
     policy.set_training_mode(False)
     actor, cfg, _ = load_policy(tmp_path / "mlp.pt")
-    got = evaluate_sb3(policy, levels, cfg.observation, tick_factor=0.5, max_ticks=300,
+    mines = [lv for lv in resolve_levels(CORPUS) if lv.name.startswith("mines-")][:4]
+    played = [*levels[:6], *mines]  # levels with mines, for hazards
+    got = evaluate_sb3(policy, played, cfg.observation, tick_factor=0.5, max_ticks=300,
                        batch=4)
-    want, _ = rollout_levels(actor, levels, cfg.observation, tick_factor=0.5, max_ticks=300,
+    want, _ = rollout_levels(actor, played, cfg.observation, tick_factor=0.5, max_ticks=300,
                              batch=4)
     assert [(r.name, r.won, r.died, r.ticks, r.cap) for r in got] == \
         [(r.name, r.won, r.died, r.ticks, r.cap) for r in want]
