@@ -221,7 +221,7 @@ register(Modality(
     observe=lambda b: {"surroundings": b.surroundings()}))
 register(Modality(
     # surroundings' hazard offsets alone: where the nearest mines and drones are, without the
-    # rays (whose readings differ most between generated and human levels)
+    # rays (docs/OBSERVATIONS.md says why, and what it measured)
     "hazards", default=False,
     spaces=lambda c, _: {"hazards": _vector(N_HAZARD_VALUES)},
     observe=lambda b: {"hazards": b.hazards()}))
