@@ -308,7 +308,11 @@ def test_student_rollouts_keep_the_progress_memory_with_each_snapshot() -> None:
     actor = build_actor(arch, ObsSpec.from_observation_config(obs))
     cfg = RunConfig(architecture=arch, observation=obs)
     rep = read_replay(CORPUS / "gaps-1.replay")
+    grad_on: list[bool] = []
+    hook = actor.register_forward_pre_hook(lambda *_: grad_on.append(torch.is_grad_enabled()))
     (ep,) = _student_rollouts(actor, [Level("gaps-1", rep.map_data)], cfg, every=25)
+    hook.remove()
+    assert grad_on and not any(grad_on)  # acting() turns autograd off for the rollouts
     assert len(ep.snaps) >= 3
     for step, snap, _, memory in ep.snaps:
         assert memory is not None and memory.frame == snap.frame == step

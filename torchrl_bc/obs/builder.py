@@ -331,8 +331,7 @@ class ObservationBuilder:
         nx, ny = self._ninja_xy()
         sim = self._sim
         doors = blocking_doors(sim.ei, sim.ef, sim.door_seg)
-        return np.concatenate([ray_distances(level.solid, nx, ny, doors),
-                               hazard_offsets(sim.ei, sim.ef, nx, ny)])
+        return np.concatenate([ray_distances(level.solid, nx, ny, doors), self.hazards()])
 
     def hazards(self) -> np.ndarray:
         """float32 [N_HAZARD_VALUES]: the nearest hazards' offsets alone, without the rays

@@ -99,7 +99,7 @@ def ray_distances(solid: np.ndarray, x: float, y: float,
 
 
 def hazard_offsets(ei: np.ndarray, ef: np.ndarray, x: float, y: float) -> np.ndarray:
-    """float32 [3 * N_HAZARDS]: (dx, dy) / HAZARD_REACH and 1 for each of the nearest deadly
+    """float32 [N_HAZARD_VALUES]: (dx, dy) / HAZARD_REACH and 1 for each of the nearest deadly
     entities within HAZARD_REACH, nearest first; zeros where there are fewer."""
     out = np.zeros(N_HAZARD_VALUES, np.float32)
     kind = ei[:, SL.EI_KIND]

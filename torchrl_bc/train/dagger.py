@@ -96,7 +96,6 @@ def _collate(obs: list[dict[str, np.ndarray]], keys: list[str]) -> TensorDict:
                       batch_size=[len(obs)])
 
 
-@torch.no_grad()
 def _student_rollouts(actor: ProbabilisticActor, levels: list[Level], cfg: RunConfig,
                       every: int, seed: int = 0) -> list[_Episode]:
     """Episodes in lockstep (one batched forward per step), keeping a snapshot of the

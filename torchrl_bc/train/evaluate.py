@@ -103,7 +103,6 @@ def acting(seed: int | None, devices: Sequence[torch.device] = ()) -> Iterator[N
         yield
 
 
-@torch.no_grad()
 def rollout_levels(actor: ProbabilisticActor, levels: Sequence[Level],
                    obs_config: ObservationConfig, *, greedy: bool = True,
                    generator: torch.Generator | None = None, tick_factor: float = 2.0,
@@ -122,8 +121,8 @@ def rollout_levels(actor: ProbabilisticActor, levels: Sequence[Level],
     chunks, so a sampled run is reproducible for the same ``batch``).
 
     Greedy is the distribution's mode, sampled draws from it under torch's RNG seeded from
-    ``generator`` (:func:`acting`), so a seeded evaluation is reproducible and leaves the
-    caller's RNG untouched.
+    ``generator`` (:func:`acting`, which also turns autograd off), so a seeded evaluation is
+    reproducible and leaves the caller's RNG untouched.
     """
     device = next(actor.parameters()).device
     was_training = actor.training
