@@ -31,8 +31,13 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def levels():
-    return resolve_levels(CORPUS)[:10]
+def corpus():
+    return resolve_levels(CORPUS)
+
+
+@pytest.fixture(scope="module")
+def levels(corpus):
+    return corpus[:10]
 
 
 def _same_steps(a: VecEnv, b: VecEnv, steps: int, seed: int = 0) -> int:
@@ -174,7 +179,7 @@ _VECTOR_INPUTS = ("observation.modalities=[game_state, objective, hazards, actio
 
 
 @pytest.mark.parametrize("overrides", [(), _VECTOR_INPUTS], ids=["mlp", "vector_inputs"])
-def test_evaluate_sb3_matches_bc_evaluator(levels, tmp_path, overrides):
+def test_evaluate_sb3_matches_bc_evaluator(corpus, levels, tmp_path, overrides):
     """The exported policy, played by ``evaluate_sb3``, does what the BC evaluator does."""
     from torchrl_bc.sb3.load import build_sb3_policy
     from torchrl_bc.sb3.vec_env import evaluate_sb3
@@ -186,7 +191,8 @@ def test_evaluate_sb3_matches_bc_evaluator(levels, tmp_path, overrides):
     policy.load_state_dict(export["policy_state_dict"], strict=True)
     policy.set_training_mode(False)
     actor, cfg, _ = load_policy(tmp_path / "mlp.pt")
-    mines = [lv for lv in resolve_levels(CORPUS) if lv.name.startswith("mines-")][:4]
+    mines = [lv for lv in corpus if lv.name.startswith("mines-")][:4]
+    assert len(mines) == 4
     played = [*levels[:6], *mines]  # levels with mines, for hazards
     got = evaluate_sb3(policy, played, cfg.observation, tick_factor=0.5, max_ticks=300,
                        batch=4)
