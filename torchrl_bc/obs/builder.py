@@ -24,7 +24,12 @@ from torchrl_bc.obs.draw import draw_entities, stamp_disc, value_table
 from torchrl_bc.obs.game_state import GAME_STATE_FEATURES, N_GAME_STATE
 from torchrl_bc.obs.graph import StaticGraph, build_static_graph
 from torchrl_bc.obs.modalities import LOCAL_CHANNELS, N_OBJECTIVE
-from torchrl_bc.obs.objective import ObjectiveFields, build_objective_fields, node_centre
+from torchrl_bc.obs.objective import (
+    N_AHEAD,
+    ObjectiveFields,
+    build_objective_fields,
+    node_centre,
+)
 from torchrl_bc.obs.progress import Memory, progress_features, update_memory
 from torchrl_bc.obs.raster import (
     LEVEL_H,
@@ -321,6 +326,17 @@ class ObservationBuilder:
             vals += _unit(wx - nx, wy - ny)
         out[:] = vals
         return out
+
+    def path_ahead(self) -> np.ndarray:
+        """float32 [N_AHEAD]: the rise of the path to the current objective above the ninja and
+        the free drop under it over the next 48 and 96 px (zeros without an exit)."""
+        obj = self._level.objective
+        if obj is None:
+            return np.zeros(N_AHEAD, np.float32)
+        nx, ny = self._ninja_xy()
+        ix = min(max(int(nx // STEP), 0), NX - 1)
+        iy = min(max(int(ny // STEP), 0), NY - 1)
+        return obj.ahead[self._stage()][ix * NY + iy].copy()
 
     def surroundings(self) -> np.ndarray:
         """float32 [N_SURROUNDINGS]: ray distances to solid tiles, then the nearest hazards'

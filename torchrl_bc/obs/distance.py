@@ -99,6 +99,7 @@ class DistanceMap:
         floor_gap = np.zeros((NX, NY))  # px of free space below each node
         for y in range(NY - 2, -1, -1):
             floor_gap[:, y] = np.where(self.free[:, y + 1], floor_gap[:, y + 1] + STEP, 0.0)
+        self.floor_gap = floor_gap
         return self.free & ((floor_gap <= JUMP_HEIGHT) | ndimage.binary_dilation(
             wall, np.ones((3, 1), bool)))
 

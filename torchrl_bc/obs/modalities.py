@@ -23,6 +23,7 @@ import numpy as np
 from gymnasium import spaces
 
 from torchrl_bc.obs.game_state import N_GAME_STATE
+from torchrl_bc.obs.objective import N_AHEAD
 from torchrl_bc.obs.progress import N_PROGRESS
 from torchrl_bc.obs.raster import LEVEL_H, LEVEL_W
 from torchrl_bc.obs.surroundings import N_HAZARD_VALUES, N_SURROUNDINGS
@@ -225,6 +226,11 @@ register(Modality(
     "hazards", default=False,
     spaces=lambda c, _: {"hazards": _vector(N_HAZARD_VALUES)},
     observe=lambda b: {"hazards": b.hazards()}))
+register(Modality(
+    # The shape of the objective's path over the next 48 and 96 px (obs/objective.py)
+    "path_ahead", default=False, level_fields=True,
+    spaces=lambda c, _: {"path_ahead": _vector(N_AHEAD)},
+    observe=lambda b: {"path_ahead": b.path_ahead()}))
 register(Modality(
     # Episode memory: the builder updates it once per observed tick (obs/progress.py).
     "progress", default=False, level_fields=True,

@@ -19,10 +19,23 @@ import numpy as np
 from torchrl_bc.obs.distance import NX, NY, STEP, DistanceMap
 from torchrl_bc.sim import entities as E
 
-__all__ = ["FAR_HOPS", "NEAR_HOPS", "ObjectiveFields", "build_objective_fields"]
+__all__ = [
+    "AHEAD_HOPS",
+    "FAR_HOPS",
+    "NEAR_HOPS",
+    "N_AHEAD",
+    "ObjectiveFields",
+    "build_objective_fields",
+]
 
 #: Lattice hops (STEP px each) ahead along the path for the two waypoint directions.
 NEAR_HOPS, FAR_HOPS = 4, 16
+#: The stretches of path ``path_ahead`` profiles (48 and 96 px), and its length: per stretch
+#: the highest rise of the path above the ninja, and the deepest drop under it.
+AHEAD_HOPS = (8, 16)
+N_AHEAD = 2 * len(AHEAD_HOPS)
+#: px a rise or drop is divided by (then clipped to 1): a floor jump's height.
+_AHEAD_SCALE = 96.0
 #: Goal reach in px, as the planner uses: entity radius (switch 6, door 12) plus 9.
 _SWITCH_REACH, _DOOR_REACH = 15.0, 21.0
 _HAZARD_KINDS = E.MINES  # toggle mines: the field routes around them, as the planner's does
@@ -36,6 +49,7 @@ class ObjectiveFields:
     near: tuple[np.ndarray, np.ndarray]  # flat node -> node NEAR_HOPS downhill
     far: tuple[np.ndarray, np.ndarray]  # flat node -> node FAR_HOPS downhill
     goals: tuple[tuple[float, float], tuple[float, float]]
+    ahead: tuple[np.ndarray, np.ndarray]  # flat node -> float32 [N_AHEAD] (path_ahead)
 
 
 def _next_hop(dist: np.ndarray, free: np.ndarray) -> np.ndarray:
@@ -50,6 +64,28 @@ def _next_hop(dist: np.ndarray, free: np.ndarray) -> np.ndarray:
     oy = np.array([o[1] for o in offsets])[choice]
     ix, iy = np.meshgrid(np.arange(NX), np.arange(NY), indexing="ij")
     return ((ix + ox) * NY + (iy + oy)).ravel()
+
+
+def _profile(hop: np.ndarray, floor_gap: np.ndarray) -> np.ndarray:
+    """float32 [NX * NY, N_AHEAD]: along the next ``AHEAD_HOPS`` hops from each node, how far
+    the path rises above it and how far the ground under the path falls below the ground
+    under it, in px / ``_AHEAD_SCALE``.
+
+    The waypoint directions miss both: a path that hops over a mine or runs across a pit is
+    level again 96 px on, so ``objective`` reads the same as on a plain floor."""
+    node_y = (np.arange(NX * NY) % NY).astype(np.float64) * STEP
+    ground = node_y + floor_gap.ravel()  # y of the lowest free node straight below
+    cur = np.arange(NX * NY)
+    rise = np.zeros(NX * NY)
+    drop = np.zeros(NX * NY)
+    out = []
+    for i in range(1, max(AHEAD_HOPS) + 1):
+        cur = hop[cur]
+        rise = np.maximum(rise, node_y - node_y[cur])
+        drop = np.maximum(drop, ground[cur] - ground)
+        if i in AHEAD_HOPS:
+            out += [rise.copy(), drop.copy()]
+    return np.clip(np.stack(out, axis=1) / _AHEAD_SCALE, 0.0, 1.0).astype(np.float32)
 
 
 def _compose(hop: np.ndarray, n: int) -> np.ndarray:
@@ -92,9 +128,10 @@ def build_objective_fields(tiles, ei_kind: np.ndarray, ef_xy: np.ndarray, switch
     hops = [_next_hop(f, dmap.free) for f in fields]
     near = tuple(_compose(h, NEAR_HOPS) for h in hops)
     far = tuple(_compose(h, FAR_HOPS) for h in hops)
-    for arr in (*fields, *near, *far):
+    ahead = tuple(_profile(h, dmap.floor_gap) for h in hops)
+    for arr in (*fields, *near, *far, *ahead):
         arr.setflags(write=False)
-    return ObjectiveFields(fields, near, far, (switch_xy, door_xy))
+    return ObjectiveFields(fields, near, far, (switch_xy, door_xy), ahead)
 
 
 def node_centre(flat: int) -> tuple[float, float]:
