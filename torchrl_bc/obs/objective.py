@@ -52,12 +52,17 @@ class ObjectiveFields:
     ahead: tuple[np.ndarray, np.ndarray]  # flat node -> float32 [N_AHEAD] (path_ahead)
 
 
-def _next_hop(dist: np.ndarray, free: np.ndarray) -> np.ndarray:
+def _next_hop(dist: np.ndarray, free: np.ndarray, straight_first: bool = False) -> np.ndarray:
     """Flat index of each node's lowest free 8-neighbour, or the node itself when none is
-    lower (a goal node, or an unreachable pocket)."""
+    lower (a goal node, or an unreachable pocket). Ties go to the first in scan order, which
+    puts up-right before right; ``straight_first`` tries the four straight moves first, so a
+    path along a floor stays on its row (``path_ahead`` reads rows; the waypoint tables keep
+    the order they were built with)."""
     cand = np.where(free, dist, np.inf)
     pad = np.pad(cand, 1, constant_values=np.inf)
     offsets = [(0, 0)] + [(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1) if dx or dy]
+    if straight_first:
+        offsets.sort(key=lambda o: abs(o[0]) + abs(o[1]))  # stable: (0, 0), straight, diagonal
     stack = [dist] + [pad[1 + dx:1 + dx + NX, 1 + dy:1 + dy + NY] for dx, dy in offsets[1:]]
     choice = np.argmin(np.stack(stack), axis=0)  # ties keep the node itself (index 0)
     ox = np.array([o[0] for o in offsets])[choice]
@@ -128,7 +133,8 @@ def build_objective_fields(tiles, ei_kind: np.ndarray, ef_xy: np.ndarray, switch
     hops = [_next_hop(f, dmap.free) for f in fields]
     near = tuple(_compose(h, NEAR_HOPS) for h in hops)
     far = tuple(_compose(h, FAR_HOPS) for h in hops)
-    ahead = tuple(_profile(h, dmap.floor_gap) for h in hops)
+    ahead = tuple(_profile(_next_hop(f, dmap.free, straight_first=True), dmap.floor_gap)
+                  for f in fields)
     for arr in (*fields, *near, *far, *ahead):
         arr.setflags(write=False)
     return ObjectiveFields(fields, near, far, (switch_xy, door_xy), ahead)
