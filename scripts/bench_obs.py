@@ -3,9 +3,10 @@
 Runs every replay through ``ReplayExecutor`` (simulation + every observation, end to end) at
 ``frame_skip`` 1 and 4 with all modalities, and once without images for comparison with the
 reference (270-320 frames/s without images, ~22 with); then the generalist recipe's vector
-inputs alone and with the opt-in ``surroundings``, ``progress`` and ``hazards`` added (their
-cost per frame). Episodes are dropped after counting, so resident memory should stay flat;
-the script prints how much it grew over the second half of the replays.
+inputs alone and with the opt-in ``surroundings``, ``progress``, ``hazards`` and
+``path_ahead`` added (their cost per frame). Episodes are dropped after counting, so resident
+memory should stay flat; the script prints how much it grew over the second half of the
+replays.
 
     python scripts/bench_obs.py [REPLAY_DIR] [--limit N]
 
@@ -132,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     # costs per frame is the difference of the runs' seconds per frame.
     base = ("game_state", "objective", "action_mask")
     per_frame_us = {}
-    for extra in ((), ("surroundings",), ("surroundings", "progress"), ("hazards",)):
+    for extra in ((), ("surroundings",), ("surroundings", "progress"), ("hazards",),
+                  ("path_ahead",)):
         cfg = ObservationConfig(frame_skip=1, modalities=(*base, *extra),
                                 state_zero=("x", "y", "elapsed"))
         r = run(replays, cfg)
@@ -144,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     figures["progress_us_per_frame"] = round(per_frame_us["progress"]
                                              - per_frame_us["surroundings"], 1)
     figures["hazards_us_per_frame"] = round(per_frame_us["hazards"] - per_frame_us[""], 1)
+    figures["path_ahead_us_per_frame"] = round(per_frame_us["path_ahead"] - per_frame_us[""], 1)
     if args.jit_off_replays:
         off = _jit_off_fps(args.replay_dir, args.jit_off_replays)
         figures["fps_all_modalities_fs4_jit_off"] = round(off, 1)

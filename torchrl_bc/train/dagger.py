@@ -38,6 +38,7 @@ from torchrl.modules import ProbabilisticActor
 from torchrl_bc.data import EXPERT_KEY, BCDataset
 from torchrl_bc.env.npp_env import NppEnv
 from torchrl_bc.io import atomic_write_bytes
+from torchrl_bc.progress import progress_bar
 from torchrl_bc.replay.actions import ACTION_TO_INPUT
 from torchrl_bc.sim.level import Level
 from torchrl_bc.train.checkpoint import (
@@ -240,7 +241,8 @@ def dagger_levels(cfg: RunConfig, data: BCDataset, verbose: bool = True
 
 
 def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint: str | Path,
-               verbose: bool = True, resume: bool = False) -> list[DaggerRound]:
+               verbose: bool = True, resume: bool = False,
+               progress: bool = True) -> list[DaggerRound]:
     """``cfg.dagger.rounds`` rounds starting from ``checkpoint`` (the BC ``best.pt``).
 
     Writes ``dagger.json`` (per-round costs and success), ``dagger_last.pt`` (with
@@ -252,6 +254,8 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
     ``resume`` continues from ``dagger_state.pt`` after its last round, starting from
     ``bc_best.pt`` (``best.pt`` may already hold a round's policy); the caller passes it only
     when BC itself trained nothing new. Without it any earlier state is discarded.
+    ``progress`` draws a bar over the rounds (rate, ETA) on a terminal, with or without
+    ``verbose``'s per-round lines: a round takes minutes on a laptop.
     """
     dc, tc, ec = cfg.dagger, cfg.train, cfg.eval
     out = Path(out_dir)
@@ -319,6 +323,8 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
         window, best = list(state["window"]), float(state["best"])
         _log(f"dagger: resuming from {state_path} after round {len(rounds)} of {dc.rounds}",
              verbose)
+    bar = progress_bar(total=dc.rounds, initial=len(rounds), desc="dagger rounds",
+                       unit="round", enabled=progress)
     for r in range(len(rounds), dc.rounds):
         t0 = time.perf_counter()
         stats = DaggerRound(r + 1)
@@ -363,6 +369,10 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
              f"({stats.solved} solved, {stats.plan_seconds:.0f} s), +{stats.labels} labels "
              f"(aggregate {stats.aggregate}), held-out success {stats.val_success:.3f}"
              f"{' (best)' if stats.best else ''}, {stats.seconds:.0f} s", verbose)
+        bar.update(1)
+        bar.set_postfix(train=f"{stats.train_success:.2f}", val=f"{stats.val_success:.2f}",
+                        labels=stats.aggregate)
+    bar.close()
     if dc.average_last:
         need = min(dc.average_last, dc.rounds)
         if len(window) < need:

@@ -87,7 +87,7 @@ def pretrain(config: RunConfig | str | Path | dict, out_dir: str | Path = "runs/
         # that trained more BC epochs starts its rounds again (start_epoch is 0 unless BC
         # resumed from last.pt).
         run_dagger(cfg, out, data, result.best, verbose=verbose,
-                   resume=0 < result.start_epoch == len(result.history))
+                   resume=0 < result.start_epoch == len(result.history), progress=progress)
     validate_checkpoint(result.best, data)
     return result.best
 
