@@ -136,14 +136,15 @@ def train(cfg: RunConfig, out_dir: str | Path, *, device: str = "auto", resume: 
     preemptible jobs, resume tests); the schedule still spans ``train.epochs``. Under
     ``torchrun`` every rank calls this; only rank 0 validates, evaluates, logs and writes. A
     folder that already holds a run needs ``resume`` or ``overwrite`` (:func:`check_out_dir`).
-    ``progress`` draws a bar over the optimiser steps with rate and ETA on a terminal.
+    ``progress`` draws a bar over the optimiser steps with rate and ETA on a terminal, also
+    when ``verbose`` is off (crossval trains its folds quietly, not silently).
     """
     check_out_dir(out_dir, resume=resume, overwrite=overwrite)
     info = D.setup(device)
     try:
         return _train(cfg, Path(out_dir), info, resume=resume, data=data,
                       verbose=verbose and info.main, stop_after=stop_after_epochs,
-                      progress=progress and verbose and info.main)
+                      progress=progress and info.main)
     finally:
         D.cleanup(info)
 
