@@ -54,6 +54,21 @@ def test_mine_ahead_is_a_rise() -> None:
     assert abs(obj[7]) < 0.15  # the far waypoint, 96 px on, is all but level: no hint there
 
 
+def test_tables_come_with_the_modality() -> None:
+    """A config without path_ahead builds no tables; one with it, on a level the first has
+    already cached, still gets them (the level cache keys on the modality)."""
+    from torchrl_bc.obs import clear_level_cache
+
+    clear_level_cache()
+    level = build_map(floor_row(12), spawn=(30, 50), records=[*EXIT, (1, 35, 51, 0, 0)])
+    objective_only = ObservationConfig(modalities=("game_state", "objective", "action_mask"),
+                                       frame_skip=1)
+    plain = ObservationBuilder(objective_only)
+    plain.bind(Simulator(level))
+    assert plain._level.objective.ahead is None
+    assert _ahead(level)[0] >= 12.0
+
+
 def test_executor_matches_env() -> None:
     ep, env_obs = executor_and_env(SAMPLE_CORPUS / "mines-4.replay", CFG)
     for t, obs in enumerate(env_obs):

@@ -103,7 +103,9 @@ def clear_level_cache() -> None:
 
 
 def _level_static(sim, config: ObservationConfig) -> _LevelStatic:
-    key = (sim.map.content_hash, config.graph_cell if config.has("graph") else 0)
+    # path_ahead's tables are built only for the configs that read them: part of the key
+    key = (sim.map.content_hash, config.graph_cell if config.has("graph") else 0,
+           config.has("path_ahead"))
     level = _LEVELS.get(key)
     if level is not None:
         _LEVELS.move_to_end(key)
@@ -171,7 +173,7 @@ class ObservationBuilder:
             m = sim.map
             level.objective = build_objective_fields(
                 sim.tiles, kinds, sim.ef[:, [SL.F_X, SL.F_Y]], self._switch, self._exit,
-                (m.spawn_x * 6.0, m.spawn_y * 6.0))
+                (m.spawn_x * 6.0, m.spawn_y * 6.0), ahead=cfg.has("path_ahead"))
             level.objective_built = True
         self._flags: bytes | None = None
         self._layers: dict[tuple[int, int], np.ndarray] = {}
@@ -331,7 +333,7 @@ class ObservationBuilder:
         """float32 [N_AHEAD]: the rise of the path to the current objective above the ninja and
         the free drop under it over the next 48 and 96 px (zeros without an exit)."""
         obj = self._level.objective
-        if obj is None:
+        if obj is None or obj.ahead is None:  # no exit (the tables come with the modality)
             return np.zeros(N_AHEAD, np.float32)
         nx, ny = self._ninja_xy()
         ix = min(max(int(nx // STEP), 0), NX - 1)

@@ -49,7 +49,8 @@ class ObjectiveFields:
     near: tuple[np.ndarray, np.ndarray]  # flat node -> node NEAR_HOPS downhill
     far: tuple[np.ndarray, np.ndarray]  # flat node -> node FAR_HOPS downhill
     goals: tuple[tuple[float, float], tuple[float, float]]
-    ahead: tuple[np.ndarray, np.ndarray]  # flat node -> float32 [N_AHEAD] (path_ahead)
+    # flat node -> float32 [N_AHEAD], only when asked for (path_ahead): 0.56 MB a level
+    ahead: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def _next_hop(dist: np.ndarray, free: np.ndarray, straight_first: bool = False) -> np.ndarray:
@@ -103,13 +104,15 @@ def _compose(hop: np.ndarray, n: int) -> np.ndarray:
 
 
 def build_objective_fields(tiles, ei_kind: np.ndarray, ef_xy: np.ndarray, switch: int,
-                           exit_: int, spawn: tuple[float, float]) -> ObjectiveFields | None:
+                           exit_: int, spawn: tuple[float, float],
+                           ahead: bool = False) -> ObjectiveFields | None:
     """Fields for the switch row ``switch`` (-1: none) and the door row ``exit_`` (-1: none).
 
     Like the planner, narrow passages can defeat the default clearance; the fields are rebuilt
     with less clearance until spawn -> switch -> door is finite. Only the level's static data
     is read (tiles, entity kinds and positions of mines, which never move), so the result does
-    not depend on when in an episode it is first computed.
+    not depend on when in an episode it is first computed. ``ahead`` adds the ``path_ahead``
+    tables.
     """
     if exit_ < 0:
         return None
@@ -133,11 +136,11 @@ def build_objective_fields(tiles, ei_kind: np.ndarray, ef_xy: np.ndarray, switch
     hops = [_next_hop(f, dmap.free) for f in fields]
     near = tuple(_compose(h, NEAR_HOPS) for h in hops)
     far = tuple(_compose(h, FAR_HOPS) for h in hops)
-    ahead = tuple(_profile(_next_hop(f, dmap.free, straight_first=True), dmap.floor_gap)
-                  for f in fields)
-    for arr in (*fields, *near, *far, *ahead):
+    profiles = tuple(_profile(_next_hop(f, dmap.free, straight_first=True), dmap.floor_gap)
+                     for f in fields) if ahead else None
+    for arr in (*fields, *near, *far, *(profiles or ())):
         arr.setflags(write=False)
-    return ObjectiveFields(fields, near, far, (switch_xy, door_xy), ahead)
+    return ObjectiveFields(fields, near, far, (switch_xy, door_xy), profiles)
 
 
 def node_centre(flat: int) -> tuple[float, float]:
