@@ -19,7 +19,7 @@ import numpy as np
 
 from torchrl_bc.obs import modalities as M
 from torchrl_bc.obs.config import ObservationConfig
-from torchrl_bc.obs.distance import NX, NY, STEP
+from torchrl_bc.obs.distance import NX, NY, STEP, DistanceMap
 from torchrl_bc.obs.draw import draw_entities, stamp_disc, value_table
 from torchrl_bc.obs.game_state import GAME_STATE_FEATURES, N_GAME_STATE
 from torchrl_bc.obs.graph import StaticGraph, build_static_graph
@@ -271,7 +271,7 @@ class ObservationBuilder:
             ys = (cy - half + np.arange(size) + 0.5) * s
             ix = np.clip((xs // STEP).astype(np.intp), 0, NX - 1)
             iy = np.clip((ys // STEP).astype(np.intp), 0, NY - 1)
-            here = dist[min(max(int(nx // STEP), 0), NX - 1), min(max(int(ny // STEP), 0), NY - 1)]
+            here = dist[DistanceMap.node_of(nx, ny)]
             cells = dist[ix[None, :], iy[:, None]]  # [y, x]
             with np.errstate(invalid="ignore"):
                 enc = np.rint(128.0 + (cells - here) * (127.0 / (half * s)))
@@ -296,8 +296,7 @@ class ObservationBuilder:
         if obj is None:
             return 1, math.inf
         stage = self._stage()
-        ix = min(max(int(nx // STEP), 0), NX - 1)
-        iy = min(max(int(ny // STEP), 0), NY - 1)
+        ix, iy = DistanceMap.node_of(nx, ny)
         return stage, float(obj.fields[stage][ix, iy])
 
     def progress(self) -> np.ndarray:
@@ -316,8 +315,7 @@ class ObservationBuilder:
             return out
         stage = self._stage()
         nx, ny = self._ninja_xy()
-        ix = min(max(int(nx // STEP), 0), NX - 1)
-        iy = min(max(int(ny // STEP), 0), NY - 1)
+        ix, iy = DistanceMap.node_of(nx, ny)
         d = float(obj.fields[stage][ix, iy])
         node = ix * NY + iy
         gx, gy = obj.goals[stage]
@@ -333,11 +331,10 @@ class ObservationBuilder:
         """float32 [N_AHEAD]: the rise of the path to the current objective above the ninja and
         the free drop under it over the next 48 and 96 px (zeros without an exit)."""
         obj = self._level.objective
-        if obj is None or obj.ahead is None:  # no exit (the tables come with the modality)
+        if obj is None:  # a level without an exit (the tables come with the modality)
             return np.zeros(N_AHEAD, np.float32)
         nx, ny = self._ninja_xy()
-        ix = min(max(int(nx // STEP), 0), NX - 1)
-        iy = min(max(int(ny // STEP), 0), NY - 1)
+        ix, iy = DistanceMap.node_of(nx, ny)
         return obj.ahead[self._stage()][ix * NY + iy].copy()
 
     def surroundings(self) -> np.ndarray:
