@@ -259,6 +259,28 @@ def test_progress_bar_only_on_a_terminal(monkeypatch) -> None:
     assert not progress.progress_enabled()
 
 
+def test_log_line_leaves_a_drawn_bar_whole(monkeypatch) -> None:
+    """A log line written while a bar is drawn (DAgger's per-round lines under its round bar)
+    lands on a line of its own, and the bar is drawn again after it."""
+    from torchrl_bc import progress
+
+    tty = _Tty()
+    monkeypatch.setattr(progress.sys, "stderr", tty)
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")
+    bar = progress.progress_bar(total=4, desc="dagger rounds", unit="round", mininterval=0)
+    bar.update(1)
+    progress.progress_write("dagger: round 1: 12 of 64 won")
+    bar.update(1)
+    bar.close()
+    lines = tty.getvalue().replace("\r", "\n").split("\n")
+    assert "dagger: round 1: 12 of 64 won" in lines  # a whole line, no bar text around it
+    at = lines.index("dagger: round 1: 12 of 64 won")
+    assert any("dagger rounds" in line and "2/4" in line for line in lines[at + 1:])
+    monkeypatch.setattr(progress.sys, "stderr", io.StringIO())  # no terminal: a plain line
+    progress.progress_write("plain")
+    assert progress.sys.stderr.getvalue() == "plain\n"
+
+
 def test_wandb_project_and_sync_hint(tmp_path, capsys) -> None:
     from torchrl_bc.train.logging import RunLogger, wandb_kwargs, wandb_summary
 

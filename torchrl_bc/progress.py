@@ -13,7 +13,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-__all__ = ["progress_bar", "progress_enabled"]
+__all__ = ["progress_bar", "progress_enabled", "progress_write"]
 
 
 def progress_enabled(requested: bool = True) -> bool:
@@ -32,3 +32,11 @@ def progress_bar(iterable: Iterable | None = None, *, total: int | None = None, 
     """A ``tqdm`` bar on stderr (rate and ETA), disabled when :func:`progress_enabled` is not."""
     return tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr, leave=leave,
                 disable=not progress_enabled(enabled), dynamic_ncols=True, **kwargs)
+
+
+def progress_write(msg: str) -> None:
+    """One log line on stderr that leaves a drawn bar whole: tqdm clears the bar, writes the
+    line and redraws the bar below it (a plain ``print`` would land in the middle of a bar's
+    frame). Without a bar it is a plain line."""
+    tqdm.write(msg, file=sys.stderr)
+    sys.stderr.flush()

@@ -24,7 +24,6 @@ import io
 import json
 import math
 import os
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from torchrl_bc.io import atomic_write
+from torchrl_bc.progress import progress_write
 from torchrl_bc.sim.level import Level, map_hash
 from torchrl_bc.train.config import RunConfig
 
@@ -191,7 +191,7 @@ def _fmt_s(s: float) -> str:
 
 
 def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    progress_write(msg)
 
 
 def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: str | Path, *,

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,7 +37,7 @@ from torchrl.modules import ProbabilisticActor
 from torchrl_bc.data import EXPERT_KEY, BCDataset
 from torchrl_bc.env.npp_env import NppEnv
 from torchrl_bc.io import atomic_write_bytes
-from torchrl_bc.progress import progress_bar
+from torchrl_bc.progress import progress_bar, progress_write
 from torchrl_bc.replay.actions import ACTION_TO_INPUT
 from torchrl_bc.sim.level import Level
 from torchrl_bc.train.checkpoint import (
@@ -203,7 +202,7 @@ def _spread(levels: list[Level], n: int, offset: int, seed: int) -> list[Level]:
 
 def _log(msg: str, verbose: bool) -> None:
     if verbose:
-        print(msg, file=sys.stderr, flush=True)
+        progress_write(msg)
 
 
 def dagger_levels(cfg: RunConfig, data: BCDataset, verbose: bool = True

@@ -33,7 +33,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torchrl._utils import timeit
 
 from torchrl_bc.data import EXPERT_KEY, BCDataset
-from torchrl_bc.progress import progress_bar
+from torchrl_bc.progress import progress_bar, progress_write
 from torchrl_bc.train import distributed as D
 from torchrl_bc.train.checkpoint import (
     FORMAT,
@@ -123,7 +123,7 @@ _PHASES = ("data", "update", "validate", "closed_loop")
 
 def _log(verbose: bool, msg: str) -> None:
     if verbose:
-        print(msg, file=sys.stderr, flush=True)
+        progress_write(msg)
 
 
 def train(cfg: RunConfig, out_dir: str | Path, *, device: str = "auto", resume: bool = False,
