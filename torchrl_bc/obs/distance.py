@@ -83,6 +83,8 @@ class DistanceMap:
         cy = np.arange(NY) * STEP + STEP // 2
         node_clear = clear[np.ix_(cy, cx)].T  # [NX, NY]
         self.free = node_clear >= clearance
+        #: px of free lattice straight below each node (0 on a node standing on solid).
+        self.floor_gap = self._floor_gap()
         self.climb = self._climbable(node_clear, clearance)
         weight = np.ones((NX, NY))
         gx, gy = np.meshgrid(cx, cy, indexing="ij")
@@ -96,12 +98,16 @@ class DistanceMap:
         impossible, so it costs ``air_cost`` times more; without this, pits look as good as
         the ledge above them."""
         wall = self.free & (node_clear < clearance + 4)
-        floor_gap = np.zeros((NX, NY))  # px of free space below each node
-        for y in range(NY - 2, -1, -1):
-            floor_gap[:, y] = np.where(self.free[:, y + 1], floor_gap[:, y + 1] + STEP, 0.0)
-        self.floor_gap = floor_gap
-        return self.free & ((floor_gap <= JUMP_HEIGHT) | ndimage.binary_dilation(
+        return self.free & ((self.floor_gap <= JUMP_HEIGHT) | ndimage.binary_dilation(
             wall, np.ones((3, 1), bool)))
+
+    def _floor_gap(self) -> np.ndarray:
+        """Free space below each node, summed from the bottom row up: where a jump can
+        start from (``_climbable``) and where the ground under a path lies (``path_ahead``)."""
+        gap = np.zeros((NX, NY))
+        for y in range(NY - 2, -1, -1):
+            gap[:, y] = np.where(self.free[:, y + 1], gap[:, y + 1] + STEP, 0.0)
+        return gap
 
     def _build_graph(self, weight: np.ndarray, up_cost: float, air_cost: float) -> csr_matrix:
         """Reversed 8-neighbour graph (edge v->u holds the cost of moving u->v)."""
