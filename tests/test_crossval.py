@@ -16,6 +16,7 @@ import pytest
 
 from torchrl_bc.cli import main as cli_main
 from torchrl_bc.levels.corpus import SAMPLE_CORPUS
+from torchrl_bc.replay.endings import DEATH_KINDS
 from torchrl_bc.replay.format import read_replay
 from torchrl_bc.replay.mirror import mirror_map
 from torchrl_bc.train.crossval import assign_folds, level_group, scan_human_levels, wilson_interval
@@ -138,6 +139,10 @@ def test_crossval_two_folds_level_disjoint(corpus: Path, tmp_path: Path, capsys,
     causes = summary["heldout_deaths_by_cause"]
     assert sum(causes.values()) == losses["died"]
     assert all(bool(r["heldout_death_cause"]) == bool(r["heldout_died"]) for r in rows)
+    # and each death says what the ninja was doing, from its re-simulated inputs
+    assert sum(summary["heldout_deaths_by_kind"].values()) == losses["died"]
+    assert all((r["heldout_death_kind"] in DEATH_KINDS) == bool(r["heldout_died"])
+               for r in rows)
     # a flat cap only lets episodes run on: every win under the demo-relative cap stays a win
     assert all(r["heldout_won_flat_cap"] for r in rows if r["heldout_won"])
     assert summary["heldout_flat_cap"]["wins"] >= summary["heldout"]["wins"]

@@ -29,12 +29,15 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torchrl_bc.io import atomic_write
 from torchrl_bc.progress import progress_write
 from torchrl_bc.sim.level import Level, map_hash
 from torchrl_bc.train.config import RunConfig
+
+if TYPE_CHECKING:
+    from torchrl_bc.train.evaluate import Rollout
 
 __all__ = ["CrossvalResult", "HumanLevel", "HumanLevelScan", "assign_folds", "crossval",
            "level_group", "scan_human_levels", "wilson_interval"]
@@ -238,7 +241,8 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
                       "demo_ticks": lv.demo_ticks,
                       "cap": lv.as_level().cap(tick_factor, max_ticks),
                       "heldout_won": None, "heldout_died": None, "heldout_stuck": None,
-                      "heldout_death_cause": None, "heldout_ticks": None,
+                      "heldout_death_cause": None, "heldout_death_kind": None,
+                      "heldout_ticks": None,
                       "heldout_won_flat_cap": None, "heldout_won_bc": None,
                       "train_wins": 0, "train_evals": 0}
         for lv in scan.levels}
@@ -276,6 +280,7 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
             rows[lv.map_hash].update(heldout_won=r.won, heldout_died=r.died,
                                      heldout_stuck=r.outcome == "stuck", heldout_ticks=r.ticks,
                                      heldout_death_cause=r.death_cause,
+                                     heldout_death_kind=_death_kind(lv, r),
                                      heldout_won_flat_cap=f.won)
         oracle = _dagger_oracle(cfg, fold_dir / "run", ckpt, test, test_levels, rows, dev,
                                 tick_factor, max_ticks)
@@ -352,6 +357,19 @@ def _oracle_summary(per_fold: list[dict[str, Any]], held: dict[str, Any]
             "queries_per_point": queries / points if points > 0 else None}
 
 
+def _death_kind(level: HumanLevel, rollout: Rollout) -> str | None:
+    """What the ninja was doing when a held-out episode died (``replay.endings``), from the
+    inputs it played, re-simulated; None for an episode that did not die."""
+    if not rollout.died:
+        return None
+    from torchrl_bc.replay.endings import death_kind
+    from torchrl_bc.replay.format import Replay
+    from torchrl_bc.replay.trace import simulate_replay
+
+    replay = Replay(level.map_data, rollout.inputs, False, 1)
+    return death_kind(simulate_replay(replay), rollout.inputs)
+
+
 def _rate(wins: int, n: int) -> dict[str, Any]:
     lo, hi = wilson_interval(wins, n)
     return {"rate": wins / n if n else float("nan"), "wins": wins, "n": n, "ci95": [lo, hi]}
@@ -366,11 +384,13 @@ def _summary(table: list[dict[str, Any]], per_fold: list[dict[str, Any]], scan: 
     died = sum(bool(r["heldout_died"]) for r in table)
     stuck = sum(bool(r["heldout_stuck"]) for r in table)
     causes = Counter(r["heldout_death_cause"] for r in table if r["heldout_died"])
+    kinds = Counter(r["heldout_death_kind"] for r in table if r["heldout_died"])
     return {
         "heldout_success_rate": held["rate"], "heldout": held,
         "heldout_losses": {"died": died, "stuck": stuck,
                            "timeout": held["n"] - held["wins"] - died - stuck},
         "heldout_deaths_by_cause": dict(causes.most_common()),
+        "heldout_deaths_by_kind": dict(kinds.most_common()),
         "heldout_flat_cap": _rate(sum(bool(r["heldout_won_flat_cap"]) for r in table),
                                   len(table)),
         "dagger_oracle": _oracle_summary(per_fold, held),
@@ -387,10 +407,9 @@ def _summary(table: list[dict[str, Any]], per_fold: list[dict[str, Any]], scan: 
 
 
 CSV_FIELDS = ("name", "fold", "heldout_won", "heldout_died", "heldout_stuck",
-              "heldout_death_cause", "heldout_ticks", "heldout_won_flat_cap", "heldout_won_bc",
-              "cap",
-              "demo_ticks", "train_wins", "train_evals",
-              "random_wins", "random_episodes", "files", "map_hash", "group")
+              "heldout_death_cause", "heldout_death_kind", "heldout_ticks",
+              "heldout_won_flat_cap", "heldout_won_bc", "cap", "demo_ticks", "train_wins",
+              "train_evals", "random_wins", "random_episodes", "files", "map_hash", "group")
 
 
 def _write(out: Path, table: list[dict[str, Any]], summary: dict[str, Any]) -> None:
@@ -426,6 +445,9 @@ def report_lines(summary: dict[str, Any]) -> list[str]:
         "other timeouts".format(**summary["heldout_losses"]),
         "held-out deaths by cause: " + (", ".join(
             f"{c} {k}" for c, k in summary["heldout_deaths_by_cause"].items()) or "none"),
+        "held-out deaths by what the ninja was doing: " + (", ".join(
+            f"{c} {k}" for c, k in summary.get("heldout_deaths_by_kind", {}).items())
+            or "none"),
         line(f"held-out success with a flat {summary['max_ticks']}-tick cap (slow wins count)",
              summary["heldout_flat_cap"]),
         *_oracle_lines(summary.get("dagger_oracle"), line),
