@@ -65,6 +65,11 @@ def test_running_off_an_edge_jumping_off_it_and_never_landing() -> None:
     edge = int(np.flatnonzero(np.isin(states, [0, 1, 2]))[-1])
     assert _play(_pit(), [RIGHT] * (edge - 2) + [JUMP_RIGHT] * 400)[0] == "jumped"
     assert _play(_pit(spawn=(20, 3)), [NOOP] * 400)[0] == "never_landed"
+    # jump pressed 3 ticks before the ninja lands on the floor (it falls for 28): buffered, it
+    # fires on the landing tick, which never reads as standing, and the jump ends in the pit;
+    # pressed 5 ticks before, the buffer runs out, and the ninja runs off the edge holding it
+    assert _play(_pit(spawn=(8, 7)), [NOOP] * 25 + [JUMP_RIGHT] * 400)[0] == "jumped"
+    assert _play(_pit(spawn=(8, 7)), [NOOP] * 23 + [JUMP_RIGHT] * 400)[0] == "ran_off"
 
 
 def test_no_kind_without_a_death() -> None:

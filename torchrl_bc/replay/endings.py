@@ -23,7 +23,7 @@ DEATH_KINDS: dict[str, str] = {
     "on_ground": "died running or standing, without pressing jump",
     "landed": "died on a floor or wall it had reached less than the window before",
     "ran_off": "died in the air after leaving a floor or wall without jumping",
-    "jumped": "died in the air after jumping",
+    "jumped": "died in the air after jumping (a buffered jump included)",
     "never_landed": "died before ever touching a floor or wall",
 }
 
@@ -43,11 +43,15 @@ def death_kind(trace: Trace, inputs: np.ndarray, window: int = 20) -> str | None
         return None
     states = np.asarray(trace.state)[:trace.death_frame - 1]  # up to the tick before dying
     on = np.flatnonzero(np.isin(states, _SURFACE))
-    if not on.size:
-        return "never_landed"
-    last = int(on[-1])
+    # A jump's first tick: a jump buffered in the air fires on the tick the ninja touches a
+    # floor or wall, which then never reads as standing on it.
+    jumping = states == _JUMPING
+    takeoffs = np.flatnonzero(jumping & ~np.concatenate([[False], jumping[:-1]]))
+    last = int(on[-1]) if on.size else -1
     if last < len(states) - 1:  # in the air when it died: how it left its last surface
-        return "jumped" if states[last + 1] == _JUMPING else "ran_off"
+        if takeoffs.size and takeoffs[-1] > last:
+            return "jumped"
+        return "ran_off" if last >= 0 else "never_landed"
     grounded = np.isin(states, _GROUND)
     if len(states) < window or not grounded[-window:].all():
         return "landed"
