@@ -77,15 +77,12 @@ def test_no_kind_without_a_death() -> None:
     assert kind is None and died <= 0
 
 
+def test_evaluation_reads_the_kind_from_the_inputs_a_rollout_played() -> None:
+    from torchrl_bc.train.evaluate import Rollout, death_kind_of
 
-def test_crossval_reads_the_kind_from_the_inputs_a_rollout_played() -> None:
-    from torchrl_bc.train.crossval import HumanLevel, _death_kind
-    from torchrl_bc.train.evaluate import Rollout
-
-    level = HumanLevel("corridor", "h", "h", _corridor(12), 200, ("corridor.replay",))
     inputs = np.array([action_to_input(RIGHT)] * 400, np.uint8)
-    _, died = _play(level.map_data, [RIGHT] * 400)
+    _, died = _play(_corridor(12), [RIGHT] * 400)
     dead = Rollout("corridor", False, True, died, 200, 400, death_cause="mine", inputs=inputs)
-    assert _death_kind(level, dead) == "on_ground"
+    assert death_kind_of(_corridor(12), dead) == "on_ground"
     timed_out = Rollout("corridor", False, False, 400, 200, 400, inputs=inputs[:50])
-    assert _death_kind(level, timed_out) is None
+    assert death_kind_of(_corridor(12), timed_out) is None

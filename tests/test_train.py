@@ -18,6 +18,7 @@ import torch
 
 from torchrl_bc.cli import main as cli_main
 from torchrl_bc.levels.corpus import SAMPLE_CORPUS
+from torchrl_bc.replay.endings import DEATH_KINDS
 from torchrl_bc.train.checkpoint import CheckpointMismatch, check_compatible, load_checkpoint
 from torchrl_bc.train.config import load_config
 from torchrl_bc.train.loop import train
@@ -99,6 +100,14 @@ def test_end_to_end_prepare_train_resume_evaluate(base, tmp_path, capsys):
     if died:
         counts = causes[0].removeprefix("deaths by cause: ").split(", ")
         assert sum(int(c.split()[-1]) for c in counts) == died
+    # and "deaths by what the ninja was doing: ran_off 2, ..." likewise
+    kinds = [ln.split(": ", 1)[1] for ln in lines
+             if ln.startswith("deaths by what the ninja was doing: ")]
+    assert len(kinds) == (died > 0)
+    if died:
+        counts = [c.split() for c in kinds[0].split(", ")]
+        assert all(k in DEATH_KINDS for k, _ in counts)
+        assert sum(int(n) for _, n in counts) == died
     assert "val/closed_loop_stuck" in ckpt["history"][-1]
 
 

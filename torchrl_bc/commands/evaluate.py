@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from torchrl_bc.train.evaluate import (
         MOVE_PX,
         STUCK_TICKS,
+        death_kind_of,
         family_success,
         rollout_levels,
         save_episode_replays,
@@ -81,8 +82,7 @@ def run(args: argparse.Namespace) -> int:
     for _ in range(args.episodes):
         res, _ = rollout_levels(actor, levels, cfg.observation, greedy=not args.sampled,
                                 generator=gen, tick_factor=args.tick_factor,
-                                max_ticks=args.max_ticks,
-                                keep_inputs=args.save_replays is not None)
+                                max_ticks=args.max_ticks, keep_inputs=True)
         results.extend(res)
     if args.save_replays is not None:
         try:
@@ -91,9 +91,12 @@ def run(args: argparse.Namespace) -> int:
                                                     strict=True)))
         except OSError as exc:
             return fail(PROG, f"--save-replays {args.save_replays}: {exc}")
+    # what the ninja was doing at each death, from the inputs it played, re-simulated
+    kinds = [death_kind_of(lv.map_data, r)
+             for lv, r in zip(levels * args.episodes, results, strict=True)]
     if args.verbose:
-        for r in results:
-            cause = f" ({r.death_cause})" if r.died else ""
+        for r, kind in zip(results, kinds, strict=True):
+            cause = f" ({r.death_cause}, {kind})" if r.died else ""
             print(f"{r.name:<48} {'WIN' if r.won else r.outcome:<7} "
                   f"{r.ticks:>5}/{r.cap} ticks (demo {r.demo_ticks}){cause}")
     stats = summarise(results, "")
@@ -108,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
     causes = Counter(r.death_cause for r in results if r.died)
     if causes:
         print("deaths by cause: " + ", ".join(f"{c} {k}" for c, k in causes.most_common()))
+        print("deaths by what the ninja was doing: " + ", ".join(
+            f"{k} {n}" for k, n in Counter(k for k in kinds if k).most_common()))
     for fam, (wins, n) in family_success(levels, results).items():
         print(f"family {fam}: {wins}/{n} = {wins / n:.3f}")
     if "length_ratio" in stats:

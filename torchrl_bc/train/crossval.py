@@ -29,15 +29,12 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torchrl_bc.io import atomic_write
 from torchrl_bc.progress import progress_write
 from torchrl_bc.sim.level import Level, map_hash
 from torchrl_bc.train.config import RunConfig
-
-if TYPE_CHECKING:
-    from torchrl_bc.train.evaluate import Rollout
 
 __all__ = ["CrossvalResult", "HumanLevel", "HumanLevelScan", "assign_folds", "crossval",
            "level_group", "scan_human_levels", "wilson_interval"]
@@ -213,7 +210,7 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
     from torchrl_bc.levels.random_play import random_wins
     from torchrl_bc.train.checkpoint import load_policy
     from torchrl_bc.train.distributed import resolve_device
-    from torchrl_bc.train.evaluate import rollout_levels, save_episode_replays
+    from torchrl_bc.train.evaluate import death_kind_of, rollout_levels, save_episode_replays
     from torchrl_bc.train.pipeline import pretrain
 
     say = progress or (lambda _msg: None)
@@ -280,7 +277,7 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
             rows[lv.map_hash].update(heldout_won=r.won, heldout_died=r.died,
                                      heldout_stuck=r.outcome == "stuck", heldout_ticks=r.ticks,
                                      heldout_death_cause=r.death_cause,
-                                     heldout_death_kind=_death_kind(lv, r),
+                                     heldout_death_kind=death_kind_of(lv.map_data, r),
                                      heldout_won_flat_cap=f.won)
         oracle = _dagger_oracle(cfg, fold_dir / "run", ckpt, test, test_levels, rows, dev,
                                 tick_factor, max_ticks)
@@ -355,19 +352,6 @@ def _oracle_summary(per_fold: list[dict[str, Any]], held: dict[str, Any]
     return {"queries": queries, "labels": labels, "heldout_bc": bc, "points_gained": points,
             "labels_per_point": labels / points if points > 0 else None,
             "queries_per_point": queries / points if points > 0 else None}
-
-
-def _death_kind(level: HumanLevel, rollout: Rollout) -> str | None:
-    """What the ninja was doing when a held-out episode died (``replay.endings``), from the
-    inputs it played, re-simulated; None for an episode that did not die."""
-    if not rollout.died:
-        return None
-    from torchrl_bc.replay.endings import death_kind
-    from torchrl_bc.replay.format import Replay
-    from torchrl_bc.replay.trace import simulate_replay
-
-    replay = Replay(level.map_data, rollout.inputs, False, 1)
-    return death_kind(simulate_replay(replay), rollout.inputs)
 
 
 def _rate(wins: int, n: int) -> dict[str, Any]:

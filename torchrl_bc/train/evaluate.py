@@ -33,7 +33,8 @@ from torchrl_bc.replay.actions import actions_to_inputs
 from torchrl_bc.sim.level import Level, map_hash
 
 __all__ = ["MOVE_PX", "STUCK_TICKS", "LevelScan", "Rollout", "SkipReason", "SkippedFile",
-           "StillTracker", "acting", "discover_levels", "family_success", "rollout_levels",
+           "StillTracker", "acting", "death_kind_of", "discover_levels", "family_success",
+           "rollout_levels",
            "save_episode_replays", "scan_levels", "summarise"]
 
 
@@ -225,6 +226,26 @@ def save_episode_replays(out_dir: str | Path,
         used.add(name)
         paths.append(write_replay(out / f"{name}.replay", lv.map_data, r.inputs, r.won))
     return paths
+
+
+def death_kind_of(map_data: bytes, rollout: Rollout) -> str | None:
+    """What the ninja was doing when the episode died (``replay.endings.DEATH_KINDS``), read
+    from the inputs it played (kept with ``keep_inputs``), re-simulated; None for an episode
+    that did not die."""
+    if not rollout.died:
+        return None
+    if rollout.inputs is None:
+        raise ValueError(f"rollout {rollout.name!r} kept no inputs (keep_inputs=False)")
+    from torchrl_bc.replay.endings import death_kind
+    from torchrl_bc.replay.format import Replay
+    from torchrl_bc.replay.trace import simulate_replay
+
+    trace = simulate_replay(Replay(map_data, rollout.inputs, False, 1, rollout.name))
+    kind = death_kind(trace, rollout.inputs)
+    if kind is None:  # the simulator is deterministic: the same inputs must die again
+        raise RuntimeError(f"{rollout.name}: the inputs of an episode that died do not die "
+                           f"when re-simulated")
+    return kind
 
 
 def summarise(rollouts: Sequence[Rollout], prefix: str) -> dict[str, float]:
