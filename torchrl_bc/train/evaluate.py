@@ -34,8 +34,7 @@ from torchrl_bc.sim.level import Level, map_hash
 
 __all__ = ["MOVE_PX", "STUCK_TICKS", "LevelScan", "Rollout", "SkipReason", "SkippedFile",
            "StillTracker", "acting", "death_kind_of", "discover_levels", "family_success",
-           "rollout_levels",
-           "save_episode_replays", "scan_levels", "summarise"]
+           "rollout_levels", "save_episode_replays", "scan_levels", "summarise"]
 
 
 #: A timed-out episode is ``stuck`` when its ninja stayed within ``MOVE_PX`` of one point for
