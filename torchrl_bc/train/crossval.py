@@ -430,8 +430,7 @@ def report_lines(summary: dict[str, Any]) -> list[str]:
         "held-out deaths by cause: " + (", ".join(
             f"{c} {k}" for c, k in summary["heldout_deaths_by_cause"].items()) or "none"),
         "held-out deaths by what the ninja was doing: " + (", ".join(
-            f"{c} {k}" for c, k in summary.get("heldout_deaths_by_kind", {}).items())
-            or "none"),
+            f"{c} {k}" for c, k in summary["heldout_deaths_by_kind"].items()) or "none"),
         line(f"held-out success with a flat {summary['max_ticks']}-tick cap (slow wins count)",
              summary["heldout_flat_cap"]),
         *_oracle_lines(summary.get("dagger_oracle"), line),

@@ -236,10 +236,9 @@ def death_kind_of(map_data: bytes, rollout: Rollout) -> str | None:
     if rollout.inputs is None:
         raise ValueError(f"rollout {rollout.name!r} kept no inputs (keep_inputs=False)")
     from torchrl_bc.replay.endings import death_kind
-    from torchrl_bc.replay.format import Replay
-    from torchrl_bc.replay.trace import simulate_replay
+    from torchrl_bc.sim import Simulator
 
-    trace = simulate_replay(Replay(map_data, rollout.inputs, False, 1, rollout.name))
+    trace = Simulator(map_data, source=rollout.name).run_inputs(rollout.inputs)
     kind = death_kind(trace, rollout.inputs)
     if kind is None:  # the simulator is deterministic: the same inputs must die again
         raise RuntimeError(f"{rollout.name}: the inputs of an episode that died do not die "
