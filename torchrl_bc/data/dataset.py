@@ -103,6 +103,8 @@ class BCDataset(TensorDictReplayBuffer):
         if self.rows["train"].numel() == 0:
             raise ValueError(f"{self.path}: no training steps (every level in validation?)")
         self._samplers: dict[tuple[bool, int], StepSampler] = {}
+        #: per episode, 1 for a recorded (human) demo: what ``demo_style`` carries in batches
+        self.human_demo: np.ndarray | None = None
         super().__init__(storage=StepStorage(self, keys=self.keys),
                          sampler=self._sampler_for(False, 0), collate_fn=_identity)
         totals = self.manifest["totals"]
@@ -180,6 +182,17 @@ class BCDataset(TensorDictReplayBuffer):
         labels = self.steps["action"][self.rows[split]]
         return torch.bincount(labels.long(), minlength=N_ACTIONS).double()
 
+    def mark_planner_demos(self, folders: Sequence[Path]) -> int:
+        """Set each episode's ``demo_style``: 0 when its file lies under one of ``folders``
+        (the generated corpora, whose demos the planner made), 1 for a recorded replay.
+        Returns how many episodes are human ones. Batches carry ``demo_style`` only after
+        this: the dataset cannot tell a corpus from a replay folder itself."""
+        roots = [Path(p).resolve() for p in folders]
+        flags = [not any(row_path(ep).resolve().is_relative_to(r) for r in roots)
+                 for ep in self.manifest["episodes"]]
+        self.human_demo = np.asarray(flags, dtype=np.float32)
+        return int(self.human_demo.sum())
+
     # -- selection (run once, at open) ---------------------------------------------------------
     def select(self, split: str | None = "train", *, min_agreement: int = 0,
                skip_idle_start: bool = False) -> torch.Tensor:
@@ -222,6 +235,12 @@ class BCDataset(TensorDictReplayBuffer):
             out.set(key, torch.from_numpy(np.take(self._np[key], idx, axis=0)))
         out.set("index", torch.from_numpy(idx.copy()))
         level = torch.from_numpy(np.take(self._np["level"], idx))
+        if "demo_style" in out.keys():
+            if self.human_demo is None:
+                raise ValueError(f"{self.path}: batches carry demo_style, and no call to "
+                                 f"mark_planner_demos said which demos are human ones")
+            episode = np.take(self._np["episode"], idx)
+            out.set("demo_style", torch.from_numpy(self.human_demo[episode][:, None]))
         if "graph_entity_state" in out.keys() and self._n_ent is not None:
             m = max(1, int(self._n_ent[level].max())) if idx.shape[0] else 1
             out.set("graph_entity_state", out.get("graph_entity_state")[:, :m].contiguous())

@@ -17,8 +17,8 @@ from torch import nn
 if TYPE_CHECKING:
     from torchrl_bc.models.config import ArchitectureConfig
 
-__all__ = ["ENCODERS", "FrameCNN", "GridCNN", "StateMLP", "activation", "conv_schedule",
-           "make_encoder", "mlp"]
+__all__ = ["ENCODERS", "FrameCNN", "GridCNN", "Passthrough", "StateMLP", "activation",
+           "conv_schedule", "make_encoder", "mlp"]
 
 # (kernel, stride) per conv layer: the Atari schedule, then 3x3 stride-1 refinements.
 _SCHEDULE: tuple[tuple[int, int], ...] = ((8, 4), (4, 2), (3, 1), (3, 1))
@@ -140,6 +140,17 @@ class StateMLP(nn.Module):
         return self.net(x)
 
 
+class Passthrough(nn.Module):
+    """A flag handed to the fusion as it is (``demo_style``): one input, no parameters."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.out_dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.float()
+
+
 #: ``(architecture, input shape) -> encoder`` of each dense modality with its own widths.
 EncoderFactory = Callable[["ArchitectureConfig", tuple[int, ...]], nn.Module]
 ENCODERS: dict[str, EncoderFactory] = {
@@ -155,6 +166,7 @@ ENCODERS: dict[str, EncoderFactory] = {
     # offsets to mines a few px apart call for different actions: sin/cos octaves, as game_state
     "hazards": lambda c, shape: StateMLP(shape[0], c.objective_hidden, c.objective_dim,
                                          c.activation, c.dropout, c.state_fourier),
+    "demo_style": lambda c, shape: Passthrough(shape[0]),
 }
 
 

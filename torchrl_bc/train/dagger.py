@@ -51,7 +51,7 @@ from torchrl_bc.train.checkpoint import (
 )
 from torchrl_bc.train.config import RunConfig
 from torchrl_bc.train.evaluate import acting, rollout_levels, summarise
-from torchrl_bc.train.factories import make_actor
+from torchrl_bc.train.factories import corpus_folders, make_actor
 from torchrl_bc.train.loss import MaskedBCLoss
 
 __all__ = ["STATE_FILE", "DaggerRound", "dagger_levels", "label_failures", "query_snapshots",
@@ -220,11 +220,7 @@ def dagger_levels(cfg: RunConfig, data: BCDataset, verbose: bool = True
     """
     if cfg.dagger.levels_from == "all":
         return data.eval_levels("train"), data.eval_levels("val")
-    from torchrl_bc.levels.corpus import is_corpus
-    from torchrl_bc.resources import replay_source
-
-    folders = {*map(replay_source, cfg.data.replays), *(lv.file.parent for lv in data.levels)}
-    corpora = sorted(p for p in folders if is_corpus(p))
+    corpora = corpus_folders(cfg, data)
     train_levels = data.eval_levels("train", exclude=corpora)
     if not train_levels:
         _log(f"dagger: dagger.levels_from is replays, and no training level comes from a "

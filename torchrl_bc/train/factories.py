@@ -9,6 +9,7 @@ optimiser and schedule, the logger, and the closed-loop level sets (each played 
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch
 from torchrl.modules import ProbabilisticActor
 
 from torchrl_bc.data import BCDataset, open_dataset
+from torchrl_bc.data.manifest import row_path
 from torchrl_bc.models import LevelGraph, ObsSpec, actor_extractor, build_actor
 from torchrl_bc.models.policy import as_level_graphs
 from torchrl_bc.resources import default_replay_dirs
@@ -26,8 +28,8 @@ from torchrl_bc.train.logging import RunLogger
 from torchrl_bc.train.loss import MaskedBCLoss
 from torchrl_bc.train.metrics import class_weights
 
-__all__ = ["lr_lambda", "make_actor", "make_dataset", "make_eval_levels", "make_logger",
-           "make_loss", "make_optimizer", "train_level_graphs"]
+__all__ = ["corpus_folders", "lr_lambda", "make_actor", "make_dataset", "make_eval_levels",
+           "make_logger", "make_loss", "make_optimizer", "train_level_graphs"]
 
 
 def make_dataset(cfg: RunConfig, out_dir: Path, info: D.DistInfo | None = None,
@@ -50,7 +52,24 @@ def make_dataset(cfg: RunConfig, out_dir: Path, info: D.DistInfo | None = None,
     if not main:
         data = open_dataset(dirs, cfg.observation, cfg.data, root=root, build=False,
                             verbose=False)
+    if cfg.observation.has("demo_style"):
+        human = data.mark_planner_demos(corpus_folders(cfg, data))
+        if verbose and main:
+            print(f"data: demo_style 1 on {human} recorded (human) episodes, 0 on the "
+                  f"{data.n_episodes - human} planner-made ones", file=sys.stderr)
     return data
+
+
+def corpus_folders(cfg: RunConfig, data: BCDataset) -> list[Path]:
+    """The generated corpora (``make-corpus`` folders: planner demos) among ``data.replays``
+    and the folders the dataset's levels came from (a prepared dataset keeps its sources)."""
+    from torchrl_bc.levels.corpus import is_corpus
+    from torchrl_bc.resources import replay_source
+
+    dirs = list(cfg.data.replays) or [str(p) for p in default_replay_dirs()]
+    folders = {*map(replay_source, dirs), *(row_path(ep).parent
+                                            for ep in data.manifest["episodes"])}
+    return sorted(p for p in folders if is_corpus(p))
 
 
 def make_actor(cfg: RunConfig, level_graphs: list[LevelGraph] | None = None,
