@@ -232,14 +232,14 @@ register(Modality(
     spaces=lambda c, _: {"path_ahead": _vector(N_AHEAD)},
     observe=lambda b: {"path_ahead": b.path_ahead()}))
 register(Modality(
+    # Episode memory: the builder updates it once per observed tick (obs/progress.py).
+    "progress", default=False, level_fields=True,
+    spaces=lambda c, _: {"progress": _vector(N_PROGRESS)},
+    observe=lambda b: {"progress": b.progress()}))
+register(Modality(
     # Which demonstrator to act like: 0, the planner (whose labels DAgger adds), in every
     # environment; a dataset marks its recorded human demos 1 (BCDataset.mark_planner_demos),
     # so their style, which differs from the planner's in the same states, does not blur it.
     "demo_style", default=False,
     spaces=lambda c, _: {"demo_style": _vector(1)},
     observe=lambda b: {"demo_style": np.zeros(1, np.float32)}))
-register(Modality(
-    # Episode memory: the builder updates it once per observed tick (obs/progress.py).
-    "progress", default=False, level_fields=True,
-    spaces=lambda c, _: {"progress": _vector(N_PROGRESS)},
-    observe=lambda b: {"progress": b.progress()}))
