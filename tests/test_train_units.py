@@ -92,6 +92,13 @@ def test_masked_bc_loss_is_masked_nll_with_options():
     per = torch.stack([-torch.log_softmax(logits[0], 0)[0],
                        -torch.log_softmax(logits[1, :2], 0)[1]])
     assert torch.allclose(weighted["loss_bc"], (per * torch.tensor([1.0, 3.0])).sum() / 4)
+    # A batch's sample_weight (data.change_weight) weights the NLL too, times class weights.
+    td_w = td.clone().set("sample_weight", torch.tensor([5.0, 1.0]))
+    sample = MaskedBCLoss(actor)(td_w.clone())
+    assert torch.allclose(sample["loss_bc"], (per * torch.tensor([5.0, 1.0])).sum() / 6)
+    assert torch.allclose(sample["nll"], out["nll"])  # the logged NLL stays unweighted
+    both = MaskedBCLoss(actor, class_weights=w)(td_w.clone())
+    assert torch.allclose(both["loss_bc"], (per * torch.tensor([5.0, 3.0])).sum() / 8)
     ent = -(torch.softmax(logits[1, :2], 0) * torch.log_softmax(logits[1, :2], 0)).sum()
     ent0 = -(torch.softmax(logits[0], 0) * torch.log_softmax(logits[0], 0)).sum()
     assert torch.allclose(out["entropy"], (ent + ent0) / 2)

@@ -25,6 +25,8 @@ class DataConfig:
     levels_per_batch: int = 0  # draw each batch from <= this many levels; 0 = plain sampling
     mirror: bool = False  # add mirrored episodes that still win
     min_agreement: int = 0  # drop steps whose label held for fewer ticks than this
+    change_weight: float = 1.0  # loss weight of the two steps either side of each label
+    # change in a demo (a decision: a jump, a turn); 1 = every step alike
     skip_idle_start: bool = True  # drop each demo's leading NOOP steps (see BCDataset.select)
     trim_idle_start: bool = False  # re-simulate demos without their idle opening (replay.trim)
     release_jumps: bool = False  # release jump wherever holding it changes nothing, in demos

@@ -74,7 +74,8 @@ class BCDataset(TensorDictReplayBuffer):
     """
 
     def __init__(self, path: str | Path, *, min_agreement: int = 0,
-                 skip_idle_start: bool = False, verify: bool = False) -> None:
+                 skip_idle_start: bool = False, verify: bool = False,
+                 change_weight: float = 1.0) -> None:
         self.path = Path(path)
         self.manifest = read_manifest(self.path)
         check_store(self.path, self.manifest, full=verify)
@@ -103,6 +104,9 @@ class BCDataset(TensorDictReplayBuffer):
         if self.rows["train"].numel() == 0:
             raise ValueError(f"{self.path}: no training steps (every level in validation?)")
         self._samplers: dict[tuple[bool, int], StepSampler] = {}
+        #: ``sample_weight`` of steps whose label changes (1: batches carry no weights)
+        self.change_weight = float(change_weight)
+        self._changed = self.label_changes().numpy() if self.change_weight != 1.0 else None
         #: per episode, 1 for a recorded (human) demo: what ``demo_style`` carries in batches
         self.human_demo: np.ndarray | None = None
         super().__init__(storage=StepStorage(self, keys=self.keys),
@@ -212,6 +216,18 @@ class BCDataset(TensorDictReplayBuffer):
             rows &= ~self.idle_start_mask()
         return torch.nonzero(rows).flatten()
 
+    def label_changes(self) -> torch.Tensor:
+        """True on both sides of every label change within an episode: the first step of the
+        new action and the last of the old one. These are the decisions (a jump pressed or let
+        go, a turn) among long runs of one held input; weighting both sides alike sharpens
+        when to act without pulling the decision earlier or later."""
+        action, episode = self.steps["action"], self.steps["episode"]
+        edge = (action[1:] != action[:-1]) & (episode[1:] == episode[:-1])
+        changed = torch.zeros(action.shape[0], dtype=torch.bool)
+        changed[1:] |= edge
+        changed[:-1] |= edge
+        return changed
+
     def idle_start_mask(self) -> torch.Tensor:
         """True for steps before their episode's first non-NOOP action."""
         episode = self.steps["episode"].long()
@@ -235,6 +251,9 @@ class BCDataset(TensorDictReplayBuffer):
             out.set(key, torch.from_numpy(np.take(self._np[key], idx, axis=0)))
         out.set("index", torch.from_numpy(idx.copy()))
         level = torch.from_numpy(np.take(self._np["level"], idx))
+        if self._changed is not None:
+            w = np.where(np.take(self._changed, idx), self.change_weight, 1.0)
+            out.set("sample_weight", torch.from_numpy(w.astype(np.float32)))
         if "demo_style" in out.keys():
             if self.human_demo is None:
                 raise ValueError(f"{self.path}: batches carry demo_style, and no call to "

@@ -139,5 +139,5 @@ def open_dataset(sources: Sequence[str | Path], obs: ObservationConfig, data: Da
                           val_fraction=data.val_fraction, split_seed=data.split_seed,
                           cache_dir=Path(root) / "episodes", progress=verbose, verbose=verbose,
                           trim_idle=data.trim_idle_start, release_jumps=data.release_jumps)
-    return BCDataset(path, min_agreement=data.min_agreement,
+    return BCDataset(path, min_agreement=data.min_agreement, change_weight=data.change_weight,
                      skip_idle_start=data.skip_idle_start)

@@ -201,7 +201,8 @@ class RunConfig:
             raise ConfigError(f"train.lr must be > 0, got {tc.lr}")
         for key, value in (("train.weight_decay", tc.weight_decay),
                            ("train.grad_clip", tc.grad_clip),
-                           ("train.entropy_coef", tc.entropy_coef)):
+                           ("train.entropy_coef", tc.entropy_coef),
+                           ("data.change_weight", self.data.change_weight)):
             if value < 0:
                 raise ConfigError(f"{key} must be >= 0, got {value}")
         if not 0.0 <= tc.min_lr_ratio <= 1.0:

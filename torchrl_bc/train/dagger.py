@@ -435,7 +435,10 @@ def _retrain(actor: ProbabilisticActor, opt: torch.optim.Optimizer, data: BCData
                 demos = data.train_batches(20_000 + r * 1000 + step, n_demo, tc.seed,
                                            balanced=cfg.data.balance_actions, cap=dc.steps)
                 batch = next(demos)
-            parts.append(batch.select(*aggregate.keys()))
+            weighted = "sample_weight" in batch.keys()  # the demos' decision weights
+            if weighted and parts:
+                parts[0] = parts[0].clone().set("sample_weight", torch.ones(n_agg))  # labels: 1
+            parts.append(batch.select(*aggregate.keys(), *(["sample_weight"] * weighted)))
         batch = torch.cat(parts) if len(parts) > 1 else parts[0]
         loss = sum(v for k, v in loss_module(batch).items() if k.startswith("loss_"))
         opt.zero_grad(set_to_none=True)

@@ -83,11 +83,12 @@ class MaskedBCLoss(LossModule):
             legal = legal_mask(dist)
             smooth = -dist.logits.masked_fill(~legal, 0.0).sum(-1) / legal.sum(-1).clamp_min(1)
             per_sample = (1 - self.label_smoothing) * nll + self.label_smoothing * smooth
+        w = tensordict.get("sample_weight", None)  # the dataset's per-step weights
+        w = None if w is None else w.reshape(dist.batch_shape).float()
         if self.class_weights is not None:
-            w = self.class_weights[expert]
-            loss_bc = (per_sample * w).sum() / w.sum()
-        else:
-            loss_bc = per_sample.mean()
+            cw = self.class_weights[expert]
+            w = cw if w is None else w * cw
+        loss_bc = per_sample.mean() if w is None else (per_sample * w).sum() / w.sum()
         entropy = dist.entropy().mean()
         out = {"loss_bc": loss_bc}
         if self.entropy_coef:
