@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
+from configkit import tiny_config
 
 from torchrl_bc.resources import SAMPLE_CORPUS
 from torchrl_bc.train import ConfigError, load_config
@@ -21,23 +21,7 @@ def _config(tmp_path: Path, change_weight: float, rounds: int = 0):
     levels.mkdir(exist_ok=True)
     for name in LEVELS:
         (levels / f"{name}.replay").write_bytes((SAMPLE_CORPUS / f"{name}.replay").read_bytes())
-    path = tmp_path / "cw.yaml"
-    path.write_text(yaml.safe_dump({
-        "architecture": {"preset": "mlp", "modalities": ["game_state"], "state_hidden": [16],
-                         "state_dim": 16, "features_dim": 16, "head_hidden": [16],
-                         "value_hidden": [16]},
-        "observation": {"frame_skip": 1, "state_zero": ["elapsed"],
-                        "modalities": ["game_state", "action_mask"]},
-        "data": {"replays": [str(levels)], "val_fraction": 0.0, "mirror": False,
-                 "cache_dir": str(tmp_path / "cache"), "change_weight": change_weight},
-        "train": {"epochs": 1, "batch_size": 32, "max_steps_per_epoch": 2, "warmup": 0,
-                  "early_stop": {"metric": "train/nll", "patience": 0}},
-        "eval": {"train_levels": 1, "sampled": False},
-        "dagger": {"rounds": rounds, "levels": 3, "label_every": 40, "queries_per_level": 2,
-                   "horizon": 8, "max_expansions": 400, "steps": 4, "max_ticks": 150},
-        "logging": {"wandb": "disabled", "plots": False},
-    }))
-    return load_config(path)
+    return tiny_config(tmp_path, [levels], rounds=rounds, change_weight=change_weight)
 
 
 def test_both_sides_of_each_label_change_carry_the_weight(tmp_path: Path) -> None:

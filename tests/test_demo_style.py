@@ -10,13 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
+from configkit import tiny_config
 
 from torchrl_bc.env import NppEnv
 from torchrl_bc.levels.corpus import MANIFEST
 from torchrl_bc.obs import ObservationConfig
 from torchrl_bc.resources import SAMPLE_CORPUS
-from torchrl_bc.train import load_config
 
 HUMAN = ("corridor-0", "switch_first-5", "gaps-1")  # copied into a plain folder: "recorded"
 PLANNER = ("gaps-17", "corridor-8")  # copied into a make-corpus folder (its manifest)
@@ -33,23 +32,7 @@ def _folders(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _config(tmp_path: Path, replays: list[Path], rounds: int = 0):
-    path = tmp_path / "style.yaml"
-    path.write_text(yaml.safe_dump({
-        "architecture": {"preset": "mlp", "modalities": ["game_state", "demo_style"],
-                         "state_hidden": [16], "state_dim": 16, "features_dim": 16,
-                         "head_hidden": [16], "value_hidden": [16]},
-        "observation": {"frame_skip": 1, "state_zero": ["elapsed"],
-                        "modalities": ["game_state", "action_mask", "demo_style"]},
-        "data": {"replays": [str(p) for p in replays], "val_fraction": 0.0, "mirror": False,
-                 "cache_dir": str(tmp_path / "cache")},
-        "train": {"epochs": 1, "batch_size": 32, "max_steps_per_epoch": 2, "warmup": 0,
-                  "early_stop": {"metric": "train/nll", "patience": 0}},
-        "eval": {"train_levels": 1, "sampled": False},
-        "dagger": {"rounds": rounds, "levels": 3, "label_every": 40, "queries_per_level": 2,
-                   "horizon": 8, "max_expansions": 400, "steps": 4, "max_ticks": 150},
-        "logging": {"wandb": "disabled", "plots": False},
-    }))
-    return load_config(path)
+    return tiny_config(tmp_path, replays, extra=("demo_style",), rounds=rounds)
 
 
 def test_batches_mark_recorded_demos_1_and_planner_demos_0(tmp_path: Path) -> None:
