@@ -106,7 +106,8 @@ class BCDataset(TensorDictReplayBuffer):
         self._samplers: dict[tuple[bool, int], StepSampler] = {}
         #: ``sample_weight`` of steps whose label changes (1: batches carry no weights)
         self.change_weight = float(change_weight)
-        self._changed = self.label_changes().numpy() if self.change_weight != 1.0 else None
+        self._step_weight = None if self.change_weight == 1.0 else np.where(
+            self.label_changes().numpy(), np.float32(self.change_weight), np.float32(1.0))
         #: per episode, 1 for a recorded (human) demo: what ``demo_style`` carries in batches
         self.human_demo: np.ndarray | None = None
         super().__init__(storage=StepStorage(self, keys=self.keys),
@@ -251,9 +252,8 @@ class BCDataset(TensorDictReplayBuffer):
             out.set(key, torch.from_numpy(np.take(self._np[key], idx, axis=0)))
         out.set("index", torch.from_numpy(idx.copy()))
         level = torch.from_numpy(np.take(self._np["level"], idx))
-        if self._changed is not None:
-            w = np.where(np.take(self._changed, idx), self.change_weight, 1.0)
-            out.set("sample_weight", torch.from_numpy(w.astype(np.float32)))
+        if self._step_weight is not None:
+            out.set("sample_weight", torch.from_numpy(np.take(self._step_weight, idx)))
         if "demo_style" in out.keys():
             if self.human_demo is None:
                 raise ValueError(f"{self.path}: batches carry demo_style, and no call to "

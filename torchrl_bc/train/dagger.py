@@ -436,8 +436,8 @@ def _retrain(actor: ProbabilisticActor, opt: torch.optim.Optimizer, data: BCData
                                            balanced=cfg.data.balance_actions, cap=dc.steps)
                 batch = next(demos)
             weighted = "sample_weight" in batch.keys()  # the demos' decision weights
-            if weighted and parts:
-                parts[0] = parts[0].clone().set("sample_weight", torch.ones(n_agg))  # labels: 1
+            if weighted and parts:  # aggregate[idx] is a fresh copy: its labels weigh 1
+                parts[0].set("sample_weight", torch.ones(n_agg))
             parts.append(batch.select(*aggregate.keys(), *(["sample_weight"] * weighted)))
         batch = torch.cat(parts) if len(parts) > 1 else parts[0]
         loss = sum(v for k, v in loss_module(batch).items() if k.startswith("loss_"))
