@@ -128,6 +128,10 @@ def test_crossval_two_folds_level_disjoint(corpus: Path, tmp_path: Path, capsys,
     assert all(r["heldout_won_bc"] is None for r in rows)
     assert sorted({r["fold"] for r in rows}) == [0, 1]
     assert all(isinstance(r["heldout_won"], bool) for r in rows)
+    # stdout names each fold's count, so a log of stdout alone holds the per-fold figures
+    per_fold = [f"{sum(r['heldout_won'] for r in rows if r['fold'] == k)}/"
+                f"{sum(r['fold'] == k for r in rows)}" for k in (0, 1)]
+    assert f"held-out wins per fold: {', '.join(per_fold)}" in lines
     assert sum(r["heldout_won"] for r in rows) == summary["heldout"]["wins"]
     # every loss is one kind: died, stuck (a timeout at a standstill) or another timeout
     assert all(not (r["heldout_won"] and (r["heldout_died"] or r["heldout_stuck"]))

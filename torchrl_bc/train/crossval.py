@@ -434,6 +434,8 @@ def report_lines(summary: dict[str, Any]) -> list[str]:
         line(f"held-out success with a flat {summary['max_ticks']}-tick cap (slow wins count)",
              summary["heldout_flat_cap"]),
         *_oracle_lines(summary.get("dagger_oracle"), line),
+        "held-out wins per fold: " + ", ".join(
+            f"{f['heldout_wins']}/{f['heldout_levels']}" for f in summary["per_fold"]),
         line("held-out success", held),
         f"heldout_success_rate: {held['rate']:.4f}",
     ]
