@@ -89,7 +89,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tick-factor", type=float, default=3.0, help="training episode cap")
     p.add_argument("--eval-tick-factor", type=float, default=2.0,
                    help="evaluation cap, as torchrl-bc evaluate (default 2)")
-    p.add_argument("--max-ticks", type=int, default=5000)
+    p.add_argument("--max-ticks", type=int, default=5000,
+                   help="training episode cap in ticks (besides --tick-factor)")
+    p.add_argument("--eval-max-ticks", type=int, default=1200,
+                   help="evaluation cap in ticks (besides --eval-tick-factor), as crossval "
+                        "and train_and_compare.py cap it (default 1200)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default=FINETUNE_DEVICE,
@@ -232,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     sets = {HELDOUT: held_out, **({VAL: val} if val else {})}
     evaluation = HeldOutEvaluation(
         sets, config, padding, lambda step: step + (args.eval_every or args.timesteps + 1),
-        tick_factor=args.eval_tick_factor, max_ticks=args.max_ticks, on_eval=report,
+        tick_factor=args.eval_tick_factor, max_ticks=args.eval_max_ticks, on_eval=report,
         select=VAL if val else None)
 
     class Progress(BaseCallback):
@@ -269,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
               f" (last policy: held-out {evaluation.history[-1][HELDOUT]:.3f})")
     model.policy.set_training_mode(False)
     final = summarise(evaluate_sb3(model.policy, held_out, config, padding,
-                                   tick_factor=args.eval_tick_factor, max_ticks=args.max_ticks),
+                                   tick_factor=args.eval_tick_factor,
+                                   max_ticks=args.eval_max_ticks),
                       "")
     tuned = dict(export)
     tuned["policy_state_dict"] = {k: v.detach().cpu() for k, v in

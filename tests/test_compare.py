@@ -152,6 +152,11 @@ def test_fine_tune_scripts_share_the_ppo_defaults(tmp_path) -> None:
     finetune = _script("finetune_ppo").parse_args(["ckpt.pt", "--levels", str(tmp_path)])
     assert compare.n_envs == finetune.n_envs == FINETUNE_N_ENVS
     assert compare.device == finetune.device == FINETUNE_DEVICE == "cpu"
+    # both evaluate at the headline metric's caps (crossval's), whatever PPO trains under
+    from torchrl_bc.train.crossval import DEFAULT_MAX_TICKS
+
+    assert compare.eval_max_ticks == finetune.eval_max_ticks == DEFAULT_MAX_TICKS
+    assert compare.eval_tick_factor == finetune.eval_tick_factor == 2.0
     names = {"n_steps": "n_steps", "batch_size": "batch_size",
              "n_epochs": "n_epochs", "learning_rate": "lr", "gamma": "gamma",
              "ent_coef": "ent_coef"}
