@@ -15,10 +15,12 @@ forgot least in its 5-seed comparison (docs/SB3.md).
 
 Held-out levels (``--eval-levels``, or ``--holdout`` of ``--levels`` set aside by name) and
 validation levels are played greedily, one episode each, before training, every
-``--eval-every`` steps and at the end. The validation levels are the ones BC held out (the
-checkpoint's ``val_levels``) found among ``--levels``; PPO never trains on them. The policy
-returned is the one with the best validation success, the earliest on ties: the BC policy
-unless PPO beats it there (early stopping against forgetting; ``--select last`` turns it off).
+``--eval-every`` steps and at the end, capped as crossval's headline figure is: 2x the level's
+shortest demo and at most ``--eval-max-ticks`` (1200) ticks. The validation levels are the ones
+BC held out (the checkpoint's ``val_levels``) found among ``--levels``; PPO never trains on
+them. The policy returned is the one with the best validation success, the earliest on ties:
+the BC policy unless PPO beats it there (early stopping against forgetting; ``--select last``
+turns it off).
 Writes OUT/finetuned_sb3.pt (an export: ``load_export`` / ``load_into`` read it), OUT/ppo.zip
 (SB3's own save: that policy, with PPO's last optimiser state), OUT/eval.json and
 OUT/ppo_log/progress.csv (PPO's losses); the last line is ``success_rate: X`` (held out, of
@@ -42,6 +44,7 @@ HELDOUT, VAL = "heldout", "val"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from torchrl_bc.commands import positive_int
     from torchrl_bc.sb3.ppo import (
         FINETUNE_DEVICE,
         FINETUNE_KL,
@@ -89,9 +92,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tick-factor", type=float, default=3.0, help="training episode cap")
     p.add_argument("--eval-tick-factor", type=float, default=2.0,
                    help="evaluation cap, as torchrl-bc evaluate (default 2)")
-    p.add_argument("--max-ticks", type=int, default=5000,
+    p.add_argument("--max-ticks", type=positive_int, default=5000,
                    help="training episode cap in ticks (besides --tick-factor)")
-    p.add_argument("--eval-max-ticks", type=int, default=1200,
+    p.add_argument("--eval-max-ticks", type=positive_int, default=1200,
                    help="evaluation cap in ticks (besides --eval-tick-factor), as crossval "
                         "and train_and_compare.py cap it (default 1200)")
     p.add_argument("--seed", type=int, default=0)
