@@ -52,6 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         FINETUNE_PPO,
         FINETUNE_WARMUP_STEPS,
     )
+    from torchrl_bc.train.crossval import DEFAULT_MAX_TICKS
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -94,9 +95,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="evaluation cap, as torchrl-bc evaluate (default 2)")
     p.add_argument("--max-ticks", type=positive_int, default=5000,
                    help="training episode cap in ticks (besides --tick-factor)")
-    p.add_argument("--eval-max-ticks", type=positive_int, default=1200,
+    p.add_argument("--eval-max-ticks", type=positive_int, default=DEFAULT_MAX_TICKS,
                    help="evaluation cap in ticks (besides --eval-tick-factor), as crossval "
-                        "and train_and_compare.py cap it (default 1200)")
+                        "and train_and_compare.py cap it (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default=FINETUNE_DEVICE,

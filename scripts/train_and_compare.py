@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         FINETUNE_PPO,
         FINETUNE_WARMUP_STEPS,
     )
+    from torchrl_bc.train.crossval import DEFAULT_MAX_TICKS
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -145,9 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluation cap, as torchrl-bc evaluate")
     p.add_argument("--max-ticks", type=positive_int, default=5000,
                    help="training episode cap in ticks (besides --tick-factor)")
-    p.add_argument("--eval-max-ticks", type=positive_int, default=1200,
+    p.add_argument("--eval-max-ticks", type=positive_int, default=DEFAULT_MAX_TICKS,
                    help="evaluation cap in ticks (besides --eval-tick-factor; the suite's "
-                        "levels have no demo, so this is their cap)")
+                        "levels have no demo, so this is their cap; default crossval's, "
+                        "%(default)s)")
     p.add_argument("--bootstrap-reps", type=positive_int, default=2000)
     p.add_argument("--threads", type=positive_int, default=1,
                    help="torch CPU threads of each PPO run")
