@@ -176,3 +176,17 @@ def test_level_cache_is_bounded() -> None:
     for i in range(6):
         _observe(build_map({(i, 3): 1}, spawn=SPAWN), cfg)
     assert len(builder_mod._LEVELS) == 3
+
+
+def test_last_input_is_the_action_taken_on_the_step_before() -> None:
+    """``last_input`` reads the ninja's held input: zeros at spawn, then each step's action."""
+    from torchrl_bc.env import NppEnv
+    from torchrl_bc.sim.actions import ACTION_HOR, ACTION_JUMP
+
+    cfg = ObservationConfig(frame_skip=1, modalities=("game_state", "last_input", "action_mask"))
+    env = NppEnv(_wall_map(), cfg)
+    obs, _ = env.reset()
+    assert obs["last_input"].tolist() == [0.0, 0.0]
+    for a in [2, 2, 0, 5, 1, 4, 3, 3]:
+        obs, *_ = env.step(a)
+        assert obs["last_input"].tolist() == [ACTION_HOR[a], ACTION_JUMP[a]]

@@ -155,15 +155,17 @@ def test_builtin_spaces_are_unchanged() -> None:
         "path_ahead": spaces.Box(-np.inf, np.inf, (4,), np.float32),
         "progress": spaces.Box(-np.inf, np.inf, (3,), np.float32),
         "demo_style": spaces.Box(-np.inf, np.inf, (1,), np.float32),
+        "last_input": spaces.Box(-np.inf, np.inf, (2,), np.float32),
     }
     assert got == want
     assert M.encoded_modalities() == ("player_frame", "global_view", "game_state", "graph",
                                       "local_view", "objective", "surroundings",
-                                      "hazards", "path_ahead", "progress", "demo_style")
+                                      "hazards", "path_ahead", "progress", "demo_style",
+                                      "last_input")
     assert ObsSpec.from_observation_config(cfg) == ObsSpec(
         local_view_shape=(2, 10, 10),
         extra_shapes=(("surroundings", (25,)), ("hazards", (9,)), ("path_ahead", (4,)),
-                      ("progress", (3,)), ("demo_style", (1,))))
+                      ("progress", (3,)), ("demo_style", (1,)), ("last_input", (2,))))
 
 
 def test_registry_rejects_duplicates_and_unknown_names() -> None:

@@ -141,7 +141,7 @@ class StateMLP(nn.Module):
 
 
 class Passthrough(nn.Module):
-    """A flag handed to the fusion as it is (``demo_style``): one input, no parameters."""
+    """Inputs handed to the fusion as they are (``demo_style``, ``last_input``): no parameters."""
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -167,6 +167,7 @@ ENCODERS: dict[str, EncoderFactory] = {
     "hazards": lambda c, shape: StateMLP(shape[0], c.objective_hidden, c.objective_dim,
                                          c.activation, c.dropout, c.state_fourier),
     "demo_style": lambda c, shape: Passthrough(shape[0]),
+    "last_input": lambda c, shape: Passthrough(shape[0]),
 }
 
 

@@ -354,6 +354,12 @@ class ObservationBuilder:
         nx, ny = self._ninja_xy()
         return hazard_offsets(self._sim.ei, self._sim.ef, nx, ny)
 
+    def last_input(self) -> np.ndarray:
+        """float32 [2]: the horizontal input (-1, 0, 1) and jump (0/1) held on the last tick,
+        from the ninja's own state, so replays, env and DAgger labels all read it alike."""
+        a = self._sim.ninja_state
+        return np.array([a[SL.N_HOR], a[SL.N_JUMP]], np.float32)
+
     def player_frame(self) -> np.ndarray:
         cfg = self.config
         s, size = cfg.crop_scale, cfg.player_frame_size

@@ -243,3 +243,9 @@ register(Modality(
     "demo_style", default=False,
     spaces=lambda c, _: {"demo_style": _vector(1)},
     observe=lambda b: {"demo_style": np.zeros(1, np.float32)}))
+register(Modality(
+    # The input held on the last tick: lets the policy commit to a direction instead of
+    # re-deciding it every tick from velocities that lag the input.
+    "last_input", default=False,
+    spaces=lambda c, _: {"last_input": _vector(2)},
+    observe=lambda b: {"last_input": b.last_input()}))
