@@ -194,6 +194,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     from torchrl_bc.resources import SAMPLE_CORPUS
     from torchrl_bc.sb3.ppo import FINETUNE_N_ENVS
+    from torchrl_bc.sim.level import DEFAULT_MAX_TICKS
 
     p.add_argument("--levels", default=str(SAMPLE_CORPUS))
     p.add_argument("--config", type=Path, default=ROOT / "configs" / "mlp.yaml")
@@ -205,7 +206,7 @@ def main() -> None:
                    help="timed PPO runs of --ppo-steps each; the figure is their median")
     p.add_argument("--dummy-ppo-steps", type=int, default=16384)
     p.add_argument("--eval-levels", type=int, default=420)
-    p.add_argument("--eval-ticks", type=int, default=1200)
+    p.add_argument("--eval-ticks", type=int, default=DEFAULT_MAX_TICKS)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                    help="where PPO's networks run (the env and the evaluation stay on the CPU)")

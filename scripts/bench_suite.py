@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from torchrl_bc.levels.random_play import random_wins  # noqa: E402
 from torchrl_bc.levels.suites import SUITES, load_suite  # noqa: E402
-from torchrl_bc.sim.level import Level  # noqa: E402
+from torchrl_bc.sim.level import DEFAULT_MAX_TICKS, Level  # noqa: E402
 from torchrl_bc.train.crossval import scan_human_levels  # noqa: E402
 
 HUMAN = REPO.parent / "shared" / "data" / "replays"
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--human", type=Path, default=HUMAN, help="human replay directory")
     p.add_argument("--episodes", type=int, default=8, help="random episodes per level")
     p.add_argument("--tick-factor", type=float, default=2.0)
-    p.add_argument("--max-ticks", type=int, default=1200)
+    p.add_argument("--max-ticks", type=int, default=DEFAULT_MAX_TICKS)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
     figures: dict[str, float] = {}

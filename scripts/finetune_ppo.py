@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         FINETUNE_PPO,
         FINETUNE_WARMUP_STEPS,
     )
-    from torchrl_bc.train.crossval import DEFAULT_MAX_TICKS
+    from torchrl_bc.sim.level import DEFAULT_MAX_TICKS
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         FINETUNE_PPO,
         FINETUNE_WARMUP_STEPS,
     )
-    from torchrl_bc.train.crossval import DEFAULT_MAX_TICKS
+    from torchrl_bc.sim.level import DEFAULT_MAX_TICKS
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -153,7 +153,7 @@ def test_fine_tune_scripts_share_the_ppo_defaults(tmp_path) -> None:
     assert compare.n_envs == finetune.n_envs == FINETUNE_N_ENVS
     assert compare.device == finetune.device == FINETUNE_DEVICE == "cpu"
     # both evaluate at the headline metric's caps (crossval's), whatever PPO trains under
-    from torchrl_bc.train.crossval import DEFAULT_MAX_TICKS
+    from torchrl_bc.sim.level import DEFAULT_MAX_TICKS
 
     assert compare.eval_max_ticks == finetune.eval_max_ticks == DEFAULT_MAX_TICKS
     assert compare.eval_tick_factor == finetune.eval_tick_factor == 2.0

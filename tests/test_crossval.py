@@ -234,3 +234,20 @@ def test_crossval_reports_dagger_oracle_cost_per_point_gained(corpus: Path,
         assert oracle["labels_per_point"] is None
     assert "DAgger's oracle:" in captured.out
     assert captured.out.strip().splitlines()[-1].startswith("heldout_success_rate: ")
+
+
+def test_the_metric_cap_is_one_constant() -> None:
+    """crossval's CLI, its function and DAgger's rollouts cap at the same DEFAULT_MAX_TICKS."""
+    import argparse
+    import inspect
+
+    from torchrl_bc.commands import crossval as command
+    from torchrl_bc.sim.level import DEFAULT_MAX_TICKS
+    from torchrl_bc.train.config import DaggerConfig
+    from torchrl_bc.train.crossval import crossval as run
+
+    parser = argparse.ArgumentParser()
+    command.configure(parser)
+    args = parser.parse_args(["--config", "c.yaml", "--data", "d", "--folds", "2", "--out", "o"])
+    assert args.max_ticks == DEFAULT_MAX_TICKS == DaggerConfig().max_ticks
+    assert inspect.signature(run).parameters["max_ticks"].default == DEFAULT_MAX_TICKS

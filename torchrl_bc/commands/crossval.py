@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from torchrl_bc.sim.level import DEFAULT_MAX_TICKS
+
 HELP = "train K policies on level-disjoint folds and score every level held out"
 DESCRIPTION = """\
 Groups the levels of the replays under --data by map (a map and its mirror image form one
@@ -40,7 +42,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--tick-factor", type=float, default=2.0,
                         help="episode cap as a multiple of the shortest winning demo")
-    parser.add_argument("--max-ticks", type=int, default=1200, help="upper bound on every cap")
+    parser.add_argument("--max-ticks", type=int, default=DEFAULT_MAX_TICKS,
+                        help=f"upper bound on every cap (default {DEFAULT_MAX_TICKS})")
     parser.add_argument("--random-episodes", type=int, default=4,
                         help="random sticky-input episodes per level (baseline)")
     parser.add_argument("--train-levels", type=int, default=-1,

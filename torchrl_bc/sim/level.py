@@ -10,7 +10,11 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 
-__all__ = ["Level", "map_hash"]
+__all__ = ["DEFAULT_MAX_TICKS", "Level", "map_hash"]
+
+#: The metric's episode cap (ticks, 60 Hz) when no demo gives a tighter one: crossval,
+#: DAgger's rollouts, the benches and the PPO scripts' evaluations all cap at it.
+DEFAULT_MAX_TICKS = 1200
 
 
 def map_hash(map_data: bytes) -> str:

@@ -23,6 +23,7 @@ from torchrl_bc.configfile import ConfigError, read_config_file, yaml_problem
 from torchrl_bc.data.config import DataConfig
 from torchrl_bc.models.config import ArchitectureConfig
 from torchrl_bc.obs.config import ObservationConfig
+from torchrl_bc.sim.level import DEFAULT_MAX_TICKS
 
 __all__ = [
     "ConfigError",
@@ -141,7 +142,7 @@ class DaggerConfig:
     lr: float = 3.0e-4
     ema: float = 0.0  # > 0: roll out, score and save an exponential moving average of the
     # weights (this decay per optimiser step) instead of the last step's; 0: the last step's
-    max_ticks: int = 1200  # rollout cap per level
+    max_ticks: int = DEFAULT_MAX_TICKS  # rollout cap per level (the metric's)
     tick_factor: float = 0.0  # > 0: cap each rollout at this x the level's demo as well (the
     # rule evaluation uses), so an episode too slow for that cap fails and gets labels; 0: flat
     average_last: int = 0  # > 0: best.pt is the equal-weight average of the last this many

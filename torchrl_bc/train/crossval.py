@@ -33,14 +33,12 @@ from typing import Any
 
 from torchrl_bc.io import atomic_write
 from torchrl_bc.progress import progress_write
-from torchrl_bc.sim.level import Level, map_hash
+from torchrl_bc.sim.level import DEFAULT_MAX_TICKS, Level, map_hash
 from torchrl_bc.train.config import RunConfig
 
 __all__ = ["CrossvalResult", "HumanLevel", "HumanLevelScan", "assign_folds", "crossval",
            "level_group", "scan_human_levels", "wilson_interval"]
 
-#: Episode cap when no demo gives a tighter one (ticks, 60 Hz).
-DEFAULT_MAX_TICKS = 1200
 SELECT = ("best", "last")
 
 
