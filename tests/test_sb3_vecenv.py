@@ -243,3 +243,52 @@ def test_parallel_stepping_equals_serial(levels):
     serial.seed(3)
     parallel.seed(3)
     assert _same_steps(parallel, serial, 150) >= 5
+
+
+GENERALIST = ("game_state", "objective", "last_input", "action_mask")
+
+
+def test_generalist_modalities_are_built_in_bulk(levels):
+    """``objective`` and ``last_input`` (with ``state_zero``) are observed for all slots at
+    once, byte for byte what the per-env builders give."""
+    cfg = ObservationConfig(modalities=GENERALIST, frame_skip=1, state_zero=("x", "y", "elapsed"))
+    kw = dict(n_envs=6, seed=3, max_ticks=150, tick_factor=3.0)
+    old = make_sb3_env(cfg, levels, vec_env_cls=DummyVecEnv, **kw)
+    new = make_sb3_env(cfg, levels, **kw)
+    assert new.slots.bulk and new.observation_space == old.observation_space
+    assert _same_steps(new, old, 300) >= 6
+
+
+def test_bulk_objective_in_both_stages_and_without_an_exit(corpus):
+    """Slots whose door is open (stage 1) and a level with no exit (all zeros) read what a
+    builder bound to the same simulator reads."""
+    from mapkit import build_map, floor_row
+
+    from torchrl_bc.env.slots import LevelSlots
+    from torchrl_bc.obs import ObservationBuilder
+    from torchrl_bc.sim import layout as L
+
+    no_exit = build_map(floor_row(14), spawn=(20, 58))
+    cfg = ObservationConfig(modalities=GENERALIST, frame_skip=1, state_zero=("elapsed",))
+    levels = [lv.map_data for lv in corpus[:6]] + [no_exit]
+    slots = LevelSlots(levels, len(levels), cfg)
+    assert slots.bulk
+    for i in range(len(levels)):
+        slots.load(i, i)
+    rng = np.random.default_rng(0)
+    stages = set()
+    for t in range(60):
+        slots.step(rng.integers(6, size=slots.n), 1)
+        if t == 30:  # open the doors of half the slots: their objective becomes the door
+            for i in range(0, slots.n, 2):
+                if slots.exit[i] >= 0:
+                    slots.ef[i, slots.exit[i], L.F_FLAG] = 1.0
+        got = slots.observe()
+        for i in range(slots.n):
+            want = ObservationBuilder(cfg).observe(slots.sims[i])
+            assert list(want) == list(got)
+            for k, v in want.items():
+                assert v.dtype == got[k].dtype and v.tobytes() == got[k][i].tobytes(), (t, i, k)
+            stages.add(float(got["objective"][i, 0]))
+    assert not got["objective"][-1].any()  # the level without an exit
+    assert stages == {0.0, 1.0}

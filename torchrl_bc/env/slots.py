@@ -6,13 +6,14 @@ level per episode) and episodes are capped per level. ``LevelSlots`` keeps the s
 arrays itself, grows them when a larger level arrives, and drives the very same compiled kernel
 (``kernel.step_batch``), so the simulation is the simulator's, tick for tick.
 
-Observations: with ``game_state`` / ``action_mask`` only (the mlp config), :meth:`observe` builds
-every slot's row in one compiled call from the stacked arrays, with the arithmetic of
-:meth:`ObservationBuilder.game_state <torchrl_bc.obs.builder.ObservationBuilder>` op for op
-(distances through Python's ``math.hypot``, which the C library's ``hypot`` does not always
-match), so the arrays equal the builder's byte for byte. Other modalities go through one
-:class:`~torchrl_bc.obs.ObservationBuilder` per slot on a :class:`Simulator` bound to the slot's
-rows (the same views the kernel advances).
+Observations: with :data:`BULK_MODALITIES` only (``game_state``, ``objective``,
+``last_input``, ``action_mask``: the mlp and generalist configs), :meth:`observe` builds every
+slot's row at once from the stacked arrays (``game_state`` in one compiled call, ``objective``
+by a gather from each level's distance-field tables), with the arithmetic of
+:class:`~torchrl_bc.obs.ObservationBuilder` op for op (distances through Python's
+``math.hypot``, which the C library's ``hypot`` does not always match), so the arrays equal the
+builder's byte for byte. Other modalities go through one ``ObservationBuilder`` per slot on a
+:class:`Simulator` bound to the slot's rows (the same views the kernel advances).
 """
 
 from __future__ import annotations
@@ -26,7 +27,11 @@ import numpy as np
 
 from torchrl_bc.env.slots_jit import game_state_rows, step_serial
 from torchrl_bc.obs import N_GAME_STATE, ObservationBuilder, ObservationConfig
-from torchrl_bc.obs.builder import _MAX_FALL_SPEED
+from torchrl_bc.obs import modalities as M
+from torchrl_bc.obs.builder import _MAX_FALL_SPEED, level_objective
+from torchrl_bc.obs.distance import NX, NY, STEP
+from torchrl_bc.obs.game_state import GAME_STATE_FEATURES
+from torchrl_bc.obs.objective import ObjectiveFields
 from torchrl_bc.obs.raster import LEVEL_H, LEVEL_W
 from torchrl_bc.sim import Simulator
 from torchrl_bc.sim import constants as C
@@ -38,7 +43,7 @@ from torchrl_bc.sim.actions import ACTION_HOR, ACTION_JUMP, N_ACTIONS
 __all__ = ["BULK_MODALITIES", "LevelSlots"]
 
 #: Modalities :meth:`LevelSlots.observe` builds for all slots at once.
-BULK_MODALITIES = frozenset({"game_state", "action_mask"})
+BULK_MODALITIES = frozenset({"game_state", "objective", "last_input", "action_mask"})
 _DIAG = math.hypot(LEVEL_W, LEVEL_H)
 _TERMINAL = (C.DEAD, C.DYING, C.WON)
 
@@ -64,6 +69,16 @@ class _Template:
         else:
             self.exit = int(exits[0]) if exits.size else -1
         self.gold_total = int(np.count_nonzero(kinds == E.GOLD))
+        self._objective: ObjectiveFields | None = None
+        self._objective_done = False
+
+    def objective(self, config: ObservationConfig) -> ObjectiveFields | None:
+        """The level's objective fields (the builder's, built on first use), kept with the
+        template so that more levels than the builder's cache holds are not rebuilt."""
+        if not self._objective_done:
+            self._objective = level_objective(self.sim, config, self.switch, self.exit)
+            self._objective_done = True
+        return self._objective
 
 
 class LevelSlots:
@@ -100,6 +115,9 @@ class LevelSlots:
         self.exit = np.full(n, -1, np.int64)
         self.gold_total = np.zeros(n, np.int64)
         self.n_ent = np.zeros(n, np.int64)
+        self._objectives: list[ObjectiveFields | None] = [None] * n
+        self._zero = np.array([i for i, (name, _) in enumerate(GAME_STATE_FEATURES)
+                               if name in config.state_zero], dtype=np.intp)
         first = self._template(0)
         self._cap_seg, self._cap_ent, self._cap_w = 0, 0, 0
         lv = first.sim._lv
@@ -187,6 +205,8 @@ class LevelSlots:
         self.level_of[i] = level
         self.switch[i], self.exit[i], self.gold_total[i] = t.switch, t.exit, t.gold_total
         self.n_ent[i] = e
+        if self.bulk and self.config.has("objective"):
+            self._objectives[i] = t.objective(self.config)
         if self.builders[i] is not None:
             self.builders[i].bind(sim)
 
@@ -260,12 +280,10 @@ class LevelSlots:
             per = [self.builders[i].observe(self.sims[i]) for i in rows.tolist()]
             return {k: np.stack([o[k] for o in per]) if k != "graph_entity_state" else
                     _pad_rows([o[k] for o in per]) for k in per[0]} if per else {}
-        out: dict[str, np.ndarray] = {}
-        if cfg.has("game_state"):
-            out["game_state"] = self.game_state(rows)
-        if cfg.has("action_mask"):
-            out["action_mask"] = np.ones((rows.shape[0], N_ACTIONS), dtype=bool)
-        return out
+        bulk = {"game_state": self.game_state, "objective": self.objective,
+                "last_input": self.last_input,
+                "action_mask": lambda r: np.ones((r.shape[0], N_ACTIONS), dtype=bool)}
+        return {mod.name: bulk[mod.name](rows) for mod in M.modalities(cfg.modalities)}
 
     def game_state(self, rows: np.ndarray) -> np.ndarray:
         m = rows.shape[0]
@@ -276,7 +294,41 @@ class LevelSlots:
         d = deltas.T.tolist()
         feats[:, 32] = np.fromiter(map(math.hypot, d[0], d[1]), np.float64, m) / _DIAG
         feats[:, 35] = np.fromiter(map(math.hypot, d[2], d[3]), np.float64, m) / _DIAG
-        return feats.astype(np.float32)
+        out = feats.astype(np.float32)
+        out[:, self._zero] = 0.0
+        return out
+
+    def objective(self, rows: np.ndarray) -> np.ndarray:
+        """``ObservationBuilder.objective`` of every row: stage, path length, and the unit
+        directions to the objective and to the path's waypoints 24 and 96 px ahead."""
+        m = rows.shape[0]
+        x, y = self.nin[rows, L.N_X], self.nin[rows, L.N_Y]
+        node = (np.clip(np.floor_divide(x, STEP).astype(np.int64), 0, NX - 1) * NY
+                + np.clip(np.floor_divide(y, STEP).astype(np.int64), 0, NY - 1))
+        door_flag = self.ef[rows, self.exit[rows], L.F_FLAG]
+        stage = np.where(self.switch[rows] < 0, 1, (door_flag != 0).astype(np.int64))
+        objs = [self._objectives[i] for i in rows.tolist()]
+        # per row: path length, the two waypoint nodes, the goal (one scalar read per table)
+        picked = np.array([(o.fields[s].item(k), o.near[s].item(k), o.far[s].item(k),
+                            *o.goals[s]) if o is not None else (math.inf, 0, 0, 0.0, 0.0)
+                           for o, s, k in zip(objs, stage.tolist(), node.tolist(), strict=True)],
+                          np.float64).reshape(m, 5)
+        has = np.array([o is not None for o in objs], bool)  # no exit: zeros, as the builder's
+        dist, goal = picked[:, 0], picked[:, 3:5].T
+        hops = picked[:, 1:3].T.astype(np.int64)
+        vals = np.zeros((m, 8))
+        vals[:, 0] = stage
+        vals[:, 1] = np.where(np.isfinite(dist), np.minimum(dist / 1000.0, 2.0), 2.0)
+        vals[:, 2:4] = _units(goal[0] - x, goal[1] - y)
+        wx, wy = (hops // NY) * STEP + STEP / 2, (hops % NY) * STEP + STEP / 2  # node centres
+        vals[:, 4:6] = _units(wx[0] - x, wy[0] - y)
+        vals[:, 6:8] = _units(wx[1] - x, wy[1] - y)
+        vals[~has] = 0.0
+        return vals.astype(np.float32)
+
+    def last_input(self, rows: np.ndarray) -> np.ndarray:
+        """``ObservationBuilder.last_input``: the horizontal and jump input of the last tick."""
+        return self.nin[rows][:, [L.N_HOR, L.N_JUMP]].astype(np.float32)
 
     def render(self, slot: int, scale: int = 1) -> np.ndarray:
         """The slot's level in colour (``NppEnv.render``), RGB uint8."""
@@ -288,6 +340,15 @@ class LevelSlots:
         if builder._sim is not self.sims[slot]:
             builder.bind(self.sims[slot])
         return builder.render_rgb(self.sims[slot], scale=scale)
+
+
+def _units(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """[m, 2] unit vectors along (dx, dy); zeros when shorter than a pixel (the builder's
+    ``_unit``, with its ``math.hypot``)."""
+    n = np.fromiter(map(math.hypot, dx.tolist(), dy.tolist()), np.float64, dx.shape[0])
+    ok = n >= 1.0
+    safe = np.where(ok, n, 1.0)
+    return np.where(ok[:, None], np.stack([dx / safe, dy / safe], axis=1), 0.0)
 
 
 def _pad_rows(arrays: list[np.ndarray]) -> np.ndarray:

@@ -53,7 +53,7 @@ from torchrl_bc.sim import layout as SL
 from torchrl_bc.sim.actions import N_ACTIONS
 
 __all__ = ["GAME_STATE_FEATURES", "N_ACTIONS", "N_GAME_STATE", "ObservationBuilder",
-           "clear_level_cache"]
+           "clear_level_cache", "level_objective"]
 
 _DIAG = math.hypot(LEVEL_W, LEVEL_H)
 _MAX_FALL_SPEED = 6.0  # deaths start above MAX_SURVIVABLE_IMPACT, so |vy| is ~<= 6 in play
@@ -122,6 +122,25 @@ def _level_static(sim, config: ObservationConfig) -> _LevelStatic:
     return level
 
 
+def _build_objective(level: _LevelStatic, sim, config: ObservationConfig, switch: int,
+                     exit_: int) -> ObjectiveFields | None:
+    if not level.objective_built:
+        m = sim.map
+        level.objective = build_objective_fields(
+            sim.tiles, sim.ei[:, SL.EI_KIND], sim.ef[:, [SL.F_X, SL.F_Y]], switch, exit_,
+            (m.spawn_x * 6.0, m.spawn_y * 6.0), ahead=config.has("path_ahead"))
+        level.objective_built = True
+    return level.objective
+
+
+def level_objective(sim, config: ObservationConfig, switch: int,
+                    exit_: int) -> ObjectiveFields | None:
+    """The objective fields of ``sim``'s level (switch row ``switch``, door row ``exit_``, as
+    :meth:`ObservationBuilder.bind` picks them), from the shared level cache: built once, so
+    the builder and ``LevelSlots``' bulk observer read the very same arrays."""
+    return _build_objective(_level_static(sim, config), sim, config, switch, exit_)
+
+
 class ObservationBuilder:
     """Builds observation dicts from simulator state for one :class:`ObservationConfig`.
 
@@ -168,13 +187,8 @@ class ObservationBuilder:
         self._gold_total = int(np.count_nonzero(kinds == E.GOLD))
         self._zero = np.array([i for i, (name, _) in enumerate(GAME_STATE_FEATURES)
                                if name in cfg.state_zero], dtype=np.intp)
-        level = self._level
-        if self._level_fields and not level.objective_built:
-            m = sim.map
-            level.objective = build_objective_fields(
-                sim.tiles, kinds, sim.ef[:, [SL.F_X, SL.F_Y]], self._switch, self._exit,
-                (m.spawn_x * 6.0, m.spawn_y * 6.0), ahead=cfg.has("path_ahead"))
-            level.objective_built = True
+        if self._level_fields:
+            _build_objective(self._level, sim, cfg, self._switch, self._exit)
         self._flags: bytes | None = None
         self._layers: dict[tuple[int, int], np.ndarray] = {}
 
