@@ -7,6 +7,10 @@ Figures (one ``name: value`` line each at the end), all with ``configs/mlp.yaml`
 * ``vecenv_steps_per_s``: ``make_sb3_env`` (the native ``NppSB3VecEnv``), ``--n-envs`` envs over
   the levels, random actions, env only. ``dummy_vecenv_steps_per_s``: the per-env path
   (``DummyVecEnv`` of ``PaddedNppEnv``), the same envs.
+* ``observe_bulk_rows_per_s``: ``LevelSlots.observe`` building every slot's observation at once
+  (``game_state``, ``objective``, ``last_input``: ``BULK_MODALITIES``), and
+  ``observe_builders_rows_per_s``: one ``ObservationBuilder`` per slot, the path every
+  modality took before (the same states, the same arrays); ``observe_bulk_speedup`` their ratio.
 * ``ppo_env_steps_per_s``: SB3 ``PPO.learn`` end to end (collection and updates) on the native
   env, the median of ``--ppo-repeats`` runs (``_min``/``_max``: their range), with the
   fine-tune defaults (``torchrl_bc.sb3.ppo.FINETUNE_PPO``, used by
@@ -89,6 +93,35 @@ def bench_env(env, steps: int) -> float:
     for t in range(steps):
         env.step(acts[50 + t])
     return steps * env.num_envs / (time.perf_counter() - t0)
+
+
+def bench_observe(obs_config, levels, n: int, reps: int = 200) -> tuple[float, float]:
+    """Observation rows/s of ``n`` slots mid-episode: bulk (``LevelSlots.observe``) and one
+    ``ObservationBuilder`` per slot (the previous way), on the same states."""
+    from torchrl_bc.env.slots import LevelSlots
+    from torchrl_bc.obs import ObservationBuilder
+
+    slots = LevelSlots([lv.map_data for lv in levels], n, obs_config)
+    if not slots.bulk:
+        raise SystemExit(f"observe bench: {obs_config.modalities} are not all bulk modalities")
+    for i in range(n):
+        slots.load(i, i % len(levels))
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        slots.step(rng.integers(6, size=n), 1)
+    builders = [ObservationBuilder(obs_config) for _ in range(n)]
+    for b, sim in zip(builders, slots.sims, strict=True):
+        b.observe(sim)  # bind and build the level fields outside the timing
+    slots.observe()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        slots.observe()
+    bulk = n * reps / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        for b, sim in zip(builders, slots.sims, strict=True):
+            b.observe(sim)
+    return bulk, n * reps / (time.perf_counter() - t0)
 
 
 def bench_ppo(export: dict, env, steps: int, settings: dict, repeats: int = 1,
@@ -218,6 +251,7 @@ def main() -> None:
     import torch
     from stable_baselines3.common.vec_env import DummyVecEnv
 
+    from torchrl_bc.obs import ObservationConfig
     from torchrl_bc.sb3 import load_export, make_sb3_env, resolve_levels
 
     if args.threads:
@@ -234,6 +268,11 @@ def main() -> None:
     kw = dict(n_envs=args.n_envs, seed=0)
     rate = bench_env(make_sb3_env(export, levels, **kw), args.env_steps)
     figures["vecenv_steps_per_s"] = f"{rate:.0f}"
+    bulk, builders = bench_observe(ObservationConfig.from_dict(export["observation"]), levels,
+                                   args.n_envs)
+    figures["observe_bulk_rows_per_s"] = f"{bulk:.0f}"
+    figures["observe_builders_rows_per_s"] = f"{builders:.0f}"
+    figures["observe_bulk_speedup"] = f"{bulk / builders:.1f}"
     if not args.skip_dummy:
         dummy = make_sb3_env(export, levels, vec_env_cls=DummyVecEnv, **kw)
         rate = bench_env(dummy, max(args.env_steps // 20, 20))
