@@ -158,3 +158,41 @@ def test_export_round_trip(tmp_path: Path) -> None:
         bc = actor.get_dist(td).probs
     assert (sb3 - bc).abs().max().item() < 1e-5
     env.close()
+
+
+def _path_from(obj, x: float, y: float, stage: int = 0) -> list[tuple[float, float]]:
+    """Node centres along the field's path from (x, y), 4 lattice hops apart."""
+    from torchrl_bc.obs.distance import NY, DistanceMap
+    from torchrl_bc.obs.objective import node_centre
+
+    ix, iy = DistanceMap.node_of(x, y)
+    node, out = ix * NY + iy, []
+    while (nxt := int(obj.near[stage][node])) != node:
+        node = nxt
+        out.append(node_centre(node))
+    return out
+
+
+def test_hazard_radius_keeps_the_path_further_from_mines() -> None:
+    """A mine on the floor between the ninja and the switch: the path rises over it, by at
+    least ``hazard_radius``; the signature names the radius only when it is not the default."""
+    level = build_map(floor_row(12), spawn=(30, 50),
+                      records=[(1, 50, 52, 0, 0), (3, 90, 50, 0, 0), (4, 70, 50, 0, 0)])
+    gaps = {}
+    for radius in (16.0, 24.0):
+        cfg = ObservationConfig(modalities=LOCAL.modalities, frame_skip=1, hazard_radius=radius)
+        sim = Simulator(level)
+        builder = ObservationBuilder(cfg)
+        builder.observe(sim)
+        mx, my = (float(v) for v in sim.ef[sim.ei[:, 0] == 1][0, :2])
+        path = _path_from(builder._level.objective, 180.0, 300.0)
+        gaps[radius] = min(np.hypot(px - mx, py - my) for px, py in path)
+        assert path[-1][0] > mx + 90  # it reaches the switch (x 420), beyond the mine
+    assert 16 <= gaps[16.0] < 24 <= gaps[24.0]
+    assert "hazard_radius" not in LOCAL.signature()
+    wide = ObservationConfig(modalities=LOCAL.modalities, hazard_radius=24)
+    assert wide.signature()["hazard_radius"] == 24.0
+    assert "hazard_radius" not in ObservationConfig(hazard_radius=24).signature()  # no fields
+    for bad in (-1, 101, "24", True):
+        with pytest.raises(ValueError, match="hazard_radius"):
+            ObservationConfig(hazard_radius=bad)

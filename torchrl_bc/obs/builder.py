@@ -105,7 +105,7 @@ def clear_level_cache() -> None:
 def _level_static(sim, config: ObservationConfig) -> _LevelStatic:
     # path_ahead's tables are built only for the configs that read them: part of the key
     key = (sim.map.content_hash, config.graph_cell if config.has("graph") else 0,
-           config.has("path_ahead"))
+           config.has("path_ahead"), config.hazard_radius)
     level = _LEVELS.get(key)
     if level is not None:
         _LEVELS.move_to_end(key)
@@ -128,7 +128,8 @@ def _build_objective(level: _LevelStatic, sim, config: ObservationConfig, switch
         m = sim.map
         level.objective = build_objective_fields(
             sim.tiles, sim.ei[:, SL.EI_KIND], sim.ef[:, [SL.F_X, SL.F_Y]], switch, exit_,
-            (m.spawn_x * 6.0, m.spawn_y * 6.0), ahead=config.has("path_ahead"))
+            (m.spawn_x * 6.0, m.spawn_y * 6.0), ahead=config.has("path_ahead"),
+            hazard_radius=config.hazard_radius)
         level.objective_built = True
     return level.objective
 

@@ -37,6 +37,9 @@ class ObservationConfig:
     Both describe the level relative to the ninja, so they mean the same on every level.
     ``state_zero`` names ``game_state`` features written as 0 (e.g. ``elapsed``, which lets a
     policy index a demo by time); the layout stays the same so every model still loads.
+    ``hazard_radius``: px around each toggle mine where the level fields (``objective``,
+    ``local_view``) cost more, so the path they point along keeps that far from mines (the
+    ninja's radius, 10, plus the mine's, 4, is where one touches).
     """
 
     modalities: tuple[str, ...] = field(default_factory=_default_modalities)
@@ -49,6 +52,7 @@ class ObservationConfig:
     local_size: int = 16
     local_cell: int = 12
     state_zero: tuple[str, ...] = ()
+    hazard_radius: float = 16.0
 
     def __post_init__(self) -> None:
         if isinstance(self.modalities, str):
@@ -71,6 +75,12 @@ class ObservationConfig:
             raise ValueError("local_size must be an even number >= 2")
         if self.local_cell < 1 or 24 % self.local_cell:
             raise ValueError("local_cell must be a positive divisor of the 24 px tile")
+        if isinstance(self.hazard_radius, bool) or not isinstance(self.hazard_radius,
+                                                                  int | float) \
+                or not 0 <= self.hazard_radius <= 100:
+            raise ValueError(f"hazard_radius must be a number of px in 0..100, got "
+                             f"{self.hazard_radius!r}")
+        object.__setattr__(self, "hazard_radius", float(self.hazard_radius))
         if isinstance(self.state_zero, str):
             raise ValueError(f"state_zero must be a list of feature names, got {self.state_zero!r}")
         object.__setattr__(self, "state_zero", tuple(self.state_zero))
@@ -118,6 +128,9 @@ class ObservationConfig:
                     sig.pop(name)
             elif mod.version > 1:
                 sig[f"{mod.name}_version"] = mod.version
+        if self.hazard_radius == 16.0 or not any(m.level_fields for m in
+                                                 M.modalities(self.modalities)):
+            sig.pop("hazard_radius")  # at its first value: older datasets keep their signatures
         if self.state_zero:
             sig["state_zero"] = list(self.state_zero)
         else:

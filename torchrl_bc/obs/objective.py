@@ -105,14 +105,15 @@ def _compose(hop: np.ndarray, n: int) -> np.ndarray:
 
 def build_objective_fields(tiles, ei_kind: np.ndarray, ef_xy: np.ndarray, switch: int,
                            exit_: int, spawn: tuple[float, float],
-                           ahead: bool = False) -> ObjectiveFields | None:
+                           ahead: bool = False,
+                           hazard_radius: float = 16.0) -> ObjectiveFields | None:
     """Fields for the switch row ``switch`` (-1: none) and the door row ``exit_`` (-1: none).
 
     Like the planner, narrow passages can defeat the default clearance; the fields are rebuilt
     with less clearance until spawn -> switch -> door is finite. Only the level's static data
     is read (tiles, entity kinds and positions of mines, which never move), so the result does
     not depend on when in an episode it is first computed. ``ahead`` adds the ``path_ahead``
-    tables.
+    tables; ``hazard_radius`` is how far around each mine the path costs more.
     """
     if exit_ < 0:
         return None
@@ -122,7 +123,7 @@ def build_objective_fields(tiles, ei_kind: np.ndarray, ef_xy: np.ndarray, switch
     switch_xy = (float(ef_xy[switch, 0]), float(ef_xy[switch, 1])) if switch >= 0 else door_xy
     best = None
     for clearance in (9.0, 7.0, 5.0):
-        dmap = DistanceMap(tiles, hazards, clearance=clearance)
+        dmap = DistanceMap(tiles, hazards, clearance=clearance, hazard_radius=hazard_radius)
         to_switch = dmap.field_to(*switch_xy, _SWITCH_REACH if switch >= 0 else _DOOR_REACH)
         to_door = dmap.field_to(*door_xy, _DOOR_REACH)
         total = (to_switch[dmap.node_of(*spawn)]
