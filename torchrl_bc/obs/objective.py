@@ -46,7 +46,7 @@ class ObjectiveFields:
     """Fields (px of weighted path, ``inf`` unreachable) and hop tables for both stages."""
 
     fields: tuple[np.ndarray, np.ndarray]  # [NX, NY] float64: to switch, to door
-    near: tuple[np.ndarray, np.ndarray]  # flat node -> node NEAR_HOPS downhill
+    near: tuple[np.ndarray, np.ndarray]  # int32 flat node -> node NEAR_HOPS downhill
     far: tuple[np.ndarray, np.ndarray]  # flat node -> node FAR_HOPS downhill
     goals: tuple[tuple[float, float], tuple[float, float]]
     # flat node -> float32 [N_AHEAD], only when asked for (path_ahead): 0.56 MB a level
@@ -135,8 +135,9 @@ def build_objective_fields(tiles, ei_kind: np.ndarray, ef_xy: np.ndarray, switch
     _, dmap, to_switch, to_door = best
     fields = (to_switch, to_door)
     hops = [_next_hop(f, dmap.free) for f in fields]
-    near = tuple(_compose(h, NEAR_HOPS) for h in hops)
-    far = tuple(_compose(h, FAR_HOPS) for h in hops)
+    # int32 node indices (NX * NY = 17,600 fit): half the memory of each level's tables
+    near = tuple(_compose(h, NEAR_HOPS).astype(np.int32) for h in hops)
+    far = tuple(_compose(h, FAR_HOPS).astype(np.int32) for h in hops)
     profiles = tuple(_profile(_next_hop(f, dmap.free, straight_first=True), dmap.floor_gap)
                      for f in fields) if ahead else None
     for arr in (*fields, *near, *far, *(profiles or ())):
