@@ -30,7 +30,7 @@ from torchrl_bc.obs import N_GAME_STATE, ObservationBuilder, ObservationConfig
 from torchrl_bc.obs import modalities as M
 from torchrl_bc.obs.builder import _MAX_FALL_SPEED, level_objective
 from torchrl_bc.obs.distance import NX, NY, STEP
-from torchrl_bc.obs.game_state import GAME_STATE_FEATURES
+from torchrl_bc.obs.game_state import feature_index
 from torchrl_bc.obs.objective import ObjectiveFields
 from torchrl_bc.obs.raster import LEVEL_H, LEVEL_W
 from torchrl_bc.sim import Simulator
@@ -116,8 +116,11 @@ class LevelSlots:
         self.gold_total = np.zeros(n, np.int64)
         self.n_ent = np.zeros(n, np.int64)
         self._objectives: list[ObjectiveFields | None] = [None] * n
-        self._zero = np.array([i for i, (name, _) in enumerate(GAME_STATE_FEATURES)
-                               if name in config.state_zero], dtype=np.intp)
+        self._zero = feature_index(config.state_zero)
+        self._bulk_observe = {
+            "game_state": self.game_state, "objective": self.objective,
+            "last_input": self.last_input,
+            "action_mask": lambda r: np.ones((r.shape[0], N_ACTIONS), dtype=bool)}
         first = self._template(0)
         self._cap_seg, self._cap_ent, self._cap_w = 0, 0, 0
         lv = first.sim._lv
@@ -280,10 +283,8 @@ class LevelSlots:
             per = [self.builders[i].observe(self.sims[i]) for i in rows.tolist()]
             return {k: np.stack([o[k] for o in per]) if k != "graph_entity_state" else
                     _pad_rows([o[k] for o in per]) for k in per[0]} if per else {}
-        bulk = {"game_state": self.game_state, "objective": self.objective,
-                "last_input": self.last_input,
-                "action_mask": lambda r: np.ones((r.shape[0], N_ACTIONS), dtype=bool)}
-        return {mod.name: bulk[mod.name](rows) for mod in M.modalities(cfg.modalities)}
+        return {mod.name: self._bulk_observe[mod.name](rows)
+                for mod in M.modalities(cfg.modalities)}
 
     def game_state(self, rows: np.ndarray) -> np.ndarray:
         m = rows.shape[0]

@@ -21,7 +21,7 @@ from torchrl_bc.obs import modalities as M
 from torchrl_bc.obs.config import ObservationConfig
 from torchrl_bc.obs.distance import NX, NY, STEP, DistanceMap
 from torchrl_bc.obs.draw import draw_entities, stamp_disc, value_table
-from torchrl_bc.obs.game_state import GAME_STATE_FEATURES, N_GAME_STATE
+from torchrl_bc.obs.game_state import GAME_STATE_FEATURES, N_GAME_STATE, feature_index
 from torchrl_bc.obs.graph import StaticGraph, build_static_graph
 from torchrl_bc.obs.modalities import LOCAL_CHANNELS, N_OBJECTIVE
 from torchrl_bc.obs.objective import (
@@ -122,8 +122,12 @@ def _level_static(sim, config: ObservationConfig) -> _LevelStatic:
     return level
 
 
-def _build_objective(level: _LevelStatic, sim, config: ObservationConfig, switch: int,
-                     exit_: int) -> ObjectiveFields | None:
+def level_objective(sim, config: ObservationConfig, switch: int,
+                    exit_: int) -> ObjectiveFields | None:
+    """The objective fields of ``sim``'s level (switch row ``switch``, door row ``exit_``, as
+    :meth:`ObservationBuilder.bind` picks them), from the shared level cache: built once, so
+    the builder and ``LevelSlots``' bulk observer read the very same arrays."""
+    level = _level_static(sim, config)
     if not level.objective_built:
         m = sim.map
         level.objective = build_objective_fields(
@@ -132,14 +136,6 @@ def _build_objective(level: _LevelStatic, sim, config: ObservationConfig, switch
             hazard_radius=config.hazard_radius)
         level.objective_built = True
     return level.objective
-
-
-def level_objective(sim, config: ObservationConfig, switch: int,
-                    exit_: int) -> ObjectiveFields | None:
-    """The objective fields of ``sim``'s level (switch row ``switch``, door row ``exit_``, as
-    :meth:`ObservationBuilder.bind` picks them), from the shared level cache: built once, so
-    the builder and ``LevelSlots``' bulk observer read the very same arrays."""
-    return _build_objective(_level_static(sim, config), sim, config, switch, exit_)
 
 
 class ObservationBuilder:
@@ -155,6 +151,7 @@ class ObservationBuilder:
         self._pictures = any(m.pictures for m in self._modalities)
         self._level_fields = any(m.level_fields for m in self._modalities)
         self._remembers = any(m.name == "progress" for m in self._modalities)
+        self._zero = feature_index(self.config.state_zero)
         self._sim = None
         self._level: _LevelStatic | None = None
         self._memory: Memory | None = None
@@ -186,10 +183,8 @@ class ObservationBuilder:
         else:
             self._exit = int(exits[0]) if exits.size else -1
         self._gold_total = int(np.count_nonzero(kinds == E.GOLD))
-        self._zero = np.array([i for i, (name, _) in enumerate(GAME_STATE_FEATURES)
-                               if name in cfg.state_zero], dtype=np.intp)
         if self._level_fields:
-            _build_objective(self._level, sim, cfg, self._switch, self._exit)
+            level_objective(sim, cfg, self._switch, self._exit)
         self._flags: bytes | None = None
         self._layers: dict[tuple[int, int], np.ndarray] = {}
 

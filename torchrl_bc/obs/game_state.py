@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from torchrl_bc.sim import constants as C
 
-__all__ = ["GAME_STATE_FEATURES", "N_GAME_STATE"]
+__all__ = ["GAME_STATE_FEATURES", "N_GAME_STATE", "feature_index"]
 
 #: ``game_state`` layout, in order. Each entry is (name, how it is normalised).
 GAME_STATE_FEATURES: tuple[tuple[str, str], ...] = (
@@ -41,3 +43,10 @@ GAME_STATE_FEATURES: tuple[tuple[str, str], ...] = (
     ("elapsed", "ticks elapsed / 20000, the same in replays and the env"),
 )
 N_GAME_STATE = len(GAME_STATE_FEATURES)
+
+
+def feature_index(names: tuple[str, ...]) -> np.ndarray:
+    """intp positions of the named features (``state_zero``'s), for the builder and the bulk
+    observer alike; an empty array when none are named."""
+    return np.array([i for i, (name, _) in enumerate(GAME_STATE_FEATURES) if name in names],
+                    dtype=np.intp)
