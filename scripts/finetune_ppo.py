@@ -98,6 +98,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-max-ticks", type=positive_int, default=DEFAULT_MAX_TICKS,
                    help="evaluation cap in ticks (besides --eval-tick-factor), as crossval "
                         "and train_and_compare.py cap it (default %(default)s)")
+    p.add_argument("--progress-reward", type=float, default=0.0, metavar="PER_PX",
+                   help="shaped reward per px of shortest-path length gained toward the "
+                        "current objective (torchrl_bc.sb3.shaping; needs the `objective` "
+                        "observation; default 0: the win-only reward)")
+    p.add_argument("--switch-bonus", type=float, default=0.0,
+                   help="shaped reward on the step the exit opens (default 0)")
+    p.add_argument("--death-penalty", type=float, default=0.0,
+                   help="subtracted from the reward on the step the ninja dies (default 0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default=FINETUNE_DEVICE,
@@ -187,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from torchrl_bc.sb3.env import obs_config_of
     from torchrl_bc.sb3.ppo import BCRegularisedPPO, HeldOutEvaluation
+    from torchrl_bc.sb3.shaping import Shaping
     from torchrl_bc.sb3.vec_env import evaluate_sb3
     from torchrl_bc.train.evaluate import summarise
 
@@ -200,10 +209,16 @@ def main(argv: list[str] | None = None) -> int:
         else:
             train_levels, held_out = _split(levels, args.holdout)
         train_levels, val, val_from = _validation(args, export, train_levels)
+        shaping = Shaping(args.progress_reward, args.switch_bonus, args.death_penalty)
     except (FileNotFoundError, ValueError, ExportMismatch) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     config, padding = obs_config_of(export)
+    if shaping.active and not config.has("objective"):
+        print(f"error: {args.source}: the shaped reward (--progress-reward, --switch-bonus, "
+              "--death-penalty) reads the `objective` observation, which this policy's "
+              "observations do not include", file=sys.stderr)
+        return 1
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{args.source}: {export['architecture']['name']}, frame_skip {config.frame_skip}; "
           f"{len(train_levels)} training level(s), {len(held_out)} held out"
@@ -213,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             export = warmup_critic(export, train_levels, steps=args.warmup_steps,
                                    gamma=args.gamma, tick_factor=args.tick_factor,
-                                   max_ticks=args.max_ticks)
+                                   max_ticks=args.max_ticks, shaping=shaping)
         except RuntimeError as exc:  # too few steps for one finished episode
             print(f"error: critic warm-up: {exc}", file=sys.stderr)
             return 1
@@ -222,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{export['critic_info']['explained_variance']:.2f})")
 
     env = make_sb3_env(export, train_levels, n_envs=args.n_envs, seed=args.seed,
-                       tick_factor=args.tick_factor, max_ticks=args.max_ticks)
+                       tick_factor=args.tick_factor, max_ticks=args.max_ticks, shaping=shaping)
     model = BCRegularisedPPO.from_export(
         export, env, kl_coef=args.kl_coef, kl_updates=args.kl_updates,
         log_dir=args.out / "ppo_log", seed=args.seed, n_steps=args.n_steps,

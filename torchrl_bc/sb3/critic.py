@@ -10,7 +10,7 @@ fitted; the features extractor stays the BC one, frozen, so the actor is untouch
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -18,6 +18,9 @@ import torch
 from torchrl_bc.progress import progress_bar
 from torchrl_bc.sb3.env import make_sb3_env
 from torchrl_bc.sb3.load import build_sb3_policy
+
+if TYPE_CHECKING:
+    from torchrl_bc.sb3.shaping import Shaping
 
 __all__ = ["collect_returns", "value_operator_from_export", "warmup_critic"]
 
@@ -77,18 +80,19 @@ def warmup_critic(export: dict[str, Any], levels: Any = None, *, steps: int = 20
                   gamma: float = 0.99, epochs: int = 20, lr: float = 1e-3,
                   batch_size: int = 256, n_envs: int = 8, seed: int = 0,
                   tick_factor: float = 3.0, max_ticks: int = 5000,
-                  progress: bool = False) -> dict[str, Any]:
+                  progress: bool = False, shaping: Shaping | None = None) -> dict[str, Any]:
     """A copy of ``export`` whose value head is fitted on BC returns (``critic: "warmed"``).
 
     Use the ``gamma`` (and levels / episode caps) PPO will use: the value head learns
     ``E[sum gamma^t r_t]`` for exactly that setting, recorded in ``critic_info``.
+    ``shaping``: the shaped reward PPO will train on (the returns fitted are its).
     ``progress`` shows rate and ETA of the rollouts and the fit on stderr (a TTY only).
     """
     torch.manual_seed(seed)
     policy = build_sb3_policy(export)
     policy.load_state_dict(export["policy_state_dict"], strict=True)
     env = make_sb3_env(export, levels, n_envs=n_envs, seed=seed, tick_factor=tick_factor,
-                       max_ticks=max_ticks)
+                       max_ticks=max_ticks, shaping=shaping)
     try:
         x, y, stats = collect_returns(policy, env, steps, gamma, progress)
     finally:

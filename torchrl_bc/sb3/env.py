@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -29,6 +29,9 @@ from torchrl_bc.sb3.spaces import (
 )
 from torchrl_bc.sim.level import Level, map_hash
 from torchrl_bc.sim.mapdata import read_map_file
+
+if TYPE_CHECKING:
+    from torchrl_bc.sb3.shaping import Shaping
 
 __all__ = ["PaddedNppEnv", "make_sb3_env", "obs_config_of", "resolve_levels",
            "split_validation"]
@@ -185,14 +188,28 @@ def obs_config_of(export_or_obs_config: Any) -> tuple[ObservationConfig, GraphPa
 def make_sb3_env(export_or_obs_config: Any, levels: Any = None, n_envs: int = 1, *,
                  seed: int = 0, tick_factor: float = 3.0, max_ticks: int = 5000,
                  reward: RewardConfig | None = None, order: str = "random",
-                 vec_env_cls: type | None = None) -> Any:
+                 vec_env_cls: type | None = None, shaping: Shaping | None = None) -> Any:
     """An SB3 VecEnv over ``levels`` whose observation space is the export's.
 
     By default the native :class:`~torchrl_bc.sb3.vec_env.NppSB3VecEnv`: all ``n_envs`` envs
     advance in one compiled call, observations are built in bulk, and each env behaves as a
     ``Monitor``-wrapped ``PaddedNppEnv`` seeded ``seed + i``. ``vec_env_cls=DummyVecEnv`` or
     ``SubprocVecEnv`` builds the per-env path instead (one Python ``PaddedNppEnv`` per env).
+    An active ``shaping`` wraps the env in :class:`~torchrl_bc.sb3.shaping.ObjectiveProgress`.
     """
+    env = _make_sb3_env(export_or_obs_config, levels, n_envs, seed=seed,
+                        tick_factor=tick_factor, max_ticks=max_ticks, reward=reward,
+                        order=order, vec_env_cls=vec_env_cls)
+    if shaping is not None and shaping.active:
+        from torchrl_bc.sb3.shaping import ObjectiveProgress
+
+        env = ObjectiveProgress(env, shaping)
+    return env
+
+
+def _make_sb3_env(export_or_obs_config: Any, levels: Any, n_envs: int, *, seed: int,
+                  tick_factor: float, max_ticks: int, reward: RewardConfig | None,
+                  order: str, vec_env_cls: type | None) -> Any:
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
