@@ -113,3 +113,27 @@ def test_evaluate_policy_reports_per_family() -> None:
 
     assert evaluate_policy([level], player, per_level=True) == {"all": 1.0, "corridor": 1.0}
     assert evaluate_policy([level], lambda sim: 0, max_ticks=50) == {"all": 0.0, "corridor": 0.0}
+
+
+@pytest.mark.parametrize("family", ["room_blocks", "hill", "pit_mines"])
+def test_human_like_families_are_solvable_with_their_features(family: str) -> None:
+    """Blocks in a room, a ramped mound, and pits lined with mines: each level has what its
+    family is for, and the planner's solution wins it."""
+    from torchrl_bc.levels.generator import DOWN45, UP45
+    from torchrl_bc.sim import entities as E
+
+    for seed, band in ((1, "simple"), (2, "hard")):
+        lv = generate_level(seed, family, band=band)
+        lm = LevelMap.from_map(lv.map_data)
+        t = lm.tiles
+        if family == "room_blocks":  # solid cells with open space above and below
+            inner = (t[:, 1:-1] != 0) & (t[:, :-2] == 0) & (t[:, 2:] == 0)
+            assert inner.any()
+        elif family == "hill":
+            assert (t == UP45).any() and (t == DOWN45).any()
+        else:
+            mines = [e for e in parse_map(lv.map_data).entities if e.type in E.MINES]
+            floor_row = lm.spawn[1] // 4 - 1
+            assert any(e.y // 4 - 1 > floor_row for e in mines), "no mine below the floor"
+        trace = Simulator(lv.map_data).run_inputs(lv.solution)
+        assert trace.win_frame == lv.solution.size

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 
@@ -33,7 +34,7 @@ SUITE_FAMILIES: tuple[str, ...] = (
 )
 #: Families a training corpus may cycle over instead of ``FAMILIES`` (``make_corpus(families=)``,
 #: ``data.generated_families``): ``FAMILIES`` and those added later for training, never a suite's.
-CORPUS_FAMILIES: tuple[str, ...] = (*FAMILIES, "platforms")
+CORPUS_FAMILIES: tuple[str, ...] = (*FAMILIES, "platforms", "room_blocks", "hill", "pit_mines")
 
 # Ramp tile ids (surface rising/falling to the right); found by rasterising the tile shapes.
 UP45, DOWN45 = 8, 9
@@ -586,12 +587,104 @@ def tiny_room(c: Canvas, rng: np.random.Generator, d: float) -> None:
     c.exit((xs[2], floor), (xs[1], floor))
 
 
+def _standing_spots(c: Canvas, x0: int, x1: int, top: int, floor: int) -> list[tuple[int, int]]:
+    """Empty cells of columns x0..x1, rows top..floor, over a full tile (or the level's edge):
+    where the ninja, a switch or a door can stand."""
+    t = c.t
+    return [(x, y) for x in range(x0, x1 + 1) for y in range(top, floor + 1)
+            if t[x, y] == 0 and (y + 1 >= HEIGHT or t[x, y + 1] == 1)]
+
+
+def _three_apart(rng: np.random.Generator, spots: list[tuple[int, int]], d: float
+                 ) -> tuple[tuple[int, int], ...]:
+    """Spawn, switch and door among ``spots``: of a few random draws, the one whose
+    spawn -> switch -> door walk is longest (harder) or shortest (easier), by ``d``."""
+    draws = [tuple(spots[i] for i in rng.choice(len(spots), size=3, replace=False))
+             for _ in range(6)]
+
+    def walk(p: tuple[tuple[int, int], ...]) -> int:
+        return sum(abs(a[0] - b[0]) + abs(a[1] - b[1]) for a, b in pairwise(p))
+
+    draws.sort(key=walk)
+    return draws[min(len(draws) - 1, int(d * len(draws)))]
+
+
+def room_blocks(c: Canvas, rng: np.random.Generator, d: float) -> None:
+    """A room strewn with small blocks and ramps, spawn, switch and door on the floor or on
+    blocks, as in the human "simple" and "complex" sets: the way runs between and over
+    obstacles the objective's straight line does not show."""
+    w = _ri(rng, _span(d, 12, 24), _span(d, 22, WIDTH))
+    h = _ri(rng, _span(d, 4, 7), _span(d, 7, 15))
+    x0, top = _ri(rng, 0, WIDTH - w), _ri(rng, 0, HEIGHT - h)
+    floor = top + h - 1
+    c.carve(x0, top, x0 + w - 1, floor)
+    for _ in range(_span(d, 3, 14) + _ri(rng, 0, 3)):
+        bw, bh = _ri(rng, 1, 2), _ri(rng, 1, 2)
+        bx, by = _ri(rng, x0 + 1, x0 + w - 1 - bw), _ri(rng, top + 2, floor - bh + 1)
+        tile = 1 if rng.random() < 0.75 else int(rng.choice([UP45, DOWN45]))
+        c.carve(bx, by, bx + bw - 1, by + bh - 1, tile=tile)
+    spots = _standing_spots(c, x0, x0 + w - 1, top, floor)
+    spawn, switch, door = _three_apart(rng, spots, d)
+    c.spawn(*spawn)
+    c.exit(door, switch)
+
+
+def hill(c: Canvas, rng: np.random.Generator, d: float) -> None:
+    """A room with a mound of 45-degree ramps in its middle (mines on top, harder), spawn and
+    door on either side, as in the human "very simple" and "medium" sets."""
+    h = _ri(rng, 6, 11)
+    w = _ri(rng, 16, WIDTH)
+    x0, top = _ri(rng, 0, WIDTH - w), _ri(rng, 0, HEIGHT - h)
+    floor = top + h - 1
+    c.carve(x0, top, x0 + w - 1, floor)
+    k = min(_span(d, 1, 4) + _ri(rng, 0, 1), h - 3, (w - 6) // 2)
+    cx = _ri(rng, x0 + k + 2, x0 + w - k - 2)
+    for i in range(k):  # row i above the floor: ramps at both ends, full tiles between
+        row, left, right = floor - i, cx - k + i, cx + k - 1 - i
+        c.carve(left, row, right, row, tile=1)
+        c.t[left, row], c.t[right, row] = UP45, DOWN45
+    if k and rng.random() < d:  # a mine on the summit
+        c.mine(cx - 1 + _ri(rng, 0, 1), floor - k, 0, 1)
+    c.spawn(x0 + _ri(rng, 0, 2), floor)
+    door = (x0 + w - 1 - _ri(rng, 0, 2), floor)
+    switch = (cx, floor - k) if rng.random() < 0.5 else (_ri(rng, door[0] - 3, door[0]), floor)
+    if switch == door:
+        switch = (door[0] - 1, floor)
+    c.exit(door, switch)
+
+
+def pit_mines(c: Canvas, rng: np.random.Generator, d: float) -> None:
+    """A corridor over one or two pits lined with mines (and mines on the floor, harder), as
+    in the human "medium" and "mine heavy" sets: the ninja must jump the pit, not walk in."""
+    h = _ri(rng, 4, 7)
+    floor = _ri(rng, h + 1, HEIGHT - 4)
+    c.carve(0, floor - h + 1, WIDTH - 1, floor)
+    c.spawn(0, floor)
+    x, pits = _ri(rng, 5, 12), []
+    for _ in range(1 + (rng.random() < d)):
+        pw = _ri(rng, 2, _span(d, 3, 4))
+        if x + pw > WIDTH - 6:
+            break
+        depth = _ri(rng, 2, min(7, HEIGHT - 1 - floor))
+        c.carve(x, floor + 1, x + pw - 1, floor + depth)
+        for i in range(pw):
+            c.mine(x + i, floor + depth, 0, 1)
+        pits.append((x, x + pw - 1))
+        x += pw + _ri(rng, 5, 10)
+    free = [x for x in range(3, WIDTH - 3) if all(x < a - 1 or x > b + 1 for a, b in pits)]
+    mined = rng.choice(free, size=min(len(free), _span(d, 0, 3)), replace=False).tolist()
+    for mx in mined:
+        c.mine(int(mx), floor, 0, 1)
+    safe = [x for x in free if all(abs(x - m) > 1 for m in mined)]
+    c.exit((WIDTH - 1, floor), (int(rng.choice(safe[len(safe) // 3:])), floor))
+
+
 FAMILY_BUILDERS: dict[str, Callable[[Canvas, np.random.Generator, float], None]] = {
     "corridor": corridor, "gaps": gaps, "shaft": shaft, "slopes": slopes, "mines": mines,
     "switch_first": switch_first, "locked_doors": locked_doors, "multi_chamber": multi_chamber,
     "drones": drones, "thwumps": thwumps, "switches": switches, "maze": maze,
     "long_chambers": long_chambers, "precise_jumps": precise_jumps, "tiny_room": tiny_room,
-    "platforms": platforms,
+    "platforms": platforms, "room_blocks": room_blocks, "hill": hill, "pit_mines": pit_mines,
 }
 
 
