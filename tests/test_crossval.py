@@ -175,6 +175,8 @@ def test_crossval_two_folds_level_disjoint(corpus: Path, tmp_path: Path, capsys,
         for f in (out / f"fold-{k}" / "replays").iterdir():
             trained_hashes.add(hashlib.sha256(read_replay(f).map_data).hexdigest())
         assert trained_hashes and not trained_hashes & held
+        assert {hashlib.sha256(read_replay(f).map_data).hexdigest()
+                for f in (out / f"fold-{k}" / "heldout_levels").iterdir()} == held
         assert not {level_group(read_replay(f).map_data)
                     for f in (out / f"fold-{k}" / "replays").iterdir()} & held_groups
         used = set()

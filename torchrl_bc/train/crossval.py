@@ -152,7 +152,7 @@ class CrossvalResult:
         return float(self.summary["heldout_success_rate"])
 
 
-def _link_training_files(levels: Sequence[HumanLevel], dest: Path) -> int:
+def _link_files(levels: Sequence[HumanLevel], dest: Path) -> int:
     """Populate ``dest`` with symlinks to the replays of ``levels`` (nothing else), replacing
     whatever an earlier run left there; returns the number of files."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -247,7 +247,10 @@ def crossval(cfg: RunConfig, data_dirs: Sequence[str | Path], folds: int, out: s
         test = [lv for lv in scan.levels if fold_of[lv.map_hash] == k]
         trained = [lv for lv in scan.levels if fold_of[lv.map_hash] != k]
         fold_dir = out / f"fold-{k}"
-        n_files = _link_training_files(trained, fold_dir / "replays")
+        n_files = _link_files(trained, fold_dir / "replays")
+        # the held-out levels' own replays, for scoring the fold's policy elsewhere
+        # (`evaluate --levels`, `finetune_ppo.py --eval-levels`)
+        _link_files(test, fold_dir / "heldout_levels")
         say(f"fold {k + 1}/{folds}: training on {len(trained)} levels ({n_files} replays), "
             f"holding out {len(test)}")
         # The config's whole recipe (its generated levels, BC, its DAgger rounds), as
