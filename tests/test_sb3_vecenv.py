@@ -232,6 +232,13 @@ def test_finetune_script(tmp_path, capsys):
     assert mod.main([str(tmp_path / "junk.pt"), "--levels", str(CORPUS)]) == 1
     err = capsys.readouterr().err
     assert "junk.pt is not a readable checkpoint or export" in err and len(err.splitlines()) == 1
+    # the shaped reward reads `objective`, which this state-only policy lacks; bad weights
+    ckpt = str(tmp_path / "mlp.pt")
+    assert mod.main([ckpt, "--levels", str(CORPUS), "--progress-reward", "0.001"]) == 1
+    err = capsys.readouterr().err
+    assert "reads the `objective` observation" in err and len(err.splitlines()) == 1
+    assert mod.main([ckpt, "--levels", str(CORPUS), "--death-penalty", "-1"]) == 1
+    assert "shaping.death_penalty must be finite and >= 0" in capsys.readouterr().err
 
 
 def test_parallel_stepping_equals_serial(levels):
