@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from torchrl_bc.sb3.env import obs_config_of
     from torchrl_bc.sb3.ppo import BCRegularisedPPO, HeldOutEvaluation
-    from torchrl_bc.sb3.shaping import Shaping
+    from torchrl_bc.sb3.shaping import Shaping, require_objective
     from torchrl_bc.sb3.vec_env import evaluate_sb3
     from torchrl_bc.train.evaluate import summarise
 
@@ -214,11 +214,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     config, padding = obs_config_of(export)
-    if shaping.active and not config.has("objective"):
-        print(f"error: {args.source}: the shaped reward (--progress-reward, --switch-bonus, "
-              "--death-penalty) reads the `objective` observation, which this policy's "
-              "observations do not include", file=sys.stderr)
-        return 1
+    if shaping.active:
+        try:
+            require_objective(config.modalities)
+        except ValueError as exc:
+            print(f"error: {args.source}: {exc} (--progress-reward, --switch-bonus, "
+                  "--death-penalty)", file=sys.stderr)
+            return 1
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{args.source}: {export['architecture']['name']}, frame_skip {config.frame_skip}; "
           f"{len(train_levels)} training level(s), {len(held_out)} held out"

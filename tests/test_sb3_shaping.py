@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from torchrl_bc.obs import ObservationConfig
+from torchrl_bc.obs.objective import PATH_LENGTH_SCALE
 from torchrl_bc.resources import SAMPLE_CORPUS
 from torchrl_bc.sb3 import make_sb3_env, resolve_levels
 from torchrl_bc.sb3.shaping import ObjectiveProgress, Shaping
@@ -44,7 +45,8 @@ def test_shaped_terms_add_up_per_episode(levels):
         now = o1["objective"][:, :2].astype(np.float64)
         for i in np.flatnonzero(d1).tolist():
             now[i] = i1[i]["terminal_observation"]["objective"][:2]
-        jumped |= (now[:, 0] == prev[:, 0]) & (np.abs(now[:, 1] - prev[:, 1]) * 1000.0 > 16.0)
+        step_px = np.abs(now[:, 1] - prev[:, 1]) * PATH_LENGTH_SCALE
+        jumped |= (now[:, 0] == prev[:, 0]) & (step_px > 16.0)
         prev = o1["objective"][:, :2].astype(np.float64)
         for i in np.flatnonzero(d1).tolist():
             end = i1[i]["terminal_observation"]["objective"][:2].astype(np.float64)
@@ -54,7 +56,7 @@ def test_shaped_terms_add_up_per_episode(levels):
             died = i1[i]["died"]
             rest = extra_sum[i] - SHAPING.switch_bonus * opened + SHAPING.death_penalty * died
             if not opened and not jumped[i]:  # one objective throughout: progress telescopes
-                gained = (start[i, 1] - end[1]) * 1000.0 * SHAPING.per_px
+                gained = (start[i, 1] - end[1]) * PATH_LENGTH_SCALE * SHAPING.per_px
                 assert rest == pytest.approx(gained, abs=1e-3)
                 checked["plain"] += 1
             checked["died"] += died

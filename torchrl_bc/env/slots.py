@@ -31,7 +31,7 @@ from torchrl_bc.obs import modalities as M
 from torchrl_bc.obs.builder import _MAX_FALL_SPEED, level_objective
 from torchrl_bc.obs.distance import NX, NY, STEP
 from torchrl_bc.obs.game_state import feature_index
-from torchrl_bc.obs.objective import ObjectiveFields
+from torchrl_bc.obs.objective import PATH_LENGTH_SCALE, ObjectiveFields
 from torchrl_bc.obs.raster import LEVEL_H, LEVEL_W
 from torchrl_bc.sim import Simulator
 from torchrl_bc.sim import constants as C
@@ -319,7 +319,7 @@ class LevelSlots:
         hops = picked[:, 1:3].T.astype(np.int64)
         vals = np.zeros((m, 8))
         vals[:, 0] = stage
-        vals[:, 1] = np.where(np.isfinite(dist), np.minimum(dist / 1000.0, 2.0), 2.0)
+        vals[:, 1] = np.where(np.isfinite(dist), np.minimum(dist / PATH_LENGTH_SCALE, 2.0), 2.0)
         vals[:, 2:4] = _units(goal[0] - x, goal[1] - y)
         wx, wy = (hops // NY) * STEP + STEP / 2, (hops % NY) * STEP + STEP / 2  # node centres
         vals[:, 4:6] = _units(wx[0] - x, wy[0] - y)

@@ -26,6 +26,7 @@ from torchrl_bc.obs.graph import StaticGraph, build_static_graph
 from torchrl_bc.obs.modalities import LOCAL_CHANNELS, N_OBJECTIVE
 from torchrl_bc.obs.objective import (
     N_AHEAD,
+    PATH_LENGTH_SCALE,
     ObjectiveFields,
     build_objective_fields,
     node_centre,
@@ -329,7 +330,7 @@ class ObservationBuilder:
         d = float(obj.fields[stage][ix, iy])
         node = ix * NY + iy
         gx, gy = obj.goals[stage]
-        vals = [float(stage), min(d / 1000.0, 2.0) if math.isfinite(d) else 2.0,
+        vals = [float(stage), min(d / PATH_LENGTH_SCALE, 2.0) if math.isfinite(d) else 2.0,
                 *_unit(gx - nx, gy - ny)]
         for table in (obj.near, obj.far):
             wx, wy = node_centre(table[stage][node])

@@ -24,6 +24,7 @@ __all__ = [
     "FAR_HOPS",
     "NEAR_HOPS",
     "N_AHEAD",
+    "PATH_LENGTH_SCALE",
     "ObjectiveFields",
     "build_objective_fields",
 ]
@@ -34,6 +35,8 @@ NEAR_HOPS, FAR_HOPS = 4, 16
 #: the highest rise of the path above the ninja, and the deepest drop under it.
 AHEAD_HOPS = (8, 16)
 N_AHEAD = 2 * len(AHEAD_HOPS)
+#: px the `objective` input's path length is divided by (then clipped to 2, 2 unreachable).
+PATH_LENGTH_SCALE = 1000.0
 #: px a rise or drop is divided by (then clipped to 1): a floor jump's height.
 _AHEAD_SCALE = 96.0
 #: Goal reach in px, as the planner uses: entity radius (switch 6, door 12) plus 9.

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
-__all__ = ["ObjectiveProgress", "Shaping"]
+from torchrl_bc.obs.objective import PATH_LENGTH_SCALE
 
-#: ``objective``'s path-length feature is px / this, clipped at 2 (obs.objective).
-_LENGTH_SCALE = 1000.0
+__all__ = ["ObjectiveProgress", "Shaping", "require_objective"]
+
 #: The most path length one step can gain or lose, in px: the ninja moves at most a few px a
 #: tick, so a larger change is the field's edge (no finite path from a cell), not progress.
 _MAX_GAIN = 16.0
@@ -46,15 +46,20 @@ class Shaping:
         return bool(self.per_px or self.switch_bonus or self.death_penalty)
 
 
+def require_objective(names: Any) -> None:
+    """Refuse observations (names, or a Dict space's ``spaces``) without ``objective``, the
+    input the shaped reward reads."""
+    if "objective" not in names:
+        raise ValueError("the shaped reward reads the `objective` observation, which this "
+                         "policy's observations do not include")
+
+
 class ObjectiveProgress(VecEnvWrapper):
     """Adds :class:`Shaping`'s terms to a VecEnv's rewards (``info["shaping"]`` holds the
     episode's shaped total at its end; ``info["episode"]`` keeps the env's own return)."""
 
     def __init__(self, venv: VecEnv, shaping: Shaping) -> None:
-        spaces = getattr(venv.observation_space, "spaces", {})
-        if "objective" not in spaces:
-            raise ValueError("reward shaping reads the `objective` observation, which this "
-                             "policy's observations do not include")
+        require_objective(getattr(venv.observation_space, "spaces", {}))
         super().__init__(venv)
         self.shaping = shaping
         self._prev = np.zeros((venv.num_envs, 2), np.float64)
@@ -68,21 +73,21 @@ class ObjectiveProgress(VecEnvWrapper):
 
     def step_wait(self) -> Any:
         obs, rewards, dones, infos = self.venv.step_wait()
-        now = obs["objective"][:, :2].astype(np.float64)
-        ended = np.flatnonzero(dones)
-        for i in ended.tolist():  # the step's own end state, not the next episode's start
+        nxt = obs["objective"][:, :2].astype(np.float64)  # (stage, path length) from here on
+        now, died = nxt.copy(), np.zeros(len(dones), bool)
+        ended = np.flatnonzero(dones).tolist()
+        for i in ended:  # the step's own end state, not the next episode's start
             now[i] = infos[i]["terminal_observation"]["objective"][:2]
+            died[i] = bool(infos[i].get("died"))
         s = self.shaping
         same = now[:, 0] == self._prev[:, 0]
-        gain = np.clip((self._prev[:, 1] - now[:, 1]) * _LENGTH_SCALE, -_MAX_GAIN, _MAX_GAIN)
+        gain = np.clip((self._prev[:, 1] - now[:, 1]) * PATH_LENGTH_SCALE, -_MAX_GAIN, _MAX_GAIN)
         extra = np.where(same, s.per_px * gain, 0.0)
         extra += np.where(~same & (now[:, 0] > self._prev[:, 0]), s.switch_bonus, 0.0)
-        for i in ended.tolist():
-            if infos[i].get("died"):
-                extra[i] -= s.death_penalty
+        extra -= s.death_penalty * died
         self._total += extra
-        for i in ended.tolist():
+        for i in ended:
             infos[i]["shaping"] = float(self._total[i])
             self._total[i] = 0.0
-        self._prev = obs["objective"][:, :2].astype(np.float64)
+        self._prev = nxt
         return obs, (rewards + extra).astype(np.float32), dones, infos
