@@ -47,6 +47,8 @@ class LabelTask:
     budget_s: float | None  # None: no wall-clock cap
     release_jumps: bool = False  # label the plan with jump released wherever holding it
     # changes nothing (torchrl_bc.replay.jumps), as data.release_jumps does to demos
+    demo: bytes = b""  # a winning demo's inputs from the spawn: the planner may also finish
+    # by rejoining it (dagger.rejoin_demo, torchrl_bc.levels.rejoin)
 
 
 @dataclass
@@ -54,6 +56,7 @@ class LabelResult:
     pairs: list[Pair] = field(default_factory=list)
     queries: int = 0
     solved: int = 0
+    rejoined: int = 0  # solved queries that ended in the level's demo
     plan_seconds: float = 0.0
 
 
@@ -62,12 +65,16 @@ def label_episode(task: LabelTask) -> LabelResult:
     next ``horizon`` steps of the plan, acting every ``frame_skip`` ticks with the action of
     the first tick of each step, as the replay executor labels demos."""
     from torchrl_bc.levels.planner import Planner
+    from torchrl_bc.levels.rejoin import DemoRejoin
 
     res = LabelResult()
     try:
         planner = Planner(task.map_data, style="human", source=task.name)
     except ValueError:
         return res
+    rejoin = None
+    if task.demo:  # raises, naming the level, when the demo does not win
+        rejoin = DemoRejoin(task.map_data, np.frombuffer(task.demo, np.uint8), source=task.name)
     k = task.observation.frame_skip
     sim = Simulator(task.map_data, source=task.name)
     builder = ObservationBuilder(task.observation)
@@ -77,11 +84,12 @@ def label_episode(task: LabelTask) -> LabelResult:
         res.queries += 1
         t0 = time.perf_counter()
         plan = planner.solve(budget, max_expansions=task.max_expansions, start=snap,
-                             last_input=last)
+                             last_input=last, rejoin=rejoin)
         res.plan_seconds += time.perf_counter() - t0
         if not plan.solved:
             continue
         res.solved += 1
+        res.rejoined += int(rejoin is not None and rejoin.joined)
         sim.restore(snap)
         inputs = plan.inputs
         if task.release_jumps:  # the same trajectory; sim is back at the snapshot after it

@@ -28,6 +28,7 @@ from torchrl_bc.sim import entities as E
 from torchrl_bc.sim.constants import DEAD, DYING, WON
 
 from .distance import DistanceMap
+from .rejoin import DemoRejoin
 
 #: Search parameters per style. "human" holds actions longer and pays for each change.
 STYLES: dict[str, dict] = {
@@ -158,14 +159,15 @@ class Planner:
 
     def solve(self, budget_s: float = DEFAULT_BUDGET_S, max_ticks: int = 20000,
               max_expansions: int | None = None, start: SimSnapshot | None = None,
-              last_input: int = 0) -> PlanResult:
+              last_input: int = 0, rejoin: DemoRejoin | None = None) -> PlanResult:
         """Search until a win, the time budget, ``max_expansions`` (a machine-independent
         budget, so acceptance decisions are reproducible) or an exhausted frontier.
 
         ``start`` searches from a snapshot of this level instead of the spawn (DAgger asks the
         planner what to do from a state the student reached); ``last_input`` is the input byte
         held on the tick before it, so a jump is re-pressed when needed. The inputs returned
-        then win from ``start``."""
+        then win from ``start``. ``rejoin`` (a winning demo of this level) also ends the
+        search at the first state reached from which the demo's tail wins."""
         t0 = time.perf_counter()
         sim = self.sim
         if start is None:
@@ -180,6 +182,11 @@ class Planner:
         change = float(self.params["change_cost"])
         root = _Node(None, -1, b"" if start is None else bytes([last_input & 7]), 0, 0.0)
         root.snap = sim.snapshot()
+        if rejoin is not None:
+            rejoin.reset()
+            tail = rejoin.join(sim)
+            if tail is not None:
+                return self._result(tail, 0, 0, t0)
         seen: dict[tuple, float] = {self._key(): 0.0}
         counter = itertools.count()
         # Heap entries are (f, tie, parent, action, k): a lazy child of an expanded parent.
@@ -231,6 +238,11 @@ class Planner:
                         if seen.get(key, np.inf) <= cost:
                             continue
                         seen[key] = cost
+                        if rejoin is not None:
+                            tail = rejoin.join(sim)
+                            if tail is not None:
+                                return self._result(self._path(node) + inputs[:i] + tail,
+                                                    ticks, expansions, t0)
                         node.pending += 1
                         f = cost + weight * self.heuristic()
                         heapq.heappush(heap, (f, next(counter), node, a, i))

@@ -133,6 +133,9 @@ class DaggerConfig:
     rollout: str = "greedy"  # greedy | sampled: the student's rollouts take its most likely
     # action, or draw each from its distribution (seeded per round), which strays where the
     # policy is unsure and so meets, and gets labels at, the mistakes one step off its path
+    rejoin_demo: bool = False  # on levels with a recorded winning demo, the planner may also
+    # finish a query by reaching a state near the demo's and playing the demo's tail from
+    # there (torchrl_bc.levels.rejoin): labels where its own search runs out of budget
     horizon: int = 30  # steps of each expert plan labelled (recovery from the student's state)
     max_expansions: int = 4000  # planner budget per query (machine-independent)
     budget_s: float | None = None  # optional wall-clock cap per query; null (the default)

@@ -71,6 +71,7 @@ class DaggerRound:
     failed: int = 0
     queries: int = 0  # planner calls
     solved: int = 0  # calls that returned a plan
+    rejoined: int = 0  # of those, plans that ended in the level's demo (dagger.rejoin_demo)
     labels: int = 0  # labelled steps added this round
     aggregate: int = 0  # labelled steps after aggregation
     train_success: float = 0.0  # of the rolled-out training levels, before retraining (with
@@ -151,14 +152,16 @@ def query_snapshots(ep: _Episode, n: int, spread: bool) -> list[tuple[int, Any, 
     return [snaps[j * len(snaps) // n] for j in range(n)]
 
 
-def label_failures(episodes: list[_Episode], cfg: RunConfig, stats: DaggerRound
+def label_failures(episodes: list[_Episode], cfg: RunConfig, stats: DaggerRound,
+                   demos: dict[str, bytes] | None = None
                    ) -> list[tuple[dict[str, np.ndarray], int]]:
     """Planner labels at the snapshots of failed episodes: (observation, expert action) pairs.
 
     Each failed episode gets at most ``queries_per_level`` queries, chosen by
     :func:`query_snapshots`; see :func:`~torchrl_bc.levels.labels.label_episode`. Episodes are
     labelled on ``dagger.executor`` (``local`` with ``dagger.workers`` processes, or ``ray``),
-    with the same labels in the same order either way.
+    with the same labels in the same order either way. ``demos`` (level name to a winning
+    demo's inputs) lets the planner finish by rejoining a level's demo.
     """
     from torchrl_bc.levels.labels import LabelTask, dagger_executor, label_tasks
 
@@ -173,12 +176,14 @@ def label_failures(episodes: list[_Episode], cfg: RunConfig, stats: DaggerRound
         if snaps:
             tasks.append(LabelTask(ep.level.name, ep.level.map_data, snaps, cfg.observation,
                                    dc.horizon, dc.max_expansions, dc.budget_s,
-                                   cfg.data.release_jumps))
+                                   cfg.data.release_jumps,
+                                   (demos or {}).get(ep.level.name, b"")))
     out: list[tuple[dict[str, np.ndarray], int]] = []
     for res in label_tasks(tasks, dagger_executor(dc.executor, dc.n_workers(), dc.ray_address)):
         out += res.pairs
         stats.queries += res.queries
         stats.solved += res.solved
+        stats.rejoined += res.rejoined
         stats.plan_seconds += res.plan_seconds
     stats.labels = len(out)
     return out
@@ -235,6 +240,17 @@ def dagger_levels(cfg: RunConfig, data: BCDataset, verbose: bool = True
     return train_levels, val_levels
 
 
+def _demo_inputs(data: BCDataset, levels: list[Level]) -> dict[str, bytes]:
+    """Each level's shortest winning demo as input bytes from the spawn, by level name (the
+    file it was recorded in, untrimmed: what :class:`~torchrl_bc.levels.rejoin.DemoRejoin`
+    replays)."""
+    from torchrl_bc.replay.format import read_replay
+
+    names = {lv.name for lv in levels}
+    return {lv.name: read_replay(lv.file).inputs.tobytes() for lv in data.levels
+            if lv.name in names}
+
+
 def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint: str | Path,
                verbose: bool = True, resume: bool = False,
                progress: bool = True) -> list[DaggerRound]:
@@ -257,6 +273,7 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
     train_levels, val_levels = dagger_levels(cfg, data, verbose)
     if not train_levels:
         return []
+    demos = _demo_inputs(data, train_levels) if dc.rejoin_demo else None
     bc_copy, state_path = out / "bc_best.pt", out / STATE_FILE
     state = _read_state(state_path, cfg) if resume and state_path.is_file() else None
     if state is not None and not bc_copy.is_file():
@@ -326,7 +343,7 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
         levels = _spread(train_levels, dc.levels, r, tc.seed)
         eps = _student_rollouts(policy, levels, cfg, dc.label_every, seed=tc.seed * 7919 + r)
         stats.train_success = sum(e.won for e in eps) / max(len(eps), 1)
-        pairs = label_failures(eps, cfg, stats)
+        pairs = label_failures(eps, cfg, stats, demos)
         if pairs:
             new = _to_td(pairs, keys)
             aggregate = new if aggregate is None else torch.cat([aggregate, new])
@@ -361,7 +378,8 @@ def run_dagger(cfg: RunConfig, out_dir: str | Path, data: BCDataset, checkpoint:
             "window": window, "best": best})
         _log(f"dagger round {r + 1}/{dc.rounds}: train-level success {stats.train_success:.3f}"
              f" ({stats.failed}/{stats.rollouts} failed), {stats.queries} planner queries "
-             f"({stats.solved} solved, {stats.plan_seconds:.0f} s), +{stats.labels} labels "
+             f"({stats.solved} solved{f', {stats.rejoined} by the demo' if demos else ''}, "
+             f"{stats.plan_seconds:.0f} s), +{stats.labels} labels "
              f"(aggregate {stats.aggregate}), held-out success {stats.val_success:.3f}"
              f"{' (best)' if stats.best else ''}, {stats.seconds:.0f} s", verbose)
         bar.update(1)
