@@ -1,4 +1,5 @@
-"""DAgger with the planner as expert: plans from snapshots, planner labels, a 2-round loop."""
+"""DAgger with the planner as expert: plans from snapshots, planner labels, a 2-round loop,
+and the expert rejoining a level's winning demo (dagger.rejoin_demo)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch
 import yaml
 
 from torchrl_bc.levels.planner import Planner
+from torchrl_bc.levels.rejoin import DemoRejoin
 from torchrl_bc.obs import ObservationBuilder
 from torchrl_bc.replay.actions import INPUT_TO_ACTION
 from torchrl_bc.replay.format import read_replay
@@ -507,3 +509,94 @@ def test_dagger_labels_do_not_depend_on_the_planner_processes(tmp_path: Path) ->
     assert [(r["queries"], r["solved"], r["labels"]) for r in runs[1]] == \
         [(r["queries"], r["solved"], r["labels"]) for r in runs[2]]
     assert _models_equal(tmp_path / "w1" / "dagger_last.pt", tmp_path / "w2" / "dagger_last.pt")
+
+
+# -- rejoining the demo (dagger.rejoin_demo) ------------------------------------------------
+REJOIN_LEVEL = "gaps-1"
+
+
+def _state_off_the_demo(t: int, extra: list[int]) -> tuple[bytes, np.ndarray, Simulator]:
+    """The level's map, its demo and a simulator after ``t`` demo ticks and ``extra`` inputs."""
+    rep = read_replay(SAMPLE_CORPUS / f"{REJOIN_LEVEL}.replay")
+    sim = Simulator(rep.map_data)
+    for b in rep.inputs[:t].tolist() + extra:
+        sim.tick_input(b)
+    return rep.map_data, rep.inputs, sim
+
+
+def _wins_from(sim: Simulator, inputs: bytes | np.ndarray) -> bool:
+    snap = sim.snapshot()
+    seq = list(inputs)
+    for i, b in enumerate(seq, 1):
+        sim.tick_input(int(b))
+        if sim.ninja.state == WON:
+            sim.restore(snap)
+            return i == len(seq)  # on the last input, not before
+    sim.restore(snap)
+    return False
+
+
+def test_join_returns_a_tail_that_wins_and_leaves_the_state() -> None:
+    map_data, demo, sim = _state_off_the_demo(30, [])
+    rejoin = DemoRejoin(map_data, demo)
+    before = (sim.ninja.xpos, sim.ninja.ypos, sim.ninja.xspeed, sim.frame)
+    tail = rejoin.join(sim)
+    assert tail is not None and rejoin.joined
+    assert (sim.ninja.xpos, sim.ninja.ypos, sim.ninja.xspeed, sim.frame) == before
+    assert _wins_from(sim, tail)
+    assert tail == demo[30:30 + len(tail)].tobytes()  # on the demo itself: its own tail
+
+
+def test_join_tries_only_near_demo_states_within_its_budget() -> None:
+    map_data, demo, sim = _state_off_the_demo(30, [])
+    far = DemoRejoin(map_data, demo, radius=0.0, speed=0.0)
+    sim.tick_input(4)  # one tick off the demo: no demo state at distance 0
+    assert far.join(sim) is None and far.tries == 0 and not far.joined
+    spent = DemoRejoin(map_data, demo, max_tries=0)
+    assert spent.join(sim) is None and spent.tries == 0
+
+
+def test_demo_that_does_not_win_is_refused_naming_the_level() -> None:
+    map_data, demo, _ = _state_off_the_demo(0, [])
+    with pytest.raises(ValueError, match=r"lost\.replay: the demo given to rejoin does not win"):
+        DemoRejoin(map_data, demo[: len(demo) // 2], source="lost.replay")
+
+
+def test_planner_finishes_by_the_demo_where_its_budget_does_not_reach() -> None:
+    map_data, demo, sim = _state_off_the_demo(40, [0, 0, 0])  # off the demo by 3 idle ticks
+    snap = sim.snapshot()
+    planner = Planner(map_data, style="human")
+    assert not planner.solve(1e9, max_expansions=3, start=snap).solved
+    rejoin = DemoRejoin(map_data, demo)
+    res = planner.solve(1e9, max_expansions=3, start=snap, rejoin=rejoin)
+    assert res.solved and rejoin.joined
+    sim.restore(snap)
+    assert _wins_from(sim, res.inputs)
+    # A fresh query resets the budget and the flag.
+    assert planner.solve(1e9, max_expansions=3, start=snap, rejoin=rejoin).solved
+    assert rejoin.tries > 0
+
+
+def test_label_failures_use_the_demo_and_count_it(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, SAMPLE_CORPUS)
+    cfg = dataclasses.replace(cfg, dagger=dataclasses.replace(cfg.dagger, max_expansions=3))
+    map_data, demo, sim = _state_off_the_demo(40, [0, 0, 0])
+    ep = _Episode(Level(REJOIN_LEVEL, map_data), won=False, steps=43,
+                  snaps=[(43, sim.snapshot(), 0, None)])
+    plain, joined = DaggerRound(1), DaggerRound(1)
+    assert label_failures([ep], cfg, plain) == [] and plain.solved == 0
+    pairs = label_failures([ep], cfg, joined, {REJOIN_LEVEL: demo.tobytes()})
+    assert joined.queries == 1 and joined.solved == joined.rejoined == 1
+    assert len(pairs) == joined.labels == cfg.dagger.horizon + 1
+
+
+def test_dagger_rounds_rejoin_the_training_demos(tmp_path: Path) -> None:
+    from torchrl_bc.train import pretrain
+
+    cfg = _config(tmp_path, _three_levels(tmp_path / "levels"))
+    cfg = dataclasses.replace(cfg, dagger=dataclasses.replace(
+        cfg.dagger, rounds=1, rejoin_demo=True, max_expansions=20))
+    torch.manual_seed(0)
+    pretrain(cfg, tmp_path / "run", verbose=False)
+    (round1,) = json.loads((tmp_path / "run" / "dagger.json").read_text())
+    assert round1["failed"] > 0 and 0 < round1["rejoined"] <= round1["solved"]
