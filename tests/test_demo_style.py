@@ -1,4 +1,5 @@
-"""``demo_style``: recorded (human) demos carry 1, planner demos and every environment 0."""
+"""``demo_style``: recorded (human) demos carry 1, planner demos and every environment 0;
+``data.human_share``: the share of batches drawn from the recorded demos."""
 
 from __future__ import annotations
 
@@ -133,3 +134,39 @@ def test_dagger_labels_are_planner_style_in_a_mixed_batch(tmp_path: Path) -> Non
         bc = actor.get_dist(td).probs
     assert (sb3 - bc).abs().max().item() < 1e-5
     env.close()
+
+
+def _human_fraction(data, n_batches: int = 40) -> float:
+    """The share of human steps in training batches (their ``demo_style`` flags)."""
+    batches = list(data.train_batches(0, 256, 0, cap=n_batches))
+    return float(torch.cat([b["demo_style"] for b in batches]).mean())
+
+
+def test_human_share_draws_that_share_of_the_batches_from_recorded_demos(
+        tmp_path: Path) -> None:
+    from torchrl_bc.train.factories import make_dataset
+
+    mine, generated = _folders(tmp_path)
+    cfg = tiny_config(tmp_path, [mine, generated], extra=("demo_style",), human_share=0.2)
+    data = make_dataset(cfg, tmp_path / "run", verbose=False)
+    assert data.human_share == 0.2
+    rows = data.rows["train"].numpy()
+    by_count = float(data.human_demo[data._np["episode"][rows]].mean())
+    assert abs(by_count - 0.2) > 0.3  # the steps alone are far from the share asked
+    assert abs(_human_fraction(data) - 0.2) < 0.03
+    n_human = int((data.human_demo[data._np["episode"][rows]] > 0).sum())
+    assert data.share_human_demos(0.0) == (n_human, len(rows) - n_human)
+    assert abs(_human_fraction(data) - by_count) < 0.03  # 0: every step alike again
+
+
+def test_human_share_is_checked_and_needs_both_kinds_of_demo(tmp_path: Path) -> None:
+    from torchrl_bc.train import ConfigError
+    from torchrl_bc.train.factories import make_dataset
+
+    mine, _ = _folders(tmp_path)
+    for bad in (1.0, -0.1):
+        with pytest.raises(ConfigError, match=r"data\.human_share must be in \[0, 1\)"):
+            tiny_config(tmp_path, [mine], human_share=bad)
+    with pytest.raises(ValueError, match=r"needs both human and planner demos.* 0 planner"):
+        make_dataset(tiny_config(tmp_path, [mine], human_share=0.5), tmp_path / "run",
+                     verbose=False)

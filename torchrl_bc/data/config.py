@@ -34,6 +34,9 @@ class DataConfig:
     split_seed: int = 0
     cache_dir: str = ""  # prepared datasets + episode cache; "" = <out>/../.bc_data
     workers: int = 0  # simulation processes when preparing; 0 = min(4, CPUs)
+    human_share: float = 0.0  # > 0: this share of each demo batch is drawn from recorded
+    # (human) demos, the rest from the planner's (data.generated, make-corpus folders); 0: every
+    # training step alike, so a few human levels beside many generated ones are a few percent
     generated: int = 0  # procedural levels solved by the planner and added (0 = none)
     generated_seed: int = 0  # first generator seed of those levels
     generated_families: tuple[str, ...] = ()  # the families those levels cycle over; empty =

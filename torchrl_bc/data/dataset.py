@@ -110,6 +110,8 @@ class BCDataset(TensorDictReplayBuffer):
             self.label_changes().numpy(), np.float32(self.change_weight), np.float32(1.0))
         #: per episode, 1 for a recorded (human) demo: what ``demo_style`` carries in batches
         self.human_demo: np.ndarray | None = None
+        #: the share of training batches drawn from human demos (0: by step count)
+        self.human_share = 0.0
         super().__init__(storage=StepStorage(self, keys=self.keys),
                          sampler=self._sampler_for(False, 0), collate_fn=_identity)
         totals = self.manifest["totals"]
@@ -198,6 +200,24 @@ class BCDataset(TensorDictReplayBuffer):
         self.human_demo = np.asarray(flags, dtype=np.float32)
         return int(self.human_demo.sum())
 
+    def share_human_demos(self, share: float) -> tuple[int, int]:
+        """Draw ``share`` of each training batch from the human demos' steps and the rest
+        from the planner's (``mark_planner_demos`` first; 0: every step alike, the default).
+        Returns the training steps of each kind, (human, planner); a share of a kind with no
+        steps is refused."""
+        if self.human_demo is None:
+            raise ValueError(f"{self.path}: share_human_demos needs mark_planner_demos first")
+        episode = np.take(self._np["episode"], self.rows["train"].numpy())
+        human = self.human_demo[episode] > 0
+        counts = (int(human.sum()), int((~human).sum()))
+        if share > 0 and 0 in counts:
+            raise ValueError(f"{self.path}: data.human_share {share} needs both human and "
+                             f"planner demos among the training steps; they hold {counts[0]} "
+                             f"human and {counts[1]} planner steps")
+        self.human_share = float(share)
+        self._samplers.clear()
+        return counts
+
     # -- selection (run once, at open) ---------------------------------------------------------
     def select(self, split: str | None = "train", *, min_agreement: int = 0,
                skip_idle_start: bool = False) -> torch.Tensor:
@@ -274,6 +294,14 @@ class BCDataset(TensorDictReplayBuffer):
         if kind not in self._samplers:
             rows = self.rows["train"]
             weights = action_balance_weights(self.steps["action"][rows]) if balanced else None
+            if self.human_share > 0:  # (share_human_demos checked both kinds have steps)
+                human = torch.from_numpy(self.human_demo[np.take(self._np["episode"],
+                                                                 rows.numpy())] > 0)
+                base = torch.ones(len(rows), dtype=torch.float64) if weights is None \
+                    else weights.double()
+                mass = torch.where(human, base, 0.0).sum(), torch.where(human, 0.0, base).sum()
+                weights = base * torch.where(human, self.human_share / mass[0],
+                                             (1 - self.human_share) / mass[1])
             if levels_per_batch > 0:
                 levels = torch.from_numpy(np.take(self._np["level"], rows.numpy())).long()
                 self._samplers[kind] = LevelGroupedSampler(rows, levels, levels_per_batch,

@@ -209,6 +209,8 @@ class RunConfig:
                            ("data.change_weight", self.data.change_weight)):
             if value < 0:
                 raise ConfigError(f"{key} must be >= 0, got {value}")
+        if not 0.0 <= self.data.human_share < 1.0:
+            raise ConfigError(f"data.human_share must be in [0, 1), got {self.data.human_share}")
         if not 0.0 <= tc.min_lr_ratio <= 1.0:
             raise ConfigError(f"train.min_lr_ratio must be in [0, 1], got {tc.min_lr_ratio}")
         if not self.eval.tick_factor > 0 or self.eval.max_ticks < 1:

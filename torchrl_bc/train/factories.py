@@ -52,11 +52,17 @@ def make_dataset(cfg: RunConfig, out_dir: Path, info: D.DistInfo | None = None,
     if not main:
         data = open_dataset(dirs, cfg.observation, cfg.data, root=root, build=False,
                             verbose=False)
-    if cfg.observation.has("demo_style"):
+    if cfg.observation.has("demo_style") or cfg.data.human_share > 0:
         human = data.mark_planner_demos(corpus_folders(cfg, data))
-        if verbose and main:
+        if verbose and main and cfg.observation.has("demo_style"):
             print(f"data: demo_style 1 on {human} recorded (human) episodes, 0 on the "
                   f"{data.n_episodes - human} planner-made ones", file=sys.stderr)
+    if cfg.data.human_share > 0:
+        n_human, n_planner = data.share_human_demos(cfg.data.human_share)
+        if verbose and main:
+            print(f"data: {cfg.data.human_share:g} of each batch from the {n_human:,} human "
+                  f"demo steps ({n_human / (n_human + n_planner):.1%} of the training steps), "
+                  f"the rest from the {n_planner:,} planner ones", file=sys.stderr)
     return data
 
 
