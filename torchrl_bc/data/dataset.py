@@ -207,8 +207,7 @@ class BCDataset(TensorDictReplayBuffer):
         steps is refused."""
         if self.human_demo is None:
             raise ValueError(f"{self.path}: share_human_demos needs mark_planner_demos first")
-        episode = np.take(self._np["episode"], self.rows["train"].numpy())
-        human = self.human_demo[episode] > 0
+        human = self._human_train_rows()
         counts = (int(human.sum()), int((~human).sum()))
         if share > 0 and 0 in counts:
             raise ValueError(f"{self.path}: data.human_share {share} needs both human and "
@@ -217,6 +216,10 @@ class BCDataset(TensorDictReplayBuffer):
         self.human_share = float(share)
         self._samplers.clear()
         return counts
+
+    def _human_train_rows(self) -> np.ndarray:
+        """Per training row (``rows["train"]`` order), whether it comes from a human demo."""
+        return self.human_demo[np.take(self._np["episode"], self.rows["train"].numpy())] > 0
 
     # -- selection (run once, at open) ---------------------------------------------------------
     def select(self, split: str | None = "train", *, min_agreement: int = 0,
@@ -295,8 +298,7 @@ class BCDataset(TensorDictReplayBuffer):
             rows = self.rows["train"]
             weights = action_balance_weights(self.steps["action"][rows]) if balanced else None
             if self.human_share > 0:  # (share_human_demos checked both kinds have steps)
-                human = torch.from_numpy(self.human_demo[np.take(self._np["episode"],
-                                                                 rows.numpy())] > 0)
+                human = torch.from_numpy(self._human_train_rows())
                 base = torch.ones(len(rows), dtype=torch.float64) if weights is None \
                     else weights.double()
                 mass = torch.where(human, base, 0.0).sum(), torch.where(human, 0.0, base).sum()
